@@ -1,0 +1,123 @@
+// swift-tools-version:6.0
+//
+// LANA for Swift: a user-space port of the Lightweight Autonomic Network
+// Architecture. The target graph mirrors the architecture:
+//
+//   LANACore      IDPs, packets and pools, the block protocol, the crit-bit
+//                 registry, the RCU dispatch table and the engines
+//   LANABlocks    one file per functional block type
+//   LANAEmbedded  a synchronous harness to run blocks and graphs in tests
+//   LANAControl   the netlink-style control protocol (client and server)
+//   LANAPosix     thin, typed syscall layer (AF_PACKET, epoll, affinity)
+//   lanad, fbctl, vlink   the daemon and its command-line clients
+import PackageDescription
+
+let strictSwift: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    // Internal consistency checks (pool double frees, snapshot invariants)
+    // are compiled in for debug builds only, like swift-collections'
+    // COLLECTIONS_INTERNAL_CHECKS.
+    .define("LANA_INTERNAL_CHECKS", .when(configuration: .debug)),
+]
+
+let package = Package(
+    name: "lana",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "LANACore", targets: ["LANACore"]),
+        .library(name: "LANABlocks", targets: ["LANABlocks"]),
+        .library(name: "LANAEmbedded", targets: ["LANAEmbedded"]),
+        .library(name: "LANAControl", targets: ["LANAControl"]),
+        .library(name: "LANAPosix", targets: ["LANAPosix"]),
+        .executable(name: "lanad", targets: ["lanad"]),
+        .executable(name: "fbctl", targets: ["fbctl"]),
+        .executable(name: "vlink", targets: ["vlink"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+    ],
+    targets: [
+        .target(name: "CLANASupport"),
+        .systemLibrary(
+            name: "CNetlink",
+            pkgConfig: "libnl-genl-3.0",
+            providers: [.apt(["libnl-3-dev", "libnl-genl-3-dev"])]
+        ),
+        .target(
+            name: "LANACore",
+            dependencies: ["CLANASupport"],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "LANABlocks",
+            dependencies: ["LANACore", "CLANASupport"],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "LANAEmbedded",
+            dependencies: ["LANACore"],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "LANAPosix",
+            dependencies: [
+                "CLANASupport",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "LANAControl",
+            dependencies: [
+                "CNetlink",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .executableTarget(
+            name: "lanad",
+            dependencies: [
+                "LANACore", "LANABlocks", "LANAControl", "LANAPosix",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .executableTarget(
+            name: "fbctl",
+            dependencies: [
+                "LANAControl",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/fbctl",
+            swiftSettings: strictSwift
+        ),
+        .executableTarget(
+            name: "vlink",
+            dependencies: [
+                "LANAControl",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/vlink",
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "LANACoreTests",
+            dependencies: ["LANACore", "LANABlocks", "LANAEmbedded"]
+        ),
+        .testTarget(
+            name: "LANABlocksTests",
+            dependencies: ["LANACore", "LANABlocks", "LANAEmbedded"]
+        ),
+        .testTarget(
+            name: "LANAControlTests",
+            dependencies: ["LANAControl"]
+        ),
+        .testTarget(
+            name: "LANAPosixTests",
+            dependencies: ["LANAPosix"]
+        ),
+    ]
+)
