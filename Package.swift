@@ -47,7 +47,10 @@ let package = Package(
         ),
         .target(
             name: "LANACore",
-            dependencies: ["CLANASupport"],
+            dependencies: [
+                "CLANASupport",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: strictSwift
         ),
         .target(

@@ -1,0 +1,31 @@
+import LANACore
+
+/// `tee`: forwards every packet along its direction and sends a copy to the
+/// side's clone port (the second block bound on that side), if any.
+///
+/// Copies go through the engine's backlog, so they are processed in the same
+/// loop after the current burst. A copy never goes back towards the block the
+/// packet came from (flaw §11 of the original: copies looping through the
+/// backlog).
+public final class TeeBlock: FunctionalBlock, @unchecked Sendable {
+    public static let type = BlockType(
+        name: "tee",
+        summary: "forwards packets and copies them to a second block bound on the same side",
+        hasSecondaryPorts: true
+    ) { _ in TeeBlock() }
+
+    public override func process(_ burst: Burst, _ context: BlockContext) {
+        let ports = context.ports
+        var i = 0
+        while i < burst.count {
+            let p = burst[i]
+            let d = p.direction
+            let clone = ports.secondary(d)
+            if !clone.isNone && clone != p.source, let copy = context.engine.clone(p) {
+                context.engine.enqueue(copy, to: clone, from: context.idp)
+            }
+            p.verdict = ports.verdict(for: d)
+            i &+= 1
+        }
+    }
+}

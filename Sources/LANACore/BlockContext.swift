@@ -1,0 +1,82 @@
+import CLANASupport
+
+/// What a block may use of the engine that runs it, for the duration of one
+/// call: its pool, its backlog for packets the block creates, and its
+/// counters. A trivially copyable view (no reference counting).
+public struct EngineContext {
+    public let index: Int
+    public let pool: PacketPool
+    @usableFromInline let backlog: Backlog
+    @usableFromInline let stats: EngineStatsSlot
+
+    @inlinable
+    init(index: Int, pool: PacketPool, backlog: Backlog, stats: EngineStatsSlot) {
+        self.index = index; self.pool = pool; self.backlog = backlog; self.stats = stats
+    }
+
+    /// Copies a packet for a second path. The copy counts as created by the
+    /// engine. `nil` (counted as `pool-empty`) when the pool is exhausted.
+    @inlinable
+    public func clone(_ packet: Packet) -> Packet? {
+        guard let h = pool.clone(packet.handle) else {
+            stats.countDrop(.poolEmpty, 1)
+            return nil
+        }
+        stats.add(.created, 1)
+        return pool.packet(h)
+    }
+
+    /// Allocates an empty packet (for replies a block sends on its own).
+    @inlinable
+    public func allocate() -> Packet? {
+        guard let h = pool.allocate() else {
+            stats.countDrop(.poolEmpty, 1)
+            return nil
+        }
+        stats.add(.created, 1)
+        return pool.packet(h)
+    }
+
+    /// Queues a packet the block created, to be processed in this engine's
+    /// loop after the current burst, starting at `to`. When the backlog is
+    /// full the packet is freed and counted as `backlog-full`; returns
+    /// whether it was queued.
+    @inlinable
+    @discardableResult
+    public func enqueue(_ packet: Packet, to idp: IDP, from source: IDP) -> Bool {
+        packet.meta.pointee.next = idp.rawValue
+        packet.meta.pointee.source = source.rawValue
+        if backlog.push(packet.handle) {
+            stats.add(.backlogEnqueued, 1)
+            return true
+        }
+        pool.free(packet.handle)
+        stats.countDrop(.backlogFull, 1)
+        return false
+    }
+
+    /// Frees a packet the block took ownership of (verdict `.consumed`).
+    @inlinable
+    public func free(_ packet: Packet) {
+        pool.free(packet.handle)
+    }
+
+    /// Counts a packet the block consumed for good (transmitted, delivered).
+    @inlinable
+    public func countDelivered(_ n: Int) {
+        stats.add(.delivered, UInt64(n))
+    }
+}
+
+/// Everything a block needs to handle one burst: its own IDP, its current
+/// ports (from the same snapshot as the lookup that found it) and the engine.
+public struct BlockContext {
+    public let idp: IDP
+    public let ports: BlockPorts
+    public let engine: EngineContext
+
+    @inlinable
+    public init(idp: IDP, ports: BlockPorts, engine: EngineContext) {
+        self.idp = idp; self.ports = ports; self.engine = engine
+    }
+}

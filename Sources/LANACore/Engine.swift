@@ -1,0 +1,162 @@
+import CLANASupport
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A packet processing engine (PPE): one thread, pinned to one CPU, with its
+/// own packet pool, backlog and statistics slot.
+///
+/// Each turn of the loop is a *burst*: the engine passes a quiescent point,
+/// loads the current dispatch snapshot, takes up to ``burstSize`` packets
+/// from its backlog and sources, and drives them through the graph until
+/// every one is consumed or dropped (see `Engine+Burst.swift`). With no
+/// work it goes offline and sleeps in `poll(2)` on its sources' descriptors
+/// and an eventfd the control plane writes when the graph changes.
+public final class Engine: @unchecked Sendable {
+    public static let burstSize = 32
+    /// A packet that would visit a 65th block is dropped (`hop-limit`).
+    public static let hopLimit = 64
+
+    public let index: Int
+    /// CPU the thread pins itself to, or `nil` for no pinning.
+    public let cpu: Int?
+    let dataPlane: DataPlane
+    let epoch: EpochSlot
+    let poolStorage: PacketPoolStorage
+    let backlogStorage: BacklogStorage
+    let stats: EngineStatsSlot
+    let context: EngineContext
+    /// Working set of the current burst and the group handed to a block.
+    let work: UnsafeMutablePointer<PacketHandle>
+    let group: UnsafeMutablePointer<PacketHandle>
+    let pollSet: UnsafeMutablePointer<pollfd>
+    static let maxPollDescriptors = 64
+    let wakeFD: Int32
+    let stopRequested = Atomic<Bool>(false)
+    /// Incremented each time the engine found no work and went to sleep.
+    let idleCount = Atomic<UInt64>(0)
+    private let thread = Mutex<pthread_t?>(nil)
+
+    init(index: Int, cpu: Int?, dataPlane: DataPlane, stats: EngineStatsTable,
+         poolCapacity: Int, backlogCapacity: Int) {
+        self.index = index
+        self.cpu = cpu
+        self.dataPlane = dataPlane
+        epoch = dataPlane.slots[index]
+        poolStorage = PacketPoolStorage(capacity: poolCapacity, engine: UInt16(truncatingIfNeeded: index))
+        backlogStorage = BacklogStorage(capacity: backlogCapacity)
+        self.stats = stats.slot(index)
+        context = EngineContext(index: index, pool: poolStorage.pool, backlog: backlogStorage.backlog, stats: self.stats)
+        work = .allocate(capacity: Engine.burstSize)
+        group = .allocate(capacity: Engine.burstSize)
+        pollSet = .allocate(capacity: Engine.maxPollDescriptors)
+        wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        precondition(wakeFD >= 0, "eventfd failed: errno \(errno)")
+    }
+
+    deinit {
+        work.deallocate()
+        group.deallocate()
+        pollSet.deallocate()
+        close(wakeFD)
+    }
+
+    /// This engine's pool (for tests: its level returns to full when idle).
+    public var pool: PacketPool { poolStorage.pool }
+
+    /// Number of packets waiting in the backlog (owner-thread value).
+    public var backlogCount: Int { backlogStorage.backlog.count }
+
+    public var idleTurns: UInt64 { idleCount.load(ordering: .acquiring) }
+
+    /// Wakes the engine if it sleeps.
+    public func wake() {
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    // MARK: Thread
+
+    func start() {
+        let box = Unmanaged.passRetained(self)
+        var tid = pthread_t()
+        let rc = pthread_create(&tid, nil, { arg in
+            let engine = Unmanaged<Engine>.fromOpaque(arg!).takeRetainedValue()
+            engine.run()
+            return nil
+        }, box.toOpaque())
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+        thread.withLock { $0 = tid }
+    }
+
+    func stop() {
+        stopRequested.store(true, ordering: .releasing)
+        wake()
+        if let tid = thread.withLock({ t -> pthread_t? in let v = t; t = nil; return v }) {
+            pthread_join(tid, nil)
+        }
+    }
+
+    func run() {
+        if let cpu { _ = lana_pin_current_thread(Int32(cpu)) }
+        while !stopRequested.load(ordering: .relaxed) {
+            dataPlane.quiescent(epoch)
+            let table = dataPlane.current.load(ordering: .acquiring)
+            let n = table._withUnsafeGuaranteedRef { runBurst($0, fromSources: true) }
+            if n == 0 { sleep(table) }
+        }
+        // Drain what blocks queued, then go offline for good.
+        while backlogStorage.backlog.count > 0 {
+            dataPlane.quiescent(epoch)
+            let table = dataPlane.current.load(ordering: .acquiring)
+            _ = table._withUnsafeGuaranteedRef { runBurst($0, fromSources: false) }
+        }
+        dataPlane.goOffline(epoch)
+    }
+
+    /// Sleeps until a source descriptor is readable, the control plane wakes
+    /// us, or a safety timeout passes.
+    private func sleep(_ table: Unmanaged<DispatchTable>) {
+        var count = 1
+        pollSet[0] = pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
+        table._withUnsafeGuaranteedRef { t in
+            if index < t.sourceRanges.count {
+                for i in t.sourceRanges[index] where count < Engine.maxPollDescriptors {
+                    let fd = t.sources[i]._withUnsafeGuaranteedRef { $0.pollDescriptor }
+                    if fd >= 0 {
+                        pollSet[count] = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                        count += 1
+                    }
+                }
+            }
+        }
+        dataPlane.goOffline(epoch)
+        idleCount.wrappingAdd(1, ordering: .releasing)
+        if stopRequested.load(ordering: .acquiring) { return }
+        _ = poll(pollSet, nfds_t(count), 500)
+        if pollSet[0].revents != 0 {
+            var value: UInt64 = 0
+            _ = read(wakeFD, &value, 8)
+        }
+    }
+}
+
+extension Engine {
+    /// Runs bursts on the calling thread until the engine has no work left;
+    /// returns the number of packets taken in. For harnesses and tests of an
+    /// engine whose thread was never started.
+    public func runUntilIdle(maxBursts: Int = 1_000_000) -> Int {
+        var total = 0
+        for _ in 0..<maxBursts {
+            dataPlane.quiescent(epoch)
+            let table = dataPlane.current.load(ordering: .acquiring)
+            let n = table._withUnsafeGuaranteedRef { runBurst($0, fromSources: true) }
+            total += n
+            if n == 0 { break }
+        }
+        dataPlane.goOffline(epoch)
+        return total
+    }
+}

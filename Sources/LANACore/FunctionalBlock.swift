@@ -1,0 +1,80 @@
+/// The unit of packet processing.
+///
+/// A block type is a subclass; the registry makes instances through the
+/// type's ``BlockType`` factory. The engine calls ``process(_:_:)`` with a
+/// burst of packets that are all headed for this block, and the block writes
+/// a ``Verdict`` into each: forward to an IDP, consumed, or dropped with a
+/// reason. Everything else — options, events, state moving on `replace`,
+/// status text — runs on the control thread.
+///
+/// Rules for the data path (they are what keeps an engine at tens of Mpps):
+/// keep configuration in `let`s; keep per-engine mutable state in raw,
+/// cache-line padded slots indexed by ``EngineContext/index``; never allocate,
+/// lock or touch a `Dictionary` in ``process(_:_:)``.
+///
+/// The smallest useful block is `DummyBlock` in LANABlocks:
+///
+/// ```swift
+/// public final class DummyBlock: FunctionalBlock {
+///     public static let type = BlockType(name: "dummy", summary: "…") { _ in DummyBlock() }
+///     public override func process(_ burst: Burst, _ context: BlockContext) {
+///         burst.forwardAll(context.ports)
+///     }
+/// }
+/// ```
+open class FunctionalBlock: @unchecked Sendable {
+    public init() {}
+
+    // MARK: Data path (engine threads)
+
+    /// Handles a burst. The default calls ``receive(_:_:)`` for each packet;
+    /// blocks that care about speed override this and loop themselves.
+    open func process(_ burst: Burst, _ context: BlockContext) {
+        var i = 0
+        while i < burst.count {
+            let p = burst[i]
+            p.verdict = receive(p, context)
+            i &+= 1
+        }
+    }
+
+    /// Handles one packet. The default forwards along the packet's direction.
+    open func receive(_ packet: Packet, _ context: BlockContext) -> Verdict {
+        context.ports.verdict(for: packet.direction)
+    }
+
+    // MARK: Control path (control thread, serialized by the registry)
+
+    /// Applies `set key=value`. Throw ``BlockOptionError`` naming what was
+    /// wrong and what was expected. Keys not listed in the block type's
+    /// ``BlockType/options`` never reach here.
+    open func setOption(_ key: String, _ value: String) throws(BlockOptionError) {
+        throw BlockOptionError("option \(key) is not supported by this block")
+    }
+
+    /// Current option values for `fbctl show`, as `(key, value)` pairs.
+    open func optionValues() -> [(key: String, value: String)] { [] }
+
+    /// Takes over the private state of `old`, a block of the same type that
+    /// this one replaces. Called after no engine can see `old` any more.
+    open func adoptState(from old: FunctionalBlock) {}
+
+    /// Receives events of blocks this one subscribed to.
+    open func handleEvent(_ event: BlockEvent) {}
+
+    /// Content of the block's status file `fblock/<name>`, or `nil` for none.
+    open func statusText() -> String? { nil }
+
+    /// Extra lines for `fbctl show` (counters split per engine, …).
+    open func detailLines() -> [String] { [] }
+
+    /// Called once when the block leaves the registry (before reclamation).
+    open func willRemove() {}
+}
+
+/// A refused option, with the text the user sees after `EINVAL`.
+public struct BlockOptionError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,67 @@
+// Unsafe code: `remaining` lives in raw memory written only by the owning
+// engine thread (read by others for progress); see EngineStats.swift for the
+// relaxed single-writer pattern.
+
+import CLANASupport
+
+/// An in-memory packet source: copies a template frame into pool buffers,
+/// `count` times, entering the graph at a given IDP. The test and benchmark
+/// stand-in for a network interface — each packet costs what a received one
+/// does (a buffer from the pool and a copy of the frame).
+public final class MemorySource: PacketSource, @unchecked Sendable {
+    private let frame: [UInt8]
+    private let frameBytes: UnsafeMutableRawPointer
+    private let frameLength: Int
+    private let entry: IDP
+    private let direction: Direction
+    private let ifindex: UInt32
+    private let counter: UnsafeMutablePointer<UInt64>
+
+    /// - Parameters:
+    ///   - frame: bytes of every packet, from the Ethernet header.
+    ///   - count: packets to produce; `UInt64.max` for endless.
+    ///   - entry: IDP the packets enter at (with `direction`).
+    public init(frame: [UInt8], count: UInt64, entry: IDP, direction: Direction = .ingress, ifindex: UInt32 = 0) {
+        self.frame = frame
+        frameLength = frame.count
+        let bytes = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(frame.count, 1), alignment: 64)
+        frame.withUnsafeBytes { if let b = $0.baseAddress { bytes.copyMemory(from: b, byteCount: $0.count) } }
+        frameBytes = bytes
+        self.entry = entry
+        self.direction = direction
+        self.ifindex = ifindex
+        counter = .allocate(capacity: 1)
+        counter.initialize(to: count)
+    }
+
+    deinit {
+        frameBytes.deallocate()
+        counter.deallocate()
+    }
+
+    /// Packets still to produce.
+    public var remaining: UInt64 { lana_load_relaxed_u64(counter) }
+
+    public override func receive(into out: UnsafeMutablePointer<PacketHandle>, max: Int, engine: EngineContext) -> Int {
+        let left = lana_load_relaxed_u64(counter)
+        if left == 0 { return 0 }
+        let want = left < UInt64(max) ? Int(left) : max
+        let pool = engine.pool
+        let headroom = pool.headroom
+        let length = UInt32(truncatingIfNeeded: frameLength)
+        var n = 0
+        while n < want {
+            guard let h = pool.allocate() else { break }
+            (pool.buffer(h) + headroom).copyMemory(from: frameBytes, byteCount: frameLength)
+            let m = pool.meta(h)
+            m.pointee.length = length
+            m.pointee.next = entry.rawValue
+            m.pointee.direction = direction
+            m.pointee.ifindex = ifindex
+            out[n] = h
+            n &+= 1
+        }
+        if left != UInt64.max { lana_store_relaxed_u64(counter, left &- UInt64(n)) }
+        return n
+    }
+}

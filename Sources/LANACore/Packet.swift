@@ -1,0 +1,76 @@
+/// One packet as a block sees it: a handle plus direct pointers to its
+/// metadata and buffer. A trivially copyable view; it does not own anything.
+public struct Packet {
+    public let handle: PacketHandle
+    @usableFromInline let meta: UnsafeMutablePointer<PacketMeta>
+    @usableFromInline let buffer: UnsafeMutableRawPointer
+
+    @inlinable
+    init(handle: PacketHandle, meta: UnsafeMutablePointer<PacketMeta>, buffer: UnsafeMutableRawPointer) {
+        self.handle = handle; self.meta = meta; self.buffer = buffer
+    }
+
+    @inlinable public var length: Int { Int(meta.pointee.length) }
+    @inlinable public var direction: Direction {
+        get { meta.pointee.direction }
+        nonmutating set { meta.pointee.direction = newValue }
+    }
+    /// IDP of the block that handed the packet to the current one.
+    @inlinable public var source: IDP { IDP(meta.pointee.source) }
+    @inlinable public var ifindex: UInt32 { meta.pointee.ifindex }
+    @inlinable public var hops: Int { Int(meta.pointee.hops) }
+    @inlinable public var mark: UInt32 {
+        get { meta.pointee.mark }
+        nonmutating set { meta.pointee.mark = newValue }
+    }
+
+    /// What should happen to the packet after the current block.
+    @inlinable public var verdict: Verdict {
+        get { Verdict(rawValue: meta.pointee.next) }
+        nonmutating set { meta.pointee.next = newValue.rawValue }
+    }
+
+    /// The frame's bytes, from the Ethernet header on.
+    @inlinable public var bytes: UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: buffer + Int(meta.pointee.offset), count: Int(meta.pointee.length))
+    }
+
+    /// Reads a big-endian 16-bit field; `nil` beyond the frame.
+    @inlinable public func loadUInt16(at offset: Int) -> UInt16? {
+        guard offset >= 0, offset &+ 2 <= length else { return nil }
+        let p = buffer + Int(meta.pointee.offset) + offset
+        return UInt16(p.load(as: UInt8.self)) << 8 | UInt16(p.load(fromByteOffset: 1, as: UInt8.self))
+    }
+}
+
+/// The packets a block handles in one call: all headed for the same IDP.
+///
+/// The engine groups a burst of up to 32 packets by next IDP and calls each
+/// block once per group, so the per-call cost is paid once per burst rather
+/// than once per packet.
+public struct Burst {
+    @usableFromInline let handles: UnsafeMutablePointer<PacketHandle>
+    public let count: Int
+    public let pool: PacketPool
+
+    @inlinable
+    public init(handles: UnsafeMutablePointer<PacketHandle>, count: Int, pool: PacketPool) {
+        self.handles = handles; self.count = count; self.pool = pool
+    }
+
+    @inlinable
+    public subscript(i: Int) -> Packet { pool.packet(handles[i]) }
+
+    /// Sends every packet on along its direction: `port[direction]`, or a
+    /// drop as `unbound-port` if that port is unbound.
+    @inlinable
+    public func forwardAll(_ ports: BlockPorts) {
+        let metas = pool.metas
+        var i = 0
+        while i < count {
+            let m = metas + Int(handles[i])
+            m.pointee.next = ports.verdict(for: m.pointee.direction).rawValue
+            i &+= 1
+        }
+    }
+}

@@ -1,0 +1,187 @@
+// Unsafe code: the per-engine packet buffer pool.
+//
+// Invariants
+// - One pool per engine. Only the owning engine thread allocates, frees and
+//   touches packet bytes or metadata; other threads may read `available`
+//   (an advisory value for tests and statistics) once the engine is stopped.
+// - Every buffer is `bufferSize` bytes at a 64-byte aligned address; a packet
+//   occupies `[offset, offset + length)` of its buffer with
+//   `offset >= 0` and `offset + length <= bufferSize`.
+// - A handle is an index `< capacity`. A handle is either on the free stack or
+//   owned by exactly one holder (a burst, the backlog, a block). Double frees
+//   trap under LANA_INTERNAL_CHECKS.
+// - The memory is released by `PacketPoolStorage.deinit` only, after the
+//   engine thread has exited.
+
+import CLANASupport
+
+/// A packet's identity inside its engine's pool.
+public typealias PacketHandle = UInt32
+
+/// Per-packet metadata (spec §4), kept apart from the bytes so that the
+/// engine's per-hop scan touches one small array.
+public struct PacketMeta: Sendable {
+    /// Bytes of the frame, starting at its Ethernet header.
+    public var length: UInt32
+    /// Where the frame starts inside the buffer (headroom before it).
+    public var offset: UInt32
+    /// Next IDP, or a ``Verdict`` after a block call.
+    public var next: UInt32
+    /// IDP of the block that forwarded the packet last (0 from a source).
+    public var source: UInt32
+    /// Interface index the frame arrived on (0 if created in the graph).
+    public var ifindex: UInt32
+    /// Opaque 32-bit mark blocks may use (like `skb->mark`).
+    public var mark: UInt32
+    public var direction: Direction
+    /// Blocks visited so far.
+    public var hops: UInt8
+    /// Engine that owns the packet.
+    public var engine: UInt16
+    public var reserved: UInt32
+
+    @inlinable
+    public init() {
+        length = 0; offset = 0; next = 0; source = 0; ifindex = 0; mark = 0
+        direction = .ingress; hops = 0; engine = 0; reserved = 0
+    }
+}
+
+/// A non-owning, trivially copyable view of an engine's packet pool.
+///
+/// Passing this struct around costs no reference counting, which is why the
+/// data path uses it instead of the owning ``PacketPoolStorage``.
+public struct PacketPool: @unchecked Sendable {
+    @usableFromInline let buffers: UnsafeMutableRawPointer
+    @usableFromInline let metas: UnsafeMutablePointer<PacketMeta>
+    @usableFromInline let freeStack: UnsafeMutablePointer<PacketHandle>
+    /// `[0]` = number of free handles on the stack.
+    @usableFromInline let state: UnsafeMutablePointer<Int>
+    #if LANA_INTERNAL_CHECKS
+    @usableFromInline let inUse: UnsafeMutablePointer<Bool>
+    #endif
+    public let capacity: Int
+    public let bufferSize: Int
+    public let headroom: Int
+    public let engine: UInt16
+
+    /// Largest frame a buffer can hold after the headroom.
+    @inlinable
+    public var maximumFrameLength: Int { bufferSize - headroom }
+
+    /// Free buffers right now.
+    @inlinable
+    public var available: Int { state.pointee }
+
+    @inlinable
+    public func meta(_ handle: PacketHandle) -> UnsafeMutablePointer<PacketMeta> {
+        metas + Int(handle)
+    }
+
+    @inlinable
+    public func buffer(_ handle: PacketHandle) -> UnsafeMutableRawPointer {
+        buffers + Int(handle) &* bufferSize
+    }
+
+    /// Takes a buffer off the free stack, with metadata reset and the data
+    /// offset at the headroom. `nil` when the pool is empty.
+    @inlinable
+    public func allocate() -> PacketHandle? {
+        let top = state.pointee
+        if top == 0 { return nil }
+        state.pointee = top &- 1
+        let handle = freeStack[top &- 1]
+        #if LANA_INTERNAL_CHECKS
+        precondition(!inUse[Int(handle)], "packet pool: handle \(handle) handed out twice")
+        inUse[Int(handle)] = true
+        #endif
+        let m = metas + Int(handle)
+        m.pointee = PacketMeta()
+        m.pointee.offset = UInt32(truncatingIfNeeded: headroom)
+        m.pointee.engine = engine
+        return handle
+    }
+
+    /// Returns a buffer to the pool.
+    @inlinable
+    public func free(_ handle: PacketHandle) {
+        #if LANA_INTERNAL_CHECKS
+        precondition(Int(handle) < capacity && inUse[Int(handle)], "packet pool: double free of \(handle)")
+        inUse[Int(handle)] = false
+        #endif
+        let top = state.pointee
+        freeStack[top] = handle
+        state.pointee = top &+ 1
+    }
+
+    /// Allocates a buffer and copies `bytes` into it as a frame.
+    @inlinable
+    public func allocate(copying bytes: UnsafeRawBufferPointer) -> PacketHandle? {
+        guard bytes.count <= maximumFrameLength, let h = allocate() else { return nil }
+        let m = metas + Int(h)
+        m.pointee.length = UInt32(truncatingIfNeeded: bytes.count)
+        if let base = bytes.baseAddress {
+            (buffers + Int(h) &* bufferSize + headroom).copyMemory(from: base, byteCount: bytes.count)
+        }
+        return h
+    }
+
+    /// A copy of packet `handle`: bytes and metadata. `nil` when empty.
+    @inlinable
+    public func clone(_ handle: PacketHandle) -> PacketHandle? {
+        guard let c = allocate() else { return nil }
+        let src = metas + Int(handle)
+        let dst = metas + Int(c)
+        dst.pointee = src.pointee
+        buffer(c).advanced(by: Int(src.pointee.offset))
+            .copyMemory(from: buffer(handle).advanced(by: Int(src.pointee.offset)),
+                        byteCount: Int(src.pointee.length))
+        return c
+    }
+
+    @inlinable
+    public func packet(_ handle: PacketHandle) -> Packet {
+        Packet(handle: handle, meta: metas + Int(handle), buffer: buffer(handle))
+    }
+}
+
+/// Owns the memory behind a ``PacketPool``.
+public final class PacketPoolStorage: @unchecked Sendable {
+    public let pool: PacketPool
+
+    /// - Parameters:
+    ///   - capacity: number of buffers.
+    ///   - bufferSize: bytes per buffer including `headroom`.
+    ///   - headroom: bytes kept free before each frame for encapsulation.
+    public init(capacity: Int, bufferSize: Int = 2048, headroom: Int = 128, engine: UInt16 = 0) {
+        precondition(capacity > 0 && capacity <= Int(UInt32.max))
+        precondition(bufferSize % 64 == 0 && headroom < bufferSize)
+        let buffers = UnsafeMutableRawPointer.allocate(byteCount: capacity * bufferSize, alignment: 64)
+        let metas = UnsafeMutablePointer<PacketMeta>.allocate(capacity: capacity)
+        metas.initialize(repeating: PacketMeta(), count: capacity)
+        let stack = UnsafeMutablePointer<PacketHandle>.allocate(capacity: capacity)
+        // Lowest handles on top so a fresh pool hands out 0, 1, 2 …
+        for i in 0..<capacity { stack[i] = PacketHandle(capacity - 1 - i) }
+        let state = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        state.initialize(to: capacity)
+        #if LANA_INTERNAL_CHECKS
+        let inUse = UnsafeMutablePointer<Bool>.allocate(capacity: capacity)
+        inUse.initialize(repeating: false, count: capacity)
+        pool = PacketPool(buffers: buffers, metas: metas, freeStack: stack, state: state, inUse: inUse,
+                          capacity: capacity, bufferSize: bufferSize, headroom: headroom, engine: engine)
+        #else
+        pool = PacketPool(buffers: buffers, metas: metas, freeStack: stack, state: state,
+                          capacity: capacity, bufferSize: bufferSize, headroom: headroom, engine: engine)
+        #endif
+    }
+
+    deinit {
+        pool.buffers.deallocate()
+        pool.metas.deallocate()
+        pool.freeStack.deallocate()
+        pool.state.deallocate()
+        #if LANA_INTERNAL_CHECKS
+        pool.inUse.deallocate()
+        #endif
+    }
+}

@@ -1,0 +1,23 @@
+/// Something that feeds packets into one engine: an `eth` block's receive
+/// ring, or an in-memory generator for tests and benchmarks.
+///
+/// Each engine polls its own source objects (they are never shared between
+/// engines), so a source needs no synchronization with itself. Sources are
+/// listed per engine in the dispatch snapshot and change with it.
+open class PacketSource: @unchecked Sendable {
+    public init() {}
+
+    /// Fills `out` with up to `max` packets allocated from `engine.pool`,
+    /// their metadata set (length, direction, `next` = the IDP they enter
+    /// at). Returns how many. Called on the engine thread only.
+    open func receive(into out: UnsafeMutablePointer<PacketHandle>, max: Int, engine: EngineContext) -> Int {
+        0
+    }
+
+    /// A file descriptor the engine polls while idle, or -1.
+    open var pollDescriptor: Int32 { -1 }
+
+    /// Called on the engine thread when the source is no longer in the
+    /// engine's snapshot… never; sources are released by the control plane
+    /// after a grace period. Override `deinit` to close descriptors.
+}

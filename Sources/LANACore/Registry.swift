@@ -1,0 +1,257 @@
+import Synchronization
+import SystemPackage
+
+/// One change to the graph, as `fbctl` names it (spec §3).
+public enum RegistryOperation: Sendable, Equatable {
+    case add(name: String, type: String)
+    case remove(name: String)
+    case set(name: String, option: String)
+    case bind(String, String)
+    case unbind(String, String)
+    case replace(old: String, new: String, dropState: Bool)
+    case subscribe(String, String)
+    case unsubscribe(String, String)
+}
+
+/// A refused line of a batch (`fbctl apply`): its index and the refusal.
+public struct BatchError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let index: Int
+    public let error: RegistryError
+    public var description: String { "operation \(index + 1): \(error)" }
+}
+
+/// The registry of functional blocks: names and types in crit-bit trees,
+/// IDPs handed out sequentially and never reused, and the data plane the
+/// engines read.
+///
+/// Every operation runs on a copy of the state and is committed only if it
+/// succeeds, then the new graph is published as an immutable dispatch
+/// snapshot (``DataPlane/publish(_:)``): validation before mutation is a
+/// property of the design, not of each check. Operations are serialized by
+/// one lock; engines never take it.
+public final class Registry: @unchecked Sendable {
+    public let dataPlane: DataPlane
+    public let environment: BlockType.Environment
+    private let state: Mutex<RegistryState>
+    private let generation = Atomic<UInt64>(0)
+    private let eventSink = Mutex<(@Sendable (BlockEvent) -> Void)?>(nil)
+
+    public init(engineCount: Int) {
+        precondition(engineCount >= 1)
+        environment = BlockType.Environment(engineCount: engineCount)
+        dataPlane = DataPlane(engineCount: engineCount)
+        state = Mutex(RegistryState(environment: environment))
+    }
+
+    /// Registers a block type under its name (last registration wins).
+    public func register(_ type: BlockType) {
+        state.withLock { _ = $0.types.updateValue(type, forKey: type.name) }
+    }
+
+    /// Names of the registered block types, in order.
+    public var typeNames: [String] {
+        state.withLock { s in s.types.map { String(decoding: $0.key, as: UTF8.self) } }
+    }
+
+    public func type(named name: String) -> BlockType? {
+        state.withLock { $0.types.lookup(name) }
+    }
+
+    /// Receives every event (for `fbctl watch`); called on the thread that
+    /// made the change, after the change is published.
+    public func setEventSink(_ sink: (@Sendable (BlockEvent) -> Void)?) {
+        eventSink.withLock { $0 = sink }
+    }
+
+    // MARK: Operations
+
+    @discardableResult
+    public func add(_ name: String, type: String) throws(RegistryError) -> IDP {
+        var idp = IDP.none
+        try mutate { (s, fx) throws(RegistryError) in idp = try s.add(name: name, typeName: type, fx: &fx) }
+        return idp
+    }
+
+    public func remove(_ name: String) throws(RegistryError) {
+        try mutate { (s, fx) throws(RegistryError) in try s.remove(name: name, fx: &fx) }
+    }
+
+    public func set(_ name: String, _ option: String) throws(RegistryError) {
+        try mutate { (s, fx) throws(RegistryError) in try s.set(name: name, option: option, fx: &fx) }
+    }
+
+    public func bind(_ a: String, _ b: String) throws(RegistryError) {
+        try mutate { (s, fx) throws(RegistryError) in try s.bind(a, b, fx: &fx) }
+    }
+
+    public func unbind(_ a: String, _ b: String) throws(RegistryError) {
+        try mutate { (s, fx) throws(RegistryError) in try s.unbind(a, b, fx: &fx) }
+    }
+
+    public func replace(_ old: String, with new: String, dropState: Bool = false) throws(RegistryError) {
+        try mutate { (s, fx) throws(RegistryError) in try s.replace(old, with: new, dropState: dropState, fx: &fx) }
+    }
+
+    public func subscribe(_ a: String, _ b: String) throws(RegistryError) {
+        try mutate { (s, fx) throws(RegistryError) in try s.subscribe(a, b, fx: &fx) }
+    }
+
+    public func unsubscribe(_ a: String, _ b: String) throws(RegistryError) {
+        try mutate { (s, fx) throws(RegistryError) in try s.unsubscribe(a, b, fx: &fx) }
+    }
+
+    public func perform(_ op: RegistryOperation) throws(RegistryError) {
+        do throws(BatchError) { try apply([op]) } catch { throw error.error }
+    }
+
+    /// Applies operations as one unit: all are checked in order against the
+    /// state the earlier ones produce; if any is refused nothing is applied
+    /// and the error names it. Published as a single snapshot.
+    public func apply(_ ops: [RegistryOperation]) throws(BatchError) {
+        var failed: BatchError?
+        do throws(RegistryError) {
+            try mutate { (s, fx) throws(RegistryError) in
+                for (i, op) in ops.enumerated() {
+                    do throws(RegistryError) { try s.perform(op, fx: &fx) } catch {
+                        failed = BatchError(index: i, error: error)
+                        throw error
+                    }
+                }
+            }
+        } catch {
+            throw failed ?? BatchError(index: 0, error: error)
+        }
+    }
+
+    // MARK: Interfaces and sources
+
+    /// Adds an interface block (`eth`) built by the caller, with the
+    /// per-engine sources that feed it, in one snapshot.
+    @discardableResult
+    public func addInterface(_ name: String, type: String, block: FunctionalBlock,
+                             sources: [PacketSource] = []) throws(RegistryError) -> IDP {
+        var idp = IDP.none
+        try mutate { (s, fx) throws(RegistryError) in
+            idp = try s.add(name: name, typeName: type, fx: &fx, interface: block)
+            for (e, src) in sources.enumerated() { s.sources[e % s.sources.count].append((idp, src)) }
+            fx.events.append(BlockEvent(.hooked, block: name, idp: idp))
+        }
+        return idp
+    }
+
+    /// Removes an interface block and its sources (refused while bound).
+    public func removeInterface(_ name: String) throws(RegistryError) {
+        try mutate { (s, fx) throws(RegistryError) in
+            try s.remove(name: name, fx: &fx, interface: true)
+            fx.events.append(BlockEvent(.unhooked, block: name, idp: .none))
+        }
+    }
+
+    /// Feeds `engine` from `source` (tests, benchmarks). Packets enter at
+    /// whatever IDP the source puts in their metadata.
+    public func attachSource(_ source: PacketSource, engine: Int) {
+        try? mutate { (s, fx) throws(RegistryError) in
+            s.sources[engine].append((.none, source))
+            fx.graphChanged = true
+        }
+    }
+
+    /// Detaches every source not owned by an interface block.
+    public func detachSources() {
+        try? mutate { (s, fx) throws(RegistryError) in
+            for e in s.sources.indices { s.sources[e].removeAll { $0.owner == .none } }
+            fx.graphChanged = true
+        }
+    }
+
+    // MARK: Inspection
+
+    public func idp(of name: String) -> IDP? {
+        state.withLock { $0.names.lookup(name) }
+    }
+
+    /// The block instance at `name` (tests; not for the data path).
+    public func block(named name: String) -> FunctionalBlock? {
+        state.withLock { s in s.names.lookup(name).flatMap { s.nodes[Int($0.rawValue)]?.block } }
+    }
+
+    /// All blocks in ascending IDP order.
+    public func list() -> [BlockInfo] {
+        state.withLock { s in s.nodes.compactMap { $0.map { Self.info($0, in: s) } } }
+    }
+
+    public func show(_ name: String) throws(RegistryError) -> BlockInfo {
+        try state.withLock { (s) throws(RegistryError) -> BlockInfo in
+            let idp = try s.idp(name)
+            return Self.info(s.node(idp), in: s)
+        }
+    }
+
+    private static func info(_ n: RegistryNode, in s: RegistryState) -> BlockInfo {
+        let idp = s.names.lookup(n.name) ?? .none
+        let refs = 1 + s.nodes.reduce(0) { acc, other in
+            guard let o = other else { return acc }
+            let p = o.ports
+            return acc + [p.ingress, p.egress, p.ingressSecondary, p.egressSecondary].filter { $0 == idp }.count
+        }
+        return BlockInfo(
+            name: n.name, type: n.type.name, idp: idp, ports: n.ports, refs: refs,
+            subscribers: n.subscribers.map(\.idp),
+            options: n.block.optionValues().map { "\($0.key)=\($0.value)" },
+            optionHelp: n.type.options, status: n.block.statusText(), details: n.block.detailLines())
+    }
+
+    /// Calls `body` with the registry lock held (the daemon's state writer
+    /// uses it to read a consistent picture).
+    public func withLockedList<R>(_ body: ([BlockInfo]) -> R) -> R {
+        state.withLock { s in body(s.nodes.compactMap { $0.map { Self.info($0, in: s) } }) }
+    }
+
+    // MARK: Commit
+
+    private func mutate(_ body: (inout RegistryState, inout RegistryEffects) throws(RegistryError) -> Void) throws(RegistryError) {
+        var deliveries: [(FunctionalBlock, BlockEvent)] = []
+        let events: [BlockEvent] = try state.withLock { (s) throws(RegistryError) -> [BlockEvent] in
+            var copy = s
+            var fx = RegistryEffects()
+            try body(&copy, &fx)
+            let before = s
+            s = copy
+            if fx.graphChanged { publish(s) }
+            for (new, old) in fx.adoptions { new.adoptState(from: old) }
+            for b in fx.removed { b.willRemove() }
+            for (block, key, value) in fx.options { try? block.setOption(key, value) }
+            for e in fx.events {
+                let publisher = s.nodes[Int(e.idp.rawValue)] ?? before.nodes[Int(e.idp.rawValue)]
+                for sub in publisher?.subscribers ?? [] {
+                    if let target = s.nodes[Int(sub.idp.rawValue)] { deliveries.append((target.block, e)) }
+                }
+            }
+            return fx.events
+        }
+        for (block, e) in deliveries { block.handleEvent(e) }
+        if let sink = eventSink.withLock({ $0 }) { for e in events { sink(e) } }
+    }
+
+    private func publish(_ s: RegistryState) {
+        let gen = generation.wrappingAdd(1, ordering: .relaxed).newValue
+        let blocks = s.nodes.map { n in n.map { (block: $0.block, ports: $0.ports) } }
+        let sources = s.sources.map { $0.map(\.source) }
+        dataPlane.publish(DispatchTable(generation: gen, blocks: blocks, sources: sources))
+    }
+}
+
+extension RegistryState {
+    mutating func perform(_ op: RegistryOperation, fx: inout RegistryEffects) throws(RegistryError) {
+        switch op {
+        case let .add(name, type): _ = try add(name: name, typeName: type, fx: &fx)
+        case let .remove(name): try remove(name: name, fx: &fx)
+        case let .set(name, option): try set(name: name, option: option, fx: &fx)
+        case let .bind(a, b): try bind(a, b, fx: &fx)
+        case let .unbind(a, b): try unbind(a, b, fx: &fx)
+        case let .replace(old, new, drop): try replace(old, with: new, dropState: drop, fx: &fx)
+        case let .subscribe(a, b): try subscribe(a, b, fx: &fx)
+        case let .unsubscribe(a, b): try unsubscribe(a, b, fx: &fx)
+        }
+    }
+}

@@ -1,0 +1,183 @@
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension RegistryState {
+    // MARK: Bind / unbind
+
+    /// `bind a b`: a on top of b (`a.egress = b`, `b.ingress = a`), plus a
+    /// mutual subscription. A second bind on a side goes to that side's
+    /// secondary port if the block type has one.
+    mutating func bind(_ aName: String, _ bName: String, fx: inout RegistryEffects) throws(RegistryError) {
+        let a = try idp(aName), b = try idp(bName)
+        if a == b {
+            throw RegistryError(Errno(rawValue: EINVAL), "cannot bind \(aName) on top of itself")
+        }
+        var an = node(a), bn = node(b)
+        if an.ports.egress == b || an.ports.egressSecondary == b {
+            throw RegistryError(Errno(rawValue: EEXIST), "\(aName) is already bound on top of \(bName)")
+        }
+        let aSecondary = try freePort(of: an, .egress)
+        let bSecondary = try freePort(of: bn, .ingress)
+        if let path = egressPath(from: b, to: a) {
+            throw RegistryError(Errno(rawValue: ELOOP),
+                "binding \(aName) on top of \(bName) would create a loop: \(path.map { node($0).name }.joined(separator: " -> ")) -> \(bName)")
+        }
+        if aSecondary { an.ports.egressSecondary = b } else { an.ports.egress = b }
+        if bSecondary { bn.ports.ingressSecondary = a } else { bn.ports.ingress = a }
+        nodes[Int(a.rawValue)] = an
+        nodes[Int(b.rawValue)] = bn
+        addSubscription(of: b, to: a, explicit: false)
+        addSubscription(of: a, to: b, explicit: false)
+        fx.events.append(BlockEvent(.bound, block: aName, idp: a, detail: "egress \(bName) \(b)"))
+        fx.events.append(BlockEvent(.bound, block: bName, idp: b, detail: "ingress \(aName) \(a)"))
+        fx.graphChanged = true
+    }
+
+    /// Whether a bind on `side` of `n` uses the secondary port; throws EBUSY
+    /// if both are taken (or the type has no secondary port).
+    private func freePort(of n: RegistryNode, _ side: Direction) throws(RegistryError) -> Bool {
+        let primary = n.ports[side]
+        if primary.isNone { return false }
+        if n.type.hasSecondaryPorts {
+            let secondary = n.ports.secondary(side)
+            if secondary.isNone { return true }
+            throw RegistryError(Errno(rawValue: EBUSY),
+                "\(side) ports of \(n.name) are already bound to \(node(primary).name) and \(node(secondary).name)")
+        }
+        throw RegistryError(Errno(rawValue: EBUSY), "\(side) port of \(n.name) is already bound to \(node(primary).name)")
+    }
+
+    /// A path of egress links from `start` to `goal`, if one exists.
+    private func egressPath(from start: IDP, to goal: IDP) -> [IDP]? {
+        var stack: [[IDP]] = [[start]]
+        var seen: Set<IDP> = [start]
+        while let path = stack.popLast() {
+            let last = path.last!
+            if last == goal { return path }
+            let p = node(last).ports
+            for next in [p.egress, p.egressSecondary] where !next.isNone && !seen.contains(next) {
+                seen.insert(next)
+                stack.append(path + [next])
+            }
+        }
+        return nil
+    }
+
+    mutating func unbind(_ aName: String, _ bName: String, fx: inout RegistryEffects) throws(RegistryError) {
+        let a = try idp(aName), b = try idp(bName)
+        var an = node(a), bn = node(b)
+        let aHas = an.ports.egress == b || an.ports.egressSecondary == b
+        let bHas = bn.ports.ingress == a || bn.ports.ingressSecondary == a
+        guard aHas && bHas else {
+            throw RegistryError(Errno(rawValue: ENOENT), "\(aName) is not bound on top of \(bName)")
+        }
+        Self.clear(&an.ports, .egress, b)
+        Self.clear(&bn.ports, .ingress, a)
+        nodes[Int(a.rawValue)] = an
+        nodes[Int(b.rawValue)] = bn
+        dropBindSubscription(of: b, to: a)
+        dropBindSubscription(of: a, to: b)
+        fx.events.append(BlockEvent(.unbound, block: aName, idp: a, detail: "egress \(bName) \(b)"))
+        fx.events.append(BlockEvent(.unbound, block: bName, idp: b, detail: "ingress \(aName) \(a)"))
+        fx.graphChanged = true
+    }
+
+    /// Clears `idp` from a side; a secondary left alone moves up to primary,
+    /// so "first bind on a side" stays the primary port.
+    private static func clear(_ ports: inout BlockPorts, _ side: Direction, _ idp: IDP) {
+        if ports[side] == idp {
+            ports[side] = ports.secondary(side)
+            ports.setSecondary(side, .none)
+        } else if ports.secondary(side) == idp {
+            ports.setSecondary(side, .none)
+        }
+    }
+
+    // MARK: Subscriptions
+
+    /// `subscriber` receives `publisher`'s events.
+    mutating func addSubscription(of subscriber: IDP, to publisher: IDP, explicit: Bool) {
+        var n = node(publisher)
+        if let i = n.subscribers.firstIndex(where: { $0.idp == subscriber }) {
+            if explicit { n.subscribers[i].explicit = true } else { n.subscribers[i].binds += 1 }
+        } else {
+            n.subscribers.insert(Subscription(idp: subscriber, explicit: explicit, binds: explicit ? 0 : 1), at: 0)
+        }
+        nodes[Int(publisher.rawValue)] = n
+    }
+
+    private mutating func dropBindSubscription(of subscriber: IDP, to publisher: IDP) {
+        var n = node(publisher)
+        if let i = n.subscribers.firstIndex(where: { $0.idp == subscriber }) {
+            n.subscribers[i].binds -= 1
+            if !n.subscribers[i].isLive { n.subscribers.remove(at: i) }
+        }
+        nodes[Int(publisher.rawValue)] = n
+    }
+
+    /// `subscribe a b`: b receives a's events.
+    mutating func subscribe(_ aName: String, _ bName: String, fx: inout RegistryEffects) throws(RegistryError) {
+        let a = try idp(aName), b = try idp(bName)
+        if a == b { throw RegistryError(Errno(rawValue: EINVAL), "\(aName) cannot subscribe to itself") }
+        if node(a).subscribers.contains(where: { $0.idp == b && $0.explicit }) {
+            throw RegistryError(Errno(rawValue: EEXIST), "\(bName) is already subscribed to \(aName)")
+        }
+        addSubscription(of: b, to: a, explicit: true)
+        fx.events.append(BlockEvent(.subscribed, block: aName, idp: a, detail: "\(bName) \(b)"))
+    }
+
+    mutating func unsubscribe(_ aName: String, _ bName: String, fx: inout RegistryEffects) throws(RegistryError) {
+        let a = try idp(aName), b = try idp(bName)
+        var n = node(a)
+        guard let i = n.subscribers.firstIndex(where: { $0.idp == b && $0.explicit }) else {
+            let viaBind = n.subscribers.contains { $0.idp == b }
+            throw RegistryError(Errno(rawValue: ENOENT), viaBind
+                ? "\(bName) receives \(aName)'s events only because they are bound: unbind them instead"
+                : "\(bName) is not subscribed to \(aName)")
+        }
+        n.subscribers[i].explicit = false
+        if !n.subscribers[i].isLive { n.subscribers.remove(at: i) }
+        nodes[Int(a.rawValue)] = n
+        fx.events.append(BlockEvent(.unsubscribed, block: aName, idp: a, detail: "\(bName) \(b)"))
+    }
+
+    // MARK: Replace
+
+    /// `replace old new`: new takes over old's name, IDP, ports and
+    /// subscriptions in one snapshot; old leaves. Same type and not `drop`:
+    /// new adopts old's private state after the grace period.
+    mutating func replace(_ oldName: String, with newName: String, dropState: Bool,
+                          fx: inout RegistryEffects) throws(RegistryError) {
+        let o = try idp(oldName), n = try idp(newName)
+        if o == n { throw RegistryError(Errno(rawValue: EINVAL), "cannot replace \(oldName) with itself") }
+        let on = node(o), nn = node(n)
+        if on.type.isInterface || nn.type.isInterface {
+            let which = on.type.isInterface ? oldName : newName
+            throw RegistryError(Errno(rawValue: EINVAL), "\(which) is an interface block: vlink blocks cannot be replaced")
+        }
+        if !nn.ports.isUnbound {
+            throw RegistryError(Errno(rawValue: EBUSY), "\(newName) is bound: a replacement must be unbound")
+        }
+        let subscribedElsewhere = nodes.contains { $0?.subscribers.contains { $0.idp == n } ?? false }
+        if !nn.subscribers.isEmpty || subscribedElsewhere {
+            throw RegistryError(Errno(rawValue: EBUSY), "\(newName) has subscriptions: a replacement must have none")
+        }
+        if !nn.type.hasSecondaryPorts && !(on.ports.ingressSecondary.isNone && on.ports.egressSecondary.isNone) {
+            throw RegistryError(Errno(rawValue: EINVAL),
+                "\(oldName) has a second block bound on a side; \(nn.type.name) blocks have no second port to take it")
+        }
+        let sameType = on.type.name == nn.type.name
+        nodes[Int(o.rawValue)] = RegistryNode(name: on.name, type: nn.type, block: nn.block,
+                                              ports: on.ports, subscribers: on.subscribers)
+        nodes[Int(n.rawValue)] = nil
+        names.remove(newName)
+        fx.removed.append(on.block)
+        if sameType && !dropState { fx.adoptions.append((nn.block, on.block)) }
+        fx.events.append(BlockEvent(.replaced, block: oldName, idp: o,
+            detail: "by \(newName) (\(nn.type.name)\(dropState ? ", state dropped" : sameType ? ", state moved" : ""))"))
+        fx.graphChanged = true
+    }
+}

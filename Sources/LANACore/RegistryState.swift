@@ -1,0 +1,165 @@
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One block in the registry: everything the control plane knows about it.
+struct RegistryNode {
+    var name: String
+    let type: BlockType
+    let block: FunctionalBlock
+    var ports: BlockPorts
+    /// Who receives this block's events, newest first.
+    var subscribers: [Subscription]
+}
+
+/// `b` receives `a`'s events because of an explicit `subscribe`, of binds,
+/// or both; the entry goes when neither holds any more.
+struct Subscription: Equatable {
+    let idp: IDP
+    var explicit: Bool
+    var binds: Int
+    var isLive: Bool { explicit || binds > 0 }
+}
+
+/// What an operation leaves for the registry to do once the new state is
+/// committed: events to deliver, state to move, options to apply.
+struct RegistryEffects {
+    var events: [BlockEvent] = []
+    /// (new, old) pairs of a same-type replace: new adopts old's state after
+    /// the grace period.
+    var adoptions: [(FunctionalBlock, FunctionalBlock)] = []
+    var removed: [FunctionalBlock] = []
+    var options: [(FunctionalBlock, String, String)] = []
+    var graphChanged = false
+}
+
+/// The registry's state as a value. Operations mutate a *copy* and the
+/// registry commits it only if the whole operation (or the whole batch of
+/// `fbctl apply`) succeeded, so a refused request changes nothing by
+/// construction.
+struct RegistryState {
+    var types = CritBitTree<BlockType>()
+    var names = CritBitTree<IDP>()
+    /// IDP → node; index 0 unused. Removed IDPs stay `nil` (never reused).
+    var nodes: [RegistryNode?] = [nil]
+    var sources: [[(owner: IDP, source: PacketSource)]]
+    let environment: BlockType.Environment
+
+    init(environment: BlockType.Environment) {
+        self.environment = environment
+        sources = Array(repeating: [], count: environment.engineCount)
+    }
+
+    // MARK: Lookup
+
+    func idp(_ name: String) throws(RegistryError) -> IDP {
+        guard let idp = names.lookup(name) else {
+            throw RegistryError(Errno(rawValue: ENOENT), "no block named \(Self.quoted(name))")
+        }
+        return idp
+    }
+
+    func node(_ idp: IDP) -> RegistryNode { nodes[Int(idp.rawValue)]! }
+
+    static func quoted(_ s: String) -> String {
+        s.allSatisfy { $0.isASCII && !$0.isWhitespace && $0 != "'" } && !s.isEmpty ? s : "'\(s)'"
+    }
+
+    /// Spec §1: 1–15 bytes of `[A-Za-z0-9._:-]`, first byte not `-`.
+    static func validateName(_ name: String) throws(RegistryError) {
+        let bytes = Array(name.utf8)
+        let ok = !bytes.isEmpty && bytes.count <= 15 && bytes[0] != UInt8(ascii: "-") && bytes.allSatisfy {
+            ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A)
+                || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "-")
+        }
+        if !ok {
+            throw RegistryError(Errno(rawValue: EINVAL),
+                "invalid block name \(quoted(name)): expected 1-15 characters of A-Z a-z 0-9 . _ : - not starting with -")
+        }
+    }
+
+    // MARK: Add / remove
+
+    mutating func add(name: String, typeName: String, fx: inout RegistryEffects,
+                      interface: FunctionalBlock? = nil) throws(RegistryError) -> IDP {
+        try Self.validateName(name)
+        if names.contains(name) {
+            throw RegistryError(Errno(rawValue: EEXIST), "a block named \(name) already exists")
+        }
+        guard let type = types.lookup(typeName) else {
+            let known = types.map { String(decoding: $0.key, as: UTF8.self) }.joined(separator: ", ")
+            throw RegistryError(Errno(rawValue: ENOENT), "unknown block type \(Self.quoted(typeName)) (known types: \(known))")
+        }
+        if type.isInterface && interface == nil {
+            throw RegistryError(Errno(rawValue: EINVAL),
+                "\(typeName) blocks stand for interfaces: create them with 'vlink ethernet hook <ifname>'")
+        }
+        guard nodes.count <= Int(IDP.maximum.rawValue) else {
+            throw RegistryError(Errno(rawValue: ENOSPC), "no IDPs left")
+        }
+        let idp = IDP(UInt32(nodes.count))
+        let block = interface ?? type.make(environment)
+        nodes.append(RegistryNode(name: name, type: type, block: block, ports: .unbound, subscribers: []))
+        names.updateValue(idp, forKey: name)
+        fx.events.append(BlockEvent(.added, block: name, idp: idp, detail: type.name))
+        fx.graphChanged = true
+        return idp
+    }
+
+    mutating func remove(name: String, fx: inout RegistryEffects, interface: Bool = false) throws(RegistryError) {
+        let idp = try idp(name)
+        let n = node(idp)
+        if n.type.isInterface != interface {
+            throw RegistryError(Errno(rawValue: EINVAL), n.type.isInterface
+                ? "\(name) is an interface block: remove it with 'vlink ethernet unhook \(name)'"
+                : "\(name) is not an interface block")
+        }
+        if !n.ports.isUnbound {
+            let others = n.ports.bound.map { node($0).name }.joined(separator: ", ")
+            throw RegistryError(Errno(rawValue: EBUSY), "\(name) is still bound to \(others): unbind it first")
+        }
+        if let s = n.subscribers.first(where: \.isLive) {
+            throw RegistryError(Errno(rawValue: EBUSY), "\(node(s.idp).name) is subscribed to \(name): unsubscribe it first")
+        }
+        for (i, other) in nodes.enumerated() where other != nil && i != Int(idp.rawValue) {
+            if other!.subscribers.contains(where: { $0.idp == idp && $0.isLive }) {
+                throw RegistryError(Errno(rawValue: EBUSY), "\(name) is subscribed to \(other!.name): unsubscribe it first")
+            }
+        }
+        fx.events.append(BlockEvent(.removed, block: name, idp: idp, detail: n.type.name))
+        fx.removed.append(n.block)
+        names.remove(name)
+        nodes[Int(idp.rawValue)] = nil
+        for e in sources.indices { sources[e].removeAll { $0.owner == idp } }
+        fx.graphChanged = true
+    }
+
+    // MARK: Options
+
+    mutating func set(name: String, option: String, fx: inout RegistryEffects) throws(RegistryError) {
+        let idp = try idp(name)
+        let n = node(idp)
+        guard let eq = option.firstIndex(of: "="), eq != option.startIndex else {
+            throw RegistryError(Errno(rawValue: EINVAL), "option \(Self.quoted(option)) of \(name): expected key=value")
+        }
+        let key = String(option[..<eq])
+        let value = String(option[option.index(after: eq)...])
+        guard n.type.option(key) != nil else {
+            let keys = n.type.options.map(\.key)
+            throw RegistryError(Errno(rawValue: EINVAL), keys.isEmpty
+                ? "unknown option \(Self.quoted(key)) for \(name): \(n.type.name) blocks take no options"
+                : "unknown option \(Self.quoted(key)) for \(name): \(n.type.name) blocks take \(keys.joined(separator: ", "))")
+        }
+        // Check on a throwaway block of the same type so that a batch can be
+        // validated before anything is applied to the real one.
+        do {
+            try n.type.make(environment).setOption(key, value)
+        } catch {
+            throw RegistryError(Errno(rawValue: EINVAL), "\(name): \(key)=\(value): \(error.message)")
+        }
+        fx.options.append((n.block, key, value))
+        fx.events.append(BlockEvent(.optionChanged, block: n.name, idp: idp, detail: "\(key)=\(value)"))
+    }
+}
