@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 
 Scripts/setup.sh
 swift build --build-tests
-swift test --skip-build --parallel --num-workers 1 "$@"
+swift test --skip-build "$@"

@@ -21,3 +21,86 @@ int lana_online_cpus(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
 }
+
+#ifdef __linux__
+#include <errno.h>
+#include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+
+// Fills ifr_name, refusing names the kernel would truncate.
+static int lana_ifreq_named(struct ifreq *ifr, const char *name) {
+    memset(ifr, 0, sizeof(*ifr));
+    size_t n = strlen(name);
+    if (n == 0 || n >= IFNAMSIZ) return ENODEV;
+    memcpy(ifr->ifr_name, name, n);
+    return 0;
+}
+
+int lana_if_index(int fd, const char *name, int *index) {
+    struct ifreq ifr;
+    int e = lana_ifreq_named(&ifr, name);
+    if (e) return e;
+    if (ioctl(fd, SIOCGIFINDEX, &ifr) < 0) return errno;
+    *index = ifr.ifr_ifindex;
+    return 0;
+}
+
+int lana_if_name(int fd, int index, char *name, size_t capacity) {
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    ifr.ifr_ifindex = index;
+    if (ioctl(fd, SIOCGIFNAME, &ifr) < 0) return errno;
+    size_t n = strnlen(ifr.ifr_name, IFNAMSIZ);
+    if (n + 1 > capacity) return ERANGE;
+    memcpy(name, ifr.ifr_name, n);
+    name[n] = 0;
+    return 0;
+}
+
+int lana_if_hwaddr(int fd, const char *name, uint8_t address[6]) {
+    struct ifreq ifr;
+    int e = lana_ifreq_named(&ifr, name);
+    if (e) return e;
+    if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) return errno;
+    memcpy(address, ifr.ifr_hwaddr.sa_data, 6);
+    return 0;
+}
+
+int lana_if_mtu(int fd, const char *name, int *mtu) {
+    struct ifreq ifr;
+    int e = lana_ifreq_named(&ifr, name);
+    if (e) return e;
+    if (ioctl(fd, SIOCGIFMTU, &ifr) < 0) return errno;
+    *mtu = ifr.ifr_mtu;
+    return 0;
+}
+
+int lana_if_flags(int fd, const char *name, unsigned *flags) {
+    struct ifreq ifr;
+    int e = lana_ifreq_named(&ifr, name);
+    if (e) return e;
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) return errno;
+    *flags = (unsigned)(unsigned short)ifr.ifr_flags;
+    return 0;
+}
+
+int lana_thread_affinity(int *cpus, int capacity) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    int e = pthread_getaffinity_np(pthread_self(), sizeof(set), &set);
+    if (e) return -e;
+    int n = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && n < capacity; cpu++) {
+        if (CPU_ISSET(cpu, &set)) cpus[n++] = cpu;
+    }
+    return n;
+}
+
+int lana_current_cpu(void) {
+    return sched_getcpu();
+}
+int lana_enter_net_namespace(int fd) {
+    return setns(fd, CLONE_NEWNET) == 0 ? 0 : errno;
+}
+#endif

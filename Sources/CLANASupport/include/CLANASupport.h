@@ -55,4 +55,105 @@ int lana_pin_current_thread(int cpu);
 /// Number of online CPUs.
 int lana_online_cpus(void);
 
+// ---------------------------------------------------------------------------
+// LANAPosix helpers: packet rings, interface ioctls, affinity.
+//
+// The kernel's ring headers are unions and the ifreq ioctls are variadic
+// with union arguments; Swift can import neither comfortably. The ring
+// accessors are `static inline` so the optimizer folds them into the
+// Swift receive loop. Ordering: a ring slot's status word is the only
+// synchronization with the kernel, so it is read with acquire (the frame
+// bytes written before it are then visible) and handed back with release
+// (our reads/writes of the slot are complete before the kernel may reuse it).
+// ---------------------------------------------------------------------------
+#ifdef __linux__
+#include <linux/if_packet.h>
+#include <linux/if_ether.h>
+// Not part of Swift's Glibc module; imported here for LANAPosix.
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+
+/// One frame header of a TPACKET_V3 block, flattened.
+typedef struct {
+    uint32_t next_offset;   // from this header to the next frame's header
+    uint32_t snaplen;       // bytes present in the ring
+    uint32_t len;           // original length on the wire
+    uint32_t status;        // TP_STATUS_* bits of this frame
+    uint16_t mac;           // from this header to the Ethernet header
+    uint16_t vlan_tci;
+    uint16_t vlan_tpid;
+    uint8_t pkttype;        // PACKET_HOST, PACKET_OUTGOING, ...
+} lana_tp3_frame;
+
+static inline uint32_t lana_tp3_block_status_acquire(const void *block) {
+    const struct tpacket_block_desc *b = (const struct tpacket_block_desc *)block;
+    return __atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE);
+}
+
+static inline void lana_tp3_block_release(void *block) {
+    struct tpacket_block_desc *b = (struct tpacket_block_desc *)block;
+    __atomic_store_n(&b->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+}
+
+static inline uint32_t lana_tp3_block_num_packets(const void *block) {
+    return ((const struct tpacket_block_desc *)block)->hdr.bh1.num_pkts;
+}
+
+static inline uint32_t lana_tp3_block_first_offset(const void *block) {
+    return ((const struct tpacket_block_desc *)block)->hdr.bh1.offset_to_first_pkt;
+}
+
+static inline lana_tp3_frame lana_tp3_frame_read(const void *frame) {
+    const struct tpacket3_hdr *h = (const struct tpacket3_hdr *)frame;
+    const struct sockaddr_ll *sll = (const struct sockaddr_ll *)
+        ((const uint8_t *)frame + TPACKET_ALIGN(sizeof(struct tpacket3_hdr)));
+    lana_tp3_frame f;
+    f.next_offset = h->tp_next_offset;
+    f.snaplen = h->tp_snaplen;
+    f.len = h->tp_len;
+    f.status = h->tp_status;
+    f.mac = h->tp_mac;
+    f.vlan_tci = (uint16_t)h->hv1.tp_vlan_tci;
+    f.vlan_tpid = (uint16_t)h->hv1.tp_vlan_tpid;
+    f.pkttype = sll->sll_pkttype;
+    return f;
+}
+
+/// Where a TPACKET_V2 transmit slot's frame bytes start (no PACKET_TX_HAS_OFF).
+static inline size_t lana_tp2_tx_data_offset(void) {
+    return TPACKET_ALIGN(sizeof(struct tpacket2_hdr));
+}
+
+static inline uint32_t lana_tp2_status_acquire(const void *slot) {
+    return __atomic_load_n(&((const struct tpacket2_hdr *)slot)->tp_status, __ATOMIC_ACQUIRE);
+}
+
+/// Publishes a filled transmit slot: length first, then the status word.
+static inline void lana_tp2_submit(void *slot, uint32_t len) {
+    struct tpacket2_hdr *h = (struct tpacket2_hdr *)slot;
+    h->tp_len = len;
+    __atomic_store_n(&h->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
+}
+
+// Interface ioctls on `fd`, answered in the network namespace of that
+// socket. Each returns 0 or a positive errno value.
+int lana_if_index(int fd, const char *name, int *index);
+int lana_if_name(int fd, int index, char *name, size_t capacity);
+int lana_if_hwaddr(int fd, const char *name, uint8_t address[6]);
+int lana_if_mtu(int fd, const char *name, int *mtu);
+int lana_if_flags(int fd, const char *name, unsigned *flags);
+
+/// CPUs the calling thread may run on, ascending, up to `capacity`.
+/// Returns the count or a negative errno value.
+int lana_thread_affinity(int *cpus, int capacity);
+
+/// CPU the calling thread is running on, or -1.
+int lana_current_cpu(void);
+
+/// Moves the calling thread (only) into the network namespace open at `fd`.
+/// Returns 0 or an errno value.
+int lana_enter_net_namespace(int fd);
+#endif
+
 #endif
