@@ -79,10 +79,18 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
+        .target(
+            name: "LANATool",
+            dependencies: [
+                "LANAControl", "LANACore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSwift
+        ),
         .executableTarget(
             name: "lanad",
             dependencies: [
-                "LANACore", "LANABlocks", "LANAControl", "LANAPosix",
+                "LANACore", "LANABlocks", "LANAControl", "LANAPosix", "CLANASupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -91,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "fbctl",
             dependencies: [
-                "LANAControl",
+                "LANAControl", "LANATool",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/fbctl",
@@ -100,7 +108,7 @@ let package = Package(
         .executableTarget(
             name: "vlink",
             dependencies: [
-                "LANAControl",
+                "LANAControl", "LANATool",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/vlink",

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
+#include <string.h>
 
 int lana_pin_current_thread(int cpu) {
 #ifdef __linux__
@@ -104,3 +105,11 @@ int lana_enter_net_namespace(int fd) {
     return setns(fd, CLONE_NEWNET) == 0 ? 0 : errno;
 }
 #endif
+
+const char *lana_errno_name(int code) {
+    return strerrorname_np(code);
+}
+
+const char *lana_errno_text(int code) {
+    return strerror(code);
+}

@@ -55,6 +55,12 @@ int lana_pin_current_thread(int cpu);
 /// Number of online CPUs.
 int lana_online_cpus(void);
 
+/// The C name of an errno value ("EBUSY"), or NULL if unknown.
+const char *lana_errno_name(int code);
+
+/// The C library's text for an errno value ("Device or resource busy").
+const char *lana_errno_text(int code);
+
 // ---------------------------------------------------------------------------
 // LANAPosix helpers: packet rings, interface ioctls, affinity.
 //

@@ -1,0 +1,13 @@
+// CBenchSupport: what the benchmark needs from libc that Swift's Glibc
+// module does not expose (GNU extensions).
+#ifndef CBENCH_SUPPORT_H
+#define CBENCH_SUPPORT_H
+
+/// Pins the calling thread to one CPU. Returns 0 or an errno value.
+int bench_pin_current_thread(int cpu);
+
+/// Allocates and frees one block through the global `malloc`/`free`
+/// symbols in a way the compiler cannot elide (probe for the interposer).
+void bench_malloc_probe(void);
+
+#endif

@@ -1,0 +1,39 @@
+import CBenchSupport
+import MallocInterposerSwift
+
+/// Counts heap allocations of the whole process (every thread) through
+/// ordo-one's malloc interposer. On Linux it only sees allocations when
+/// `libMallocInterposerSwift.so` is preloaded (`LD_PRELOAD`), which is what
+/// `Scripts/bench-engine.sh` does; ``isActive`` checks that it is.
+enum Allocations {
+    struct Count {
+        var mallocs: Int
+        var frees: Int
+        var bytes: Int
+    }
+
+    /// Whether allocations are really being counted: allocates one block
+    /// with counting on and looks for it in the statistics.
+    static let isActive: Bool = {
+        MallocInterposerSwift.reset()
+        MallocInterposerSwift.hook()
+        bench_malloc_probe()
+        MallocInterposerSwift.unhook()
+        let s = MallocInterposerSwift.getStatistics()
+        MallocInterposerSwift.reset()
+        return s.mallocCount >= 1 && s.freeCount >= 1
+    }()
+
+    /// Resets the counters and starts counting.
+    static func start() {
+        MallocInterposerSwift.reset()
+        MallocInterposerSwift.hook()
+    }
+
+    /// Stops counting and returns what was counted since ``start()``.
+    static func stop() -> Count {
+        MallocInterposerSwift.unhook()
+        let s = MallocInterposerSwift.getStatistics()
+        return Count(mallocs: s.mallocCount, frees: s.freeCount, bytes: s.mallocBytesCount)
+    }
+}

@@ -1,0 +1,88 @@
+// lana-bench: engine benchmarks for LANA.
+//
+//   lana-bench engine [--blocks 1,5,10] [--dual-blocks 1] [--reps 5]
+//                     [--dual-reps 3] [--packets N | --seconds 2.5]
+//                     [--terminal sink|drop] [--cpu 1] [--report median|best]
+//                     [--no-malloc-check]
+//
+// Prints one line per configuration on standard output:
+//   engine blocks=<k> engines=<n> mpps=<x> ns_per_packet=<y> mallocs_per_burst=<z>
+// and the per-repetition detail on standard error. Run it through
+// Scripts/bench-engine.sh, which builds in release and preloads the malloc
+// interposer.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let usage = """
+    usage: lana-bench engine [--blocks 1,5,10] [--dual-blocks 1] [--reps 5] [--dual-reps 3]
+                             [--packets N | --seconds 2.5] [--terminal sink|drop]
+                             [--cpu 1] [--report median|best] [--no-malloc-check]
+    """
+
+func parseEngineOptions(_ args: ArraySlice<String>) throws -> EngineBenchmark.Options {
+    var o = EngineBenchmark.Options()
+    var it = args.makeIterator()
+    func value(_ flag: String) throws -> String {
+        guard let v = it.next() else { throw UsageError("\(flag) needs a value") }
+        return v
+    }
+    func list(_ flag: String) throws -> [Int] {
+        let v = try value(flag)
+        if v.isEmpty || v == "none" { return [] }
+        let xs = v.split(separator: ",").compactMap { Int($0) }
+        guard xs.count == v.split(separator: ",").count, xs.allSatisfy({ $0 >= 1 }) else {
+            throw UsageError("\(flag): expected a list of positive integers, not '\(v)'")
+        }
+        return xs
+    }
+    func int(_ flag: String, min: Int = 1) throws -> Int {
+        let v = try value(flag)
+        guard let x = Int(v), x >= min else { throw UsageError("\(flag): expected an integer ≥ \(min), not '\(v)'") }
+        return x
+    }
+    while let a = it.next() {
+        switch a {
+        case "--blocks": o.blocks = try list(a)
+        case "--dual-blocks": o.dualBlocks = try list(a)
+        case "--reps": o.repetitions = try int(a)
+        case "--dual-reps": o.dualRepetitions = try int(a)
+        case "--packets": o.packets = UInt64(try int(a))
+        case "--seconds":
+            let v = try value(a)
+            guard let s = Double(v), s > 0 else { throw UsageError("--seconds: expected a positive number") }
+            o.seconds = s
+        case "--terminal":
+            let v = try value(a)
+            guard let t = EngineBenchmark.Terminal(rawValue: v) else { throw UsageError("--terminal: sink or drop") }
+            o.terminal = t
+        case "--cpu": o.cpu = try int(a, min: 0)
+        case "--report":
+            let v = try value(a)
+            guard v == "median" || v == "best" else { throw UsageError("--report: median or best") }
+            o.report = v
+        case "--no-malloc-check": o.requireMallocCounting = false
+        case "-h", "--help":
+            print(usage)
+            exit(0)
+        default: throw UsageError("unknown argument '\(a)'\n\(usage)")
+        }
+    }
+    return o
+}
+
+let arguments = CommandLine.arguments.dropFirst()
+do {
+    switch arguments.first {
+    case "engine":
+        try EngineBenchmark(options: parseEngineOptions(arguments.dropFirst())).runSuite()
+    case "-h", "--help":
+        print(usage)
+    default:
+        throw UsageError(usage)
+    }
+} catch {
+    note("lana-bench: \(error)")
+    exit(1)
+}

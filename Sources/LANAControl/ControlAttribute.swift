@@ -1,0 +1,111 @@
+import CNetlink
+
+/// The attributes of the control protocol, as carried in `nlattr.nla_type`.
+///
+/// Every attribute has one ``Kind``; the table of kinds is the protocol's
+/// attribute policy. Both sides enforce it: the encoder refuses to build a
+/// message that violates it, and the decoder refuses to hand one on.
+public enum ControlAttribute: UInt16, CaseIterable, Hashable, Sendable {
+    /// A block name (the first operand).
+    case name = 1
+    /// A second block name (the second operand of BIND, REPLACE, …).
+    case name2 = 2
+    /// A block type (`dummy`, `counter`, …).
+    case type = 3
+    /// A `key=value` option for SET.
+    case option = 4
+    /// A network interface name (HOOK, UNHOOK; the root device of VADD).
+    case interfaceName = 5
+    /// A virtual link tag (VADD).
+    case tag = 6
+    /// ``ControlFlags`` (REPLACE).
+    case flags = 7
+    /// One command line of APPLY; repeated once per line, in order.
+    case line = 8
+    /// In a reply to APPLY: the index (from 0) of the line that was refused.
+    case lineNumber = 9
+    /// In a reply: human-readable text, printed as is.
+    case text = 10
+    /// In a reply: the same content as JSON.
+    case json = 11
+    /// In an event message: the event as one line of text.
+    case event = 12
+
+    /// The largest attribute type this version knows.
+    public static let maximum: ControlAttribute = .event
+
+    /// What an attribute's payload is.
+    public enum Kind: Hashable, Sendable {
+        /// A UTF-8 string with a terminating NUL and no NUL inside. The
+        /// limit counts the bytes of the string without the NUL.
+        case string(maximumLength: Int)
+        /// A 32-bit unsigned integer in host byte order, exactly 4 bytes.
+        case u32
+    }
+
+    /// The policy entry of this attribute.
+    ///
+    /// The string limits are loose on purpose: the daemon, not the codec,
+    /// checks that a name has at most 15 bytes, so that the refusal can say
+    /// so in the daemon's own words. They only bound what a message can
+    /// make either side allocate. Options and lines allow most of a datagram
+    /// because a BPF program travels as one option.
+    public var kind: Kind {
+        switch self {
+        case .name, .name2, .type, .interfaceName: .string(maximumLength: 255)
+        case .option, .line: .string(maximumLength: 61_440)
+        case .text, .json, .event: .string(maximumLength: 65_000)
+        case .tag, .flags, .lineNumber: .u32
+        }
+    }
+
+    /// The attribute's name in messages (`NAME`, `IFNAME`, …).
+    public var wireName: String {
+        switch self {
+        case .name: "NAME"
+        case .name2: "NAME2"
+        case .type: "TYPE"
+        case .option: "OPTION"
+        case .interfaceName: "IFNAME"
+        case .tag: "TAG"
+        case .flags: "FLAGS"
+        case .line: "LINE"
+        case .lineNumber: "LINE_NO"
+        case .text: "TEXT"
+        case .json: "JSON"
+        case .event: "EVENT"
+        }
+    }
+
+    /// Whether an attribute may appear more than once in one message.
+    var isRepeatable: Bool { self == .line }
+}
+
+/// The attribute policy as libnl wants it: a `struct nla_policy` array
+/// indexed by attribute type, entry 0 unused.
+///
+/// libnl's `NLA_STRING` checks the terminating NUL and `maxlen` counts the
+/// payload including it. libnl ignores types above `maxtype` and accepts
+/// `NLA_U32` payloads longer than 4 bytes; the decoder's own walk
+/// (`GenericNetlinkView`) closes those gaps before libnl sees the message.
+enum ControlAttributePolicy {
+    static let table: [nla_policy] = {
+        var table = [nla_policy](
+            repeating: nla_policy(), count: Int(ControlAttribute.maximum.rawValue) + 1)
+        for attribute in ControlAttribute.allCases {
+            var entry = nla_policy()
+            switch attribute.kind {
+            case .string(let maximumLength):
+                entry.type = UInt16(NLA_STRING)
+                entry.minlen = 1
+                entry.maxlen = UInt16(maximumLength + 1)
+            case .u32:
+                entry.type = UInt16(NLA_U32)
+                entry.minlen = 4
+                entry.maxlen = 4
+            }
+            table[Int(attribute.rawValue)] = entry
+        }
+        return table
+    }()
+}

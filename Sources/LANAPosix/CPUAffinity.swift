@@ -1,0 +1,44 @@
+import CLANASupport
+import Glibc
+import SystemPackage
+
+/// Which CPUs exist and which one a thread runs on.
+///
+/// Engines are pinned one per CPU so each keeps its caches, its share of a
+/// fanout group and its counters local; these are the few calls that takes.
+public enum CPUAffinity {
+    /// Pins the calling thread to `cpu`. Affects only this thread.
+    public static func pinCurrentThread(to cpu: Int) throws(Errno) {
+        guard cpu >= 0, cpu <= CPUList.maximumCPU else { throw Errno.invalidArgument }
+        try Errno.check(lana_pin_current_thread(CInt(cpu)))
+    }
+
+    /// The CPUs the calling thread may run on (its affinity mask), which
+    /// inside a container or under `taskset` can be fewer than are online.
+    public static func allowedCPUs() throws(Errno) -> CPUList {
+        var buffer = [CInt](repeating: 0, count: 1024)
+        let count = buffer.withUnsafeMutableBufferPointer {
+            lana_thread_affinity($0.baseAddress!, CInt($0.count))
+        }
+        if count < 0 { throw Errno(rawValue: -count) }
+        return CPUList(buffer[0..<Int(count)].map { Int($0) })
+    }
+
+    /// The CPUs currently online, from `/sys/devices/system/cpu/online`;
+    /// falls back to `0..<sysconf(_SC_NPROCESSORS_ONLN)` when sysfs is not
+    /// mounted (minimal containers), which is right unless CPUs are offline.
+    public static func onlineCPUs() -> CPUList {
+        if let bytes = try? Syscall.readSmallFile("/sys/devices/system/cpu/online"),
+           let list = try? CPUList(parsing: String(decoding: bytes, as: UTF8.self)) {
+            return list
+        }
+        return CPUList(0..<Int(lana_online_cpus()))
+    }
+
+    /// The CPU the calling thread is running on right now (a hint unless
+    /// the thread is pinned), or nil if the kernel will not say.
+    public static func currentCPU() -> Int? {
+        let cpu = lana_current_cpu()
+        return cpu < 0 ? nil : Int(cpu)
+    }
+}

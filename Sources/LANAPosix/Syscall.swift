@@ -1,0 +1,234 @@
+// The raw system-call layer of LANAPosix: every call into Glibc that can
+// fail goes through this file, so error mapping and EINTR handling live in
+// one place.
+//
+// Invariants (unsafe code):
+// - Pointers passed in are valid for the stated length for the duration of
+//   the call only; nothing here retains them.
+// - Socket options and addresses are passed with `MemoryLayout<T>.size` of
+//   the exact kernel structure they describe; callers pick `T` accordingly.
+// - `close` is never retried: on Linux the descriptor is gone even when
+//   close reports EINTR, and retrying could close a descriptor another
+//   thread has just been given.
+// - Calls that block for a caller-chosen time (`epoll_wait`) report EINTR
+//   as "nothing happened" instead of retrying, so a timeout is never
+//   silently extended.
+
+import CLANASupport
+import Glibc
+import SystemPackage
+
+/// Runs `body` again for as long as it fails with EINTR.
+///
+/// A signal delivered to a thread blocked in a system call makes that call
+/// fail with EINTR although nothing went wrong; every retryable call in
+/// LANAPosix funnels through here rather than re-implementing the loop.
+@inline(__always)
+internal func retryOnInterrupt<T>(_ body: () throws(Errno) -> T) throws(Errno) -> T {
+    while true {
+        do {
+            return try body()
+        } catch where error == .interrupted {
+            continue
+        }
+    }
+}
+
+extension Errno {
+    /// The calling thread's `errno`, read right after a failed call.
+    @inline(__always)
+    internal static var current: Errno { Errno(rawValue: Glibc.errno) }
+
+    /// Maps a C helper's "0 or positive errno" result.
+    @inline(__always)
+    internal static func check(_ result: CInt) throws(Errno) {
+        if result != 0 { throw Errno(rawValue: result) }
+    }
+}
+
+/// Maps a "-1 and errno" result to a typed error.
+@inline(__always)
+internal func valueOrErrno<I: FixedWidthInteger>(_ value: I) throws(Errno) -> I {
+    if value == -1 { throw Errno.current }
+    return value
+}
+
+/// Thin, typed wrappers around the system calls LANAPosix uses.
+internal enum Syscall {
+    // MARK: Descriptors
+
+    static func close(_ fd: FileDescriptor) {
+        _ = Glibc.close(fd.rawValue)
+    }
+
+    static func open(_ path: String, flags: CInt) throws(Errno) -> FileDescriptor {
+        let fd = try retryOnInterrupt { () throws(Errno) in
+            try valueOrErrno(Glibc.open(path, flags | O_CLOEXEC))
+        }
+        return FileDescriptor(rawValue: fd)
+    }
+
+    static func read(_ fd: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int {
+        try retryOnInterrupt { () throws(Errno) in
+            try valueOrErrno(Glibc.read(fd.rawValue, buffer.baseAddress, buffer.count))
+        }
+    }
+
+    static func write(_ fd: FileDescriptor, from buffer: UnsafeRawBufferPointer) throws(Errno) -> Int {
+        try retryOnInterrupt { () throws(Errno) in
+            try valueOrErrno(Glibc.write(fd.rawValue, buffer.baseAddress, buffer.count))
+        }
+    }
+
+    /// Reads a small file (sysfs, procfs) whole; `limit` bounds the result.
+    static func readSmallFile(_ path: String, limit: Int = 4096) throws(Errno) -> [UInt8] {
+        let fd = try open(path, flags: O_RDONLY)
+        defer { close(fd) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: limit, alignment: 1)
+        defer { buffer.deallocate() }
+        var filled = 0
+        while filled < limit {
+            let n = try read(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[filled...]))
+            if n == 0 { break }
+            filled += n
+        }
+        return Array(buffer[..<filled])
+    }
+
+    // MARK: Sockets
+
+    static func socket(domain: CInt, type: CInt, protocol proto: CInt) throws(Errno) -> FileDescriptor {
+        let fd = try valueOrErrno(Glibc.socket(domain, type | CInt(SOCK_CLOEXEC.rawValue), proto))
+        return FileDescriptor(rawValue: fd)
+    }
+
+    static func setOption<T>(
+        _ fd: FileDescriptor, level: CInt, _ option: CInt, _ value: T
+    ) throws(Errno) {
+        var value = value
+        let result = withUnsafeBytes(of: &value) { raw in
+            Glibc.setsockopt(fd.rawValue, level, option, raw.baseAddress, socklen_t(raw.count))
+        }
+        _ = try valueOrErrno(result)
+    }
+
+    static func option<T>(
+        _ fd: FileDescriptor, level: CInt, _ option: CInt, initial: T
+    ) throws(Errno) -> T {
+        var value = initial
+        var length = socklen_t(MemoryLayout<T>.size)
+        let result = withUnsafeMutableBytes(of: &value) { raw in
+            Glibc.getsockopt(fd.rawValue, level, option, raw.baseAddress, &length)
+        }
+        _ = try valueOrErrno(result)
+        return value
+    }
+
+    static func bind(_ fd: FileDescriptor, to address: sockaddr_ll) throws(Errno) {
+        var address = address
+        let result = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.bind(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_ll>.size))
+            }
+        }
+        _ = try valueOrErrno(result)
+    }
+
+    /// `send(2)` without a destination; a zero-length send with a NULL
+    /// buffer is how a PACKET_TX_RING is told to transmit.
+    static func send(
+        _ fd: FileDescriptor, _ bytes: UnsafeRawBufferPointer?, flags: CInt
+    ) throws(Errno) -> Int {
+        try retryOnInterrupt { () throws(Errno) in
+            try valueOrErrno(Glibc.send(fd.rawValue, bytes?.baseAddress, bytes?.count ?? 0, flags))
+        }
+    }
+
+    static func send(
+        _ fd: FileDescriptor, _ bytes: UnsafeRawBufferPointer, to address: sockaddr_ll, flags: CInt
+    ) throws(Errno) -> Int {
+        var address = address
+        return try retryOnInterrupt { () throws(Errno) in
+            let result = withUnsafePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.sendto(
+                        fd.rawValue, bytes.baseAddress, bytes.count, flags,
+                        $0, socklen_t(MemoryLayout<sockaddr_ll>.size))
+                }
+            }
+            return try valueOrErrno(result)
+        }
+    }
+
+    static func receive(
+        _ fd: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer, flags: CInt
+    ) throws(Errno) -> Int {
+        try retryOnInterrupt { () throws(Errno) in
+            try valueOrErrno(Glibc.recv(fd.rawValue, buffer.baseAddress, buffer.count, flags))
+        }
+    }
+
+    // MARK: Memory
+
+    /// Maps `length` bytes of a packet socket's ring, read-write and shared
+    /// with the kernel, prefaulted so the first burst takes no page faults.
+    static func mapShared(_ fd: FileDescriptor, length: Int) throws(Errno) -> UnsafeMutableRawPointer {
+        let pointer = Glibc.mmap(
+            nil, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd.rawValue, 0)
+        guard let pointer, UInt(bitPattern: pointer) != UInt.max else { throw Errno.current }
+        return pointer
+    }
+
+    static func unmap(_ pointer: UnsafeMutableRawPointer, length: Int) {
+        _ = Glibc.munmap(pointer, length)
+    }
+
+    // MARK: Event notification
+
+    static func epollCreate() throws(Errno) -> FileDescriptor {
+        FileDescriptor(rawValue: try valueOrErrno(epoll_create1(CInt(EPOLL_CLOEXEC))))
+    }
+
+    static func epollControl(
+        _ epoll: FileDescriptor, _ operation: CInt, _ fd: FileDescriptor, events: UInt32, data: UInt64
+    ) throws(Errno) {
+        var event = epoll_event()
+        event.events = events
+        event.data.u64 = data
+        _ = try valueOrErrno(epoll_ctl(epoll.rawValue, operation, fd.rawValue, &event))
+    }
+
+    /// Returns 0 when interrupted by a signal (see the file's invariants).
+    static func epollWait(
+        _ epoll: FileDescriptor, _ events: UnsafeMutablePointer<epoll_event>, capacity: Int,
+        timeoutMilliseconds: CInt
+    ) throws(Errno) -> Int {
+        let n = epoll_wait(epoll.rawValue, events, CInt(capacity), timeoutMilliseconds)
+        if n >= 0 { return Int(n) }
+        let error = Errno.current
+        if error == .interrupted { return 0 }
+        throw error
+    }
+
+    static func eventFD(initialValue: UInt32, flags: CInt) throws(Errno) -> FileDescriptor {
+        FileDescriptor(rawValue: try valueOrErrno(eventfd(initialValue, flags | CInt(EFD_CLOEXEC))))
+    }
+
+    static func signalFD(_ mask: sigset_t, flags: CInt) throws(Errno) -> FileDescriptor {
+        var mask = mask
+        return FileDescriptor(rawValue: try valueOrErrno(signalfd(-1, &mask, flags | CInt(SFD_CLOEXEC))))
+    }
+
+    /// Blocks `mask` for the calling thread; threads it creates afterwards
+    /// inherit the mask.
+    static func blockSignals(_ mask: sigset_t) throws(Errno) {
+        var mask = mask
+        try Errno.check(pthread_sigmask(SIG_BLOCK, &mask, nil))
+    }
+
+    // MARK: Namespaces
+
+    static func enterNetworkNamespace(_ fd: FileDescriptor) throws(Errno) {
+        try Errno.check(lana_enter_net_namespace(fd.rawValue))
+    }
+}

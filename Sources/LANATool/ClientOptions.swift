@@ -1,0 +1,22 @@
+import ArgumentParser
+import Glibc
+
+/// Options every LANA client tool takes.
+public struct ClientOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "The daemon's run directory (default: $LANA_RUN_DIR, else /run/lana).", valueName: "dir"))
+    public var runDir: String?
+
+    @Flag(name: .long, help: "Print replies as JSON (one object per line).")
+    public var json = false
+
+    public init() {}
+
+    public var resolvedRunDir: String {
+        if let runDir { return runDir }
+        if let env = getenv("LANA_RUN_DIR"), env.pointee != 0 { return String(cString: env) }
+        return "/run/lana"
+    }
+
+    public var socketPath: String { resolvedRunDir + "/control" }
+}

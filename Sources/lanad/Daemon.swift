@@ -1,0 +1,119 @@
+import Glibc
+import LANABlocks
+import LANAControl
+import LANACore
+import Logging
+import SystemPackage
+
+/// The running daemon: wires registry, engines, control server, state files
+/// and signal handling together.
+final class Daemon {
+    struct StartFailure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    let log: Logger
+    let options: LANADaemon
+
+    init(options: LANADaemon, log: Logger) {
+        self.options = options
+        self.log = log
+    }
+
+    func run() throws {
+        // Signals are taken synchronously by one thread (sigwait); block them
+        // before any thread starts so every thread inherits the mask.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGTERM)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGHUP)
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+        signal(SIGPIPE, SIG_IGN)
+
+        let directory: RunDirectory
+        do { directory = try RunDirectory(path: options.resolvedRunDir) } catch {
+            throw StartFailure(description: "\(error)")
+        }
+        var cleaned = false
+        defer { if !cleaned { directory.cleanUp() } }
+
+        let placement: [Int?]
+        if let cpus = options.cpus {
+            placement = (try? LANADaemon.parseCPUs(cpus)) ?? []
+        } else {
+            let n = options.engines ?? EngineGroup.onlineCPUs
+            placement = (0..<n).map { $0 % EngineGroup.onlineCPUs }
+        }
+        let registry = Registry(engineCount: placement.count)
+        BuiltinBlocks.register(in: registry)
+        let engines = EngineGroup(registry: registry, cpus: placement)
+        let state = StateFiles(directory: directory, registry: registry, engines: engines)
+        let handler = RequestHandler(registry: registry, state: state)
+
+        let server: ControlServer
+        do {
+            server = try ControlServer(socketPath: directory.controlSocket)
+        } catch {
+            throw StartFailure(description: "cannot serve \(directory.controlSocket): \(error)")
+        }
+        registry.setEventSink { [server] event in server.broadcast(event: event.description) }
+
+        engines.start()
+        state.refresh()
+        if let config = options.config {
+            guard let text = Self.readFile(config) else {
+                engines.stop()
+                throw StartFailure(description: "cannot read configuration \(config): \(Errno(rawValue: errno))")
+            }
+            let reply = handler.apply(text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
+            if let e = reply.error {
+                engines.stop()
+                throw StartFailure(description: "configuration \(config) refused, nothing applied: \(e.strerror) (\(e.symbolicName)): \(reply.message ?? "")")
+            }
+            log.info("applied configuration \(config)")
+        }
+
+        // Signal thread: SIGTERM/SIGINT stop the server loop; SIGHUP is ignored.
+        let signalThread = SignalWaiter(signals: signals) { sig in
+            if sig == SIGHUP { return false }
+            server.stop()
+            return true
+        }
+        signalThread.start()
+
+        // Stats thread: refreshes counters in the state files every 200 ms.
+        let stats = PeriodicThread(intervalMilliseconds: 200) { state.refresh() }
+        stats.start()
+
+        log.info("lanad running: \(placement.count) engine(s) on CPUs \(placement.map { $0.map(String.init) ?? "-" }.joined(separator: ",")), run directory \(directory.path)")
+        do {
+            try server.run { request, _ in handler.handle(request) }
+        } catch {
+            log.error("control server failed: \(error)")
+        }
+        log.info("shutting down: draining engines")
+        stats.stop()
+        engines.stop()
+        let total = engines.stats.total()
+        log.info("engines stopped: \(total.received) packets received, \(total.totalDrops) dropped")
+        directory.cleanUp()
+        cleaned = true
+    }
+
+    static func readFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var data: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fd, &buf, buf.count)
+            if n < 0 { if errno == EINTR { continue }; return nil }
+            if n == 0 { break }
+            data.append(contentsOf: buf[0..<n])
+            if data.count > 16 << 20 { errno = EFBIG; return nil }
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

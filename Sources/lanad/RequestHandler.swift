@@ -1,0 +1,205 @@
+import LANACore
+import LANAControl
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Hooks interfaces for `vlink` (the `eth` block). Provided by the daemon
+/// when interface support is available.
+protocol InterfaceHooking: AnyObject {
+    func hook(_ ifname: String) throws(RegistryError)
+    func unhook(_ ifname: String) throws(RegistryError)
+    /// Checks that `hook` would succeed, without doing it.
+    func checkHook(_ ifname: String) throws(RegistryError)
+    /// Lines of the `vlink` state file.
+    var stateLines: [String] { get }
+}
+
+/// Answers control requests on the control thread: maps each to registry
+/// operations and renders the reply's text and JSON.
+final class RequestHandler {
+    let registry: Registry
+    let state: StateFiles
+    var interfaces: (any InterfaceHooking)?
+
+    init(registry: Registry, state: StateFiles) {
+        self.registry = registry
+        self.state = state
+    }
+
+    func handle(_ request: ControlRequest) -> ControlReply {
+        let reply = answer(request)
+        if reply.isSuccess && request.command != .list && request.command != .show && request.command != .watch {
+            state.refresh()
+        }
+        return reply
+    }
+
+    private func answer(_ r: ControlRequest) -> ControlReply {
+        do throws(RegistryError) {
+            switch r.command {
+            case .add: try registry.add(r.name!, type: r.type!)
+            case .remove: try registry.remove(r.name!)
+            case .set: try registry.set(r.name!, r.option!)
+            case .bind: try registry.bind(r.name!, r.name2!)
+            case .unbind: try registry.unbind(r.name!, r.name2!)
+            case .replace: try registry.replace(r.name!, with: r.name2!, dropState: r.flags.contains(.drop))
+            case .subscribe: try registry.subscribe(r.name!, r.name2!)
+            case .unsubscribe: try registry.unsubscribe(r.name!, r.name2!)
+            case .list: return list()
+            case .show: return try show(r.name!)
+            case .hook: try interfaceSupport().hook(r.interfaceName!)
+            case .unhook: try interfaceSupport().unhook(r.interfaceName!)
+            case .addVirtualLink, .removeVirtualLink:
+                throw RegistryError(Errno(rawValue: EOPNOTSUPP), "tagged virtual links are not supported by this lanad yet")
+            case .watch: return .ok
+            case .apply: return apply(r.lines)
+            }
+            return .ok
+        } catch {
+            return .failure(error.errno, error.message)
+        }
+    }
+
+    private func interfaceSupport() throws(RegistryError) -> any InterfaceHooking {
+        guard let interfaces else {
+            throw RegistryError(Errno(rawValue: EOPNOTSUPP), "interface hooking is not available in this lanad")
+        }
+        return interfaces
+    }
+
+    // MARK: apply
+
+    /// Runs configuration lines as one unit. Interface lines are checked
+    /// first and done first; if the graph part is refused they are undone.
+    func apply(_ lines: [String]) -> ControlReply {
+        let parsed: [(line: Int, text: String, command: ConfigCommand)]
+        do throws(ConfigLineError) {
+            parsed = try ConfigParser.parse(lines.joined(separator: "\n"))
+        } catch {
+            return .failure(error.error.errno, "line \(error.line): \(error.text): \(error.error.message)", line: UInt32(error.line - 1))
+        }
+        var hooked: [String] = []
+        var ops: [(line: Int, text: String, op: RegistryOperation)] = []
+        do throws(ConfigLineError) {
+            for p in parsed {
+                switch p.command {
+                case .registry(let op): ops.append((p.line, p.text, op))
+                case .hook(let ifname):
+                    do throws(RegistryError) { try interfaceSupport().checkHook(ifname) } catch {
+                        throw ConfigLineError(line: p.line, text: p.text, error: error)
+                    }
+                default:
+                    throw ConfigLineError(line: p.line, text: p.text, error: RegistryError(Errno(rawValue: EOPNOTSUPP),
+                        "only 'vlink ethernet hook' can be applied from a file"))
+                }
+            }
+            for p in parsed {
+                if case .hook(let ifname) = p.command {
+                    do throws(RegistryError) { try interfaceSupport().hook(ifname) } catch {
+                        throw ConfigLineError(line: p.line, text: p.text, error: error)
+                    }
+                    hooked.append(ifname)
+                }
+            }
+            do throws(BatchError) {
+                try registry.apply(ops.map(\.op))
+            } catch {
+                let o = ops[error.index]
+                throw ConfigLineError(line: o.line, text: o.text, error: error.error)
+            }
+        } catch {
+            for ifname in hooked.reversed() { try? interfaces?.unhook(ifname) }
+            return .failure(error.error.errno, "line \(error.line): \(error.text): \(error.error.message)", line: UInt32(error.line - 1))
+        }
+        return .ok(text: "applied \(parsed.count) command\(parsed.count == 1 ? "" : "s")\n")
+    }
+
+    // MARK: list / show
+
+    private func list() -> ControlReply {
+        let blocks = registry.list()
+        let names = Dictionary(uniqueKeysWithValues: blocks.map { ($0.idp, $0.name) })
+        return .ok(items: blocks.map { b in
+            ControlReply.Item(text: Self.listLine(b, names) + "\n", json: Self.json(b, names, detailed: false))
+        })
+    }
+
+    private func show(_ name: String) throws(RegistryError) -> ControlReply {
+        let b = try registry.show(name)
+        let names = Dictionary(uniqueKeysWithValues: registry.list().map { ($0.idp, $0.name) })
+        var text = "\(b.name) (\(b.type)), IDP \(b.idp)\n"
+        text += "  ingress: \(Self.portText([b.ports.ingress, b.ports.ingressSecondary], names))\n"
+        text += "  egress: \(Self.portText([b.ports.egress, b.ports.egressSecondary], names))\n"
+        text += "  subscribers: \(b.subscribers.isEmpty ? "-" : b.subscribers.map { "\(names[$0] ?? "?") (\($0))" }.joined(separator: ", "))\n"
+        if b.optionHelp.isEmpty {
+            text += "  options: none\n"
+        } else {
+            text += "  options:\n"
+            for o in b.optionHelp { text += "    \(o.key): \(o.help)\n" }
+        }
+        if !b.options.isEmpty { text += "  settings: \(b.options.joined(separator: " "))\n" }
+        if let s = b.status { text += "  status: \(s.split(separator: "\n").joined(separator: "\n          "))\n" }
+        for d in b.details { text += "  \(d)\n" }
+        return .ok(text: text, json: Self.json(b, names, detailed: true))
+    }
+
+    static func portText(_ idps: [IDP], _ names: [IDP: String]) -> String {
+        let bound = idps.filter { !$0.isNone }
+        return bound.isEmpty ? "-" : bound.map { "\(names[$0] ?? "?") (\($0))" }.joined(separator: ", ")
+    }
+
+    /// `fb2 tee 2 ingress=fb3,fb5 egress=eth0`
+    static func listLine(_ b: BlockInfo, _ names: [IDP: String]) -> String {
+        func side(_ ids: [IDP]) -> String {
+            let bound = ids.filter { !$0.isNone }
+            return bound.isEmpty ? "-" : bound.map { names[$0] ?? "\($0)" }.joined(separator: ",")
+        }
+        return "\(b.name) \(b.type) \(b.idp) ingress=\(side([b.ports.ingress, b.ports.ingressSecondary])) egress=\(side([b.ports.egress, b.ports.egressSecondary]))"
+    }
+
+    static func json(_ b: BlockInfo, _ names: [IDP: String], detailed: Bool) -> String {
+        func ports(_ ids: [IDP]) -> String {
+            "[" + ids.filter { !$0.isNone }.map { "{\"name\":\(JSON.string(names[$0] ?? "")),\"idp\":\($0)}" }.joined(separator: ",") + "]"
+        }
+        var fields = [
+            "\"name\":\(JSON.string(b.name))", "\"type\":\(JSON.string(b.type))", "\"idp\":\(b.idp)", "\"refs\":\(b.refs)",
+            "\"ingress\":\(ports([b.ports.ingress, b.ports.ingressSecondary]))",
+            "\"egress\":\(ports([b.ports.egress, b.ports.egressSecondary]))",
+            "\"subscribers\":[\(b.subscribers.map(\.description).joined(separator: ","))]",
+            "\"settings\":[\(b.options.map(JSON.string).joined(separator: ","))]",
+        ]
+        if detailed {
+            fields.append("\"options\":{\(b.optionHelp.map { "\(JSON.string($0.key)):\(JSON.string($0.help))" }.joined(separator: ","))}")
+            fields.append("\"status\":\(b.status.map(JSON.string) ?? "null")")
+            fields.append("\"details\":[\(b.details.map(JSON.string).joined(separator: ","))]")
+        }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+}
+
+/// Just enough JSON writing for replies (no Foundation in the daemon).
+enum JSON {
+    static func string(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            default:
+                if u.value < 0x20 {
+                    let hex = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,76 @@
+import Glibc
+import SystemPackage
+
+/// The daemon's state directory (default `/run/lana`): created on start,
+/// guarded by a lock file so one daemon owns it, emptied on clean exit.
+final class RunDirectory: @unchecked Sendable {
+    let path: String
+    private let lockFD: Int32
+    private let created: Bool
+
+    var controlSocket: String { path + "/control" }
+    var blockDirectory: String { path + "/fblock" }
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    init(path: String) throws {
+        self.path = path
+        var st = stat()
+        if stat(path, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFDIR else {
+                throw Failure(description: "run directory \(path) exists and is not a directory")
+            }
+            created = false
+        } else {
+            guard mkdir(path, 0o755) == 0 else {
+                throw Failure(description: "cannot create run directory \(path): \(Errno(rawValue: errno))")
+            }
+            created = true
+        }
+        let lockPath = path + "/lanad.lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw Failure(description: "cannot open lock file \(lockPath): \(Errno(rawValue: errno))")
+        }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            var buf = [UInt8](repeating: 0, count: 32)
+            let n = read(fd, &buf, 31)
+            let pid = n > 0 ? String(decoding: buf[0..<n], as: UTF8.self).trimmingWhitespace : "?"
+            close(fd)
+            throw Failure(description: "another lanad (pid \(pid)) is running with run directory \(path)")
+        }
+        ftruncate(fd, 0)
+        let pid = "\(getpid())\n"
+        _ = pid.withCString { write(fd, $0, strlen($0)) }
+        lockFD = fd
+        mkdir(blockDirectory, 0o755)
+    }
+
+    /// Removes everything the daemon wrote, then the lock, then the
+    /// directory if the daemon created it.
+    func cleanUp() {
+        for f in ["control", "fblocks", "ppe", "drops", "vlink"] { unlink(path + "/" + f) }
+        if let dir = opendir(blockDirectory) {
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                if name != "." && name != ".." { unlink(blockDirectory + "/" + name) }
+            }
+            closedir(dir)
+        }
+        rmdir(blockDirectory)
+        unlink(path + "/lanad.lock")
+        close(lockFD)
+        if created { rmdir(path) }
+    }
+}
+
+extension String {
+    var trimmingWhitespace: String {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s.removeFirst() }
+        while let l = s.last, l.isWhitespace { s.removeLast() }
+        return String(s)
+    }
+}

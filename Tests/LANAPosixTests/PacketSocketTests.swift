@@ -1,0 +1,229 @@
+import LANAPosix
+import SystemPackage
+import XCTest
+
+/// The TPACKET_V3 receive ring against a real veth link.
+final class PacketSocketTests: VethTestCase {
+    /// Sends `count` test frames cycling through the four sizes from side B.
+    private func sendFromB(_ frames: [[UInt8]]) throws {
+        let net = self.net!
+        try net.runB {
+            let peer = try RawPeer(interface: net.interfaceB, etherType: 0)
+            for frame in frames { try peer.send(frame) }
+        }
+    }
+
+    private func openSocketA(_ configuration: PacketSocket.Configuration = .init()) throws -> PacketSocket {
+        let net = self.net!
+        return try net.runA { try PacketSocket(interfaceName: net.interfaceA, configuration: configuration) }
+    }
+
+    private func expectedFrames(_ count: Int, from first: UInt32 = 0) -> [[UInt8]] {
+        (0..<count).map { i in
+            TestFrames.frame(sequence: first + UInt32(i), size: TestFrames.sizes[i % TestFrames.sizes.count])
+        }
+    }
+
+    func testReceivesExactlyTheFramesSentByteForByte() throws {
+        let socket = try openSocketA()
+        let frames = expectedFrames(200)
+        try sendFromB(frames)
+
+        let received = try socket.collect(frames.count)
+        XCTAssertEqual(received.count, frames.count)
+        XCTAssertEqual(received, frames, "frames differ or arrived out of order")
+
+        // Nothing else may show up: no duplicates, no kernel chatter.
+        let extra = try socket.collectAll(for: 0.2)
+        XCTAssertEqual(extra.count, 0, "unexpected extra frames")
+
+        let statistics = try socket.statistics()
+        XCTAssertEqual(statistics.packets, 200)
+        XCTAssertEqual(statistics.delivered, 200)
+        XCTAssertEqual(statistics.drops, 0)
+    }
+
+    func testReportsOriginalLengthAndPacketType() throws {
+        let socket = try openSocketA()
+        try sendFromB([TestFrames.frame(sequence: 7, size: 1514)])
+        let epoll = try Epoll()
+        try epoll.add(socket.descriptor, events: .readable, data: 0)
+        var seen: (Int, Int, PacketSocket.PacketType, Bool)?
+        let deadline = Deadline(seconds: 5)
+        while seen == nil && !deadline.hasPassed {
+            _ = try epoll.wait(timeout: .milliseconds(50))
+            _ = socket.receiveBurst(max: 1) { frame in
+                seen = (frame.bytes.count, frame.originalLength, frame.packetType, frame.vlan == nil)
+            }
+        }
+        let (captured, original, type, untagged) = try XCTUnwrap(seen)
+        XCTAssertEqual(captured, 1514)
+        XCTAssertEqual(original, 1514)
+        XCTAssertEqual(type, .otherHost, "destination MAC is not side A's")
+        XCTAssertTrue(untagged)
+    }
+
+    /// A tiny ring read in small bursts: blocks are returned, the ring wraps
+    /// several times, and bursts end in the middle of blocks.
+    func testSmallRingWrapsAndReturnsBlocks() throws {
+        let ring = PacketSocket.RingConfiguration(
+            blockSize: 16384, blockCount: 4, frameSize: 2048, retireTimeoutMilliseconds: 1)
+        let socket = try openSocketA(.init(ring: ring))
+        var all: [[UInt8]] = []
+        for round in 0..<10 {
+            // 20 mixed frames fit in the 64 KiB ring without loss.
+            let frames = expectedFrames(20, from: UInt32(round * 20))
+            try sendFromB(frames)
+            let received = try socket.collect(frames.count, burst: 7)
+            XCTAssertEqual(received, frames, "round \(round)")
+            all += received
+        }
+        XCTAssertEqual(all.count, 200)
+        let statistics = try socket.statistics()
+        XCTAssertEqual(statistics.drops, 0)
+        XCTAssertEqual(statistics.delivered, 200)
+        XCTAssertFalse(socket.hasPendingFrames)
+    }
+
+    func testStatisticsCountRingDrops() throws {
+        // Two one-page blocks hold two full-size frames each.
+        let ring = PacketSocket.RingConfiguration(
+            blockSize: 4096, blockCount: 2, frameSize: 2048, retireTimeoutMilliseconds: 1)
+        let socket = try openSocketA(.init(ring: ring))
+        let frames = expectedFrames(100).map { frame -> [UInt8] in
+            var full = frame
+            while full.count < 1514 { full.append(0x5A) }
+            return full
+        }
+        try sendFromB(frames)
+
+        // The kernel counts in the veth's receive softirq, usually before
+        // the send returns; wait for it rather than assume.
+        var statistics = PacketSocket.Statistics()
+        XCTAssertTrue(try waitUntil {
+            statistics = try socket.statistics()
+            return statistics.packets >= 100
+        })
+        XCTAssertEqual(statistics.packets, 100)
+        XCTAssertGreaterThan(statistics.drops, 0)
+        XCTAssertGreaterThan(statistics.freezes, 0, "a full ring freezes")
+
+        let received = try socket.collect(Int(statistics.delivered), within: 5)
+        XCTAssertEqual(UInt64(received.count), statistics.delivered)
+        // What did arrive is the first frames, intact.
+        XCTAssertEqual(received, Array(frames.prefix(received.count)))
+
+        // Returned blocks take new frames again; totals accumulate.
+        try sendFromB([TestFrames.frame(sequence: 1000, size: 60)])
+        XCTAssertEqual(try socket.collect(1).count, 1)
+        statistics = try socket.statistics()
+        XCTAssertEqual(statistics.packets, 101)
+    }
+
+    func testPromiscuousMembershipLastsAsLongAsTheSocket() throws {
+        let net = self.net!
+        // A membership raises the device's promiscuity count, which only
+        // `ip -d link` shows (SIOCGIFFLAGS reports the administrative flag).
+        func promiscuity() throws -> String? {
+            let details = try Shell.output("ip", "-d", "-n", net.namespaceA, "link", "show", net.interfaceA)
+            let words = details.split(whereSeparator: { $0 == " " || $0 == "\n" })
+            guard let i = words.firstIndex(of: "promiscuity"), i + 1 < words.count else { return nil }
+            return String(words[i + 1])
+        }
+        XCTAssertEqual(try promiscuity(), "0")
+        var socket: PacketSocket? = try openSocketA(.init(promiscuous: true))
+        XCTAssertEqual(try promiscuity(), "1")
+        let frames = expectedFrames(8)
+        try sendFromB(frames)
+        XCTAssertEqual(try socket?.collect(8), frames)
+        socket = nil
+        XCTAssertEqual(try promiscuity(), "0", "closing the socket drops the membership")
+    }
+
+    func testIgnoresOwnTransmitsUnlessAsked() throws {
+        let net = self.net!
+        let quiet = try openSocketA(.init(ignoreOutgoing: true))
+        let hearing = try openSocketA(.init(ignoreOutgoing: false))
+        let transmitter = try net.runA { try PacketTransmitter(interfaceName: net.interfaceA) }
+        let frames = expectedFrames(10)
+        for frame in frames {
+            XCTAssertTrue(frame.withUnsafeBytes { transmitter.enqueue($0) })
+        }
+        XCTAssertEqual(try transmitter.flush(), 10)
+
+        XCTAssertEqual(try hearing.collect(10), frames)
+        XCTAssertEqual(try quiet.collectAll(for: 0.2).count, 0)
+
+        // And incoming traffic still reaches the quiet socket.
+        try sendFromB([TestFrames.frame(sequence: 99, size: 60)])
+        XCTAssertEqual(try quiet.collect(1), [TestFrames.frame(sequence: 99, size: 60)])
+    }
+
+    func testHashFanoutSplitsFlowsAndLosesNothing() throws {
+        let fanout = PacketSocket.Fanout(group: UInt16.random(in: 1...0xFFFF), mode: .hash)
+        let first = try openSocketA(.init(fanout: fanout))
+        let second = try openSocketA(.init(fanout: fanout))
+        let flows: UInt32 = 64
+        let perFlow: UInt32 = 8
+        var frames: [[UInt8]] = []
+        for sequence in 0..<perFlow {
+            for flow in 0..<flows { frames.append(TestFrames.udpFrame(flow: flow, sequence: sequence)) }
+        }
+        try sendFromB(frames)
+
+        // Collect until the two together have everything.
+        let deadline = Deadline(seconds: 5)
+        var firstFrames: [[UInt8]] = []
+        var secondFrames: [[UInt8]] = []
+        while firstFrames.count + secondFrames.count < frames.count && !deadline.hasPassed {
+            firstFrames += try first.collect(frames.count, within: 0.05)
+            secondFrames += try second.collect(frames.count, within: 0.05)
+        }
+        XCTAssertEqual(firstFrames.count + secondFrames.count, frames.count)
+        XCTAssertGreaterThan(firstFrames.count, 0, "hash put every flow on one socket")
+        XCTAssertGreaterThan(secondFrames.count, 0, "hash put every flow on one socket")
+        XCTAssertEqual(Set(firstFrames + secondFrames), Set(frames))
+
+        // A flow never straddles the two sockets.
+        let firstFlows = Set(firstFrames.compactMap { f in f.withUnsafeBytes { TestFrames.flow(of: $0) } })
+        let secondFlows = Set(secondFrames.compactMap { f in f.withUnsafeBytes { TestFrames.flow(of: $0) } })
+        XCTAssertTrue(firstFlows.isDisjoint(with: secondFlows))
+        XCTAssertEqual(firstFlows.count + secondFlows.count, Int(flows))
+    }
+
+    func testLoadBalanceFanoutAlternates() throws {
+        let fanout = PacketSocket.Fanout(group: UInt16.random(in: 1...0xFFFF), mode: .loadBalance)
+        let first = try openSocketA(.init(fanout: fanout))
+        let second = try openSocketA(.init(fanout: fanout))
+        let frames = expectedFrames(100)
+        try sendFromB(frames)
+        let deadline = Deadline(seconds: 5)
+        var a: [[UInt8]] = []
+        var b: [[UInt8]] = []
+        while a.count + b.count < 100 && !deadline.hasPassed {
+            a += try first.collect(100, within: 0.05)
+            b += try second.collect(100, within: 0.05)
+        }
+        XCTAssertEqual(a.count, 50)
+        XCTAssertEqual(b.count, 50)
+        XCTAssertEqual(Set(a + b), Set(frames))
+    }
+
+    func testFanoutGroupsMustAgreeOnMode() throws {
+        let group = UInt16.random(in: 1...0xFFFF)
+        let member = try openSocketA(.init(fanout: .init(group: group, mode: .hash)))
+        XCTAssertThrowsError(try openSocketA(.init(fanout: .init(group: group, mode: .loadBalance)))) { error in
+            XCTAssertEqual(error as? Errno, .invalidArgument)
+        }
+        XCTAssertThrowsError(try member.join(.init(group: group &+ 1))) { error in
+            XCTAssertEqual(error as? Errno, .alreadyInProcess, "one group per socket")
+        }
+    }
+
+    func testRejectsInvalidRingGeometry() throws {
+        let ring = PacketSocket.RingConfiguration(blockSize: 4096, blockCount: 2, frameSize: 3000)
+        XCTAssertThrowsError(try openSocketA(.init(ring: ring))) { error in
+            XCTAssertEqual(error as? Errno, .invalidArgument)
+        }
+    }
+}

@@ -1,0 +1,139 @@
+import Foundation
+import LANAPosix
+import XCTest
+
+/// Two fresh network namespaces joined by a veth pair, torn down by
+/// `destroy()`.
+///
+/// Both ends live outside the test's own namespace so nothing on the host
+/// (or another engineer's test run) sees or disturbs the traffic, and
+/// IPv6 is disabled in both so the kernel itself sends nothing: every
+/// frame on the link is one the test sent.
+final class VethPair: @unchecked Sendable {
+    let tag: String
+    /// Namespace and interface of side A (the side under test).
+    let namespaceA: String
+    let interfaceA: String
+    /// Namespace and interface of the peer.
+    let namespaceB: String
+    let interfaceB: String
+    private var destroyed = false
+
+    init() throws {
+        tag = String(format: "%06x", UInt32.random(in: 0..<0x100_0000))
+        namespaceA = "lanatest-\(tag)-a"
+        namespaceB = "lanatest-\(tag)-b"
+        interfaceA = "lt\(tag)a"
+        interfaceB = "lt\(tag)b"
+        do {
+            for namespace in [namespaceA, namespaceB] {
+                try Shell.run("ip", "netns", "add", namespace)
+                try Shell.run("ip", "netns", "exec", namespace, "sysctl", "-qw",
+                              "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+            }
+            try Shell.run("ip", "link", "add", interfaceA, "netns", namespaceA, "type", "veth",
+                          "peer", "name", interfaceB, "netns", namespaceB)
+            for (namespace, interface) in [(namespaceA, interfaceA), (namespaceB, interfaceB)] {
+                try Shell.run("ip", "netns", "exec", namespace, "sysctl", "-qw",
+                              "net.ipv6.conf.\(interface).disable_ipv6=1")
+                try Shell.run("ip", "-n", namespace, "link", "set", interface, "up")
+            }
+        } catch {
+            destroy()
+            throw error
+        }
+    }
+
+    /// Deletes both namespaces (and with them the veth pair). Idempotent.
+    func destroy() {
+        guard !destroyed else { return }
+        destroyed = true
+        for namespace in [namespaceA, namespaceB] {
+            try? Shell.run("ip", "netns", "del", namespace, ignoringFailure: true)
+        }
+    }
+
+    /// Runs `body` on a new thread that has entered `namespace`, and waits
+    /// for it. Sockets opened there stay in that namespace and can be used
+    /// from any thread afterwards.
+    func run<T: Sendable>(in namespace: String, _ body: @escaping @Sendable () throws -> T) throws -> T {
+        try onThread {
+            try NetworkNamespace.enter(name: namespace)
+            return try body()
+        }
+    }
+
+    func runA<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
+        try run(in: namespaceA, body)
+    }
+
+    func runB<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
+        try run(in: namespaceB, body)
+    }
+}
+
+/// Runs `body` on a dedicated thread and returns its result; used for
+/// anything that changes per-thread state (namespace, affinity, signal
+/// mask) so the test runner's own threads are never affected.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
+    let box = ResultBox<T>()
+    let done = DispatchSemaphore(value: 0)
+    let thread = Thread {
+        box.result = Result { try body() }
+        done.signal()
+    }
+    thread.start()
+    done.wait()
+    return try box.result!.get()
+}
+
+final class ResultBox<T>: @unchecked Sendable {
+    var result: Result<T, any Error>?
+}
+
+/// Runs command-line tools the tests need (`ip`, `sysctl`).
+enum Shell {
+    struct Failure: Error, CustomStringConvertible {
+        let command: [String]
+        let status: Int32
+        let output: String
+        var description: String { "\(command.joined(separator: " ")) exited \(status): \(output)" }
+    }
+
+    static func run(_ arguments: String..., ignoringFailure: Bool = false) throws {
+        try run(arguments, ignoringFailure: ignoringFailure)
+    }
+
+    static func run(_ arguments: [String], ignoringFailure: Bool = false) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        process.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        if process.terminationStatus != 0 && !ignoringFailure {
+            throw Failure(command: arguments, status: process.terminationStatus,
+                          output: String(decoding: output, as: UTF8.self))
+        }
+    }
+
+    static func output(_ arguments: String...) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        process.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw Failure(command: arguments, status: process.terminationStatus, output: "")
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+}

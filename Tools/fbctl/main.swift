@@ -1,0 +1,3 @@
+import LANATool
+
+runTool(FBCtl.self)

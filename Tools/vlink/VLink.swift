@@ -1,0 +1,64 @@
+import ArgumentParser
+import LANAControl
+import LANATool
+
+/// `vlink`: hook interfaces into a running `lanad` and manage virtual links.
+struct VLink: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vlink",
+        abstract: "Hook network interfaces into LANA and manage virtual links.",
+        discussion: """
+            Exit status: 0 success, 1 the daemon refused the request, 2 usage error, \
+            3 lanad is not reachable.
+            """,
+        subcommands: [Ethernet.self]
+    )
+
+    /// Accepted before the subcommand too (`vlink --run-dir D ethernet …`).
+    @OptionGroup var options: ClientOptions
+}
+
+struct Ethernet: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Ethernet interfaces: hook, unhook, add, rm.",
+        subcommands: [Hook.self, Unhook.self, AddLink.self, RemoveLink.self]
+    )
+}
+
+struct Hook: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create the eth block of an interface, named after it.",
+        discussion: "Frames received on the interface enter the graph at the block's ingress port; packets reaching the block going egress are sent out on the interface. The host's stack keeps seeing the traffic.")
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "Interface name, e.g. eth0.") var ifname: String
+    func run() throws { try ToolRunner(tool: "vlink", options: options).run("ethernet hook \(ifname)", .hook(interface: ifname)) }
+}
+
+struct Unhook: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Remove the eth block of an interface (refused while bound).")
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "Interface name.") var ifname: String
+    func run() throws { try ToolRunner(tool: "vlink", options: options).run("ethernet unhook \(ifname)", .unhook(interface: ifname)) }
+}
+
+struct AddLink: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "add",
+        abstract: "Add a tagged virtual link (EtherType 0xAC00 | tag) on a carrier, with a TAP device <name>.")
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "Name of the link and its TAP device.") var name: String
+    @Argument(help: "Carrier interface.") var rootdev: String
+    @Argument(help: "Tag, 0-1023.") var tag: UInt32
+    func validate() throws {
+        if tag > 1023 { throw ValidationError("tag must be between 0 and 1023, not \(tag)") }
+    }
+    func run() throws {
+        try ToolRunner(tool: "vlink", options: options).run("ethernet add \(name) \(rootdev) \(tag)",
+            .addVirtualLink(name: name, rootDevice: rootdev, tag: tag))
+    }
+}
+
+struct RemoveLink: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a tagged virtual link.")
+    @OptionGroup var options: ClientOptions
+    @Argument(help: "Name of the link.") var name: String
+    func run() throws { try ToolRunner(tool: "vlink", options: options).run("ethernet rm \(name)", .removeVirtualLink(name: name)) }
+}

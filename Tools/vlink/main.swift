@@ -1,0 +1,3 @@
+import LANATool
+
+runTool(VLink.self)
