@@ -127,6 +127,10 @@ let package = Package(
             dependencies: ["LANAControl"]
         ),
         .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["LANAControl"]
+        ),
+        .testTarget(
             name: "LANAPosixTests",
             dependencies: ["LANAPosix"]
         ),
