@@ -55,7 +55,7 @@ let package = Package(
         ),
         .target(
             name: "LANABlocks",
-            dependencies: ["LANACore", "CLANASupport"],
+            dependencies: ["LANACore", "LANAPosix", "CLANASupport"],
             swiftSettings: strictSwift
         ),
         .target(

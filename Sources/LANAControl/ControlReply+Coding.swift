@@ -1,3 +1,5 @@
+import SystemPackage
+
 extension ControlReply {
     /// The longest extended-ack text sent. Longer messages are cut at a
     /// character boundary: the text is diagnostic, and keeping it short
@@ -40,8 +42,15 @@ extension ControlReply {
                 datagrams.append(done.bytes)
             }
         }
-        datagrams.append(try Self.acknowledgement(of: request, error: error?.rawValue ?? 0, message: message))
+        datagrams.append(try Self.acknowledgement(of: request, error: error.map(Self.wireErrno) ?? 0, message: message))
         return datagrams
+    }
+
+    /// The errno a failure is sent with. An errno outside Linux's 1…4095
+    /// (a handler bug) would read as success or fail to negate; it goes out
+    /// as `EINVAL` instead.
+    static func wireErrno(_ error: Errno) -> Int32 {
+        (1...4095).contains(error.rawValue) ? error.rawValue : Errno.invalidArgument.rawValue
     }
 
     /// Encodes an `NLMSG_ERROR` for `request`.

@@ -142,8 +142,10 @@ public struct ControlReplyDecoder: Sendable {
         try checkLength(datagram, header: header, minimum: fixed)
         let end = Int(header.length)
         let error = datagram.loadUnaligned(fromByteOffset: NetlinkConstant.headerSize, as: Int32.self)
-        guard error <= 0 else {
-            throw .malformed("NLMSG_ERROR carries \(error); expected 0 or a negative errno")
+        // Linux errnos lie in 1…4095 (MAX_ERRNO); anything else, Int32.min
+        // included, which has no positive counterpart, is not an errno.
+        guard error <= 0, error >= -4095 else {
+            throw .malformed("NLMSG_ERROR carries \(error); expected 0 or a negative errno (-4095…-1)")
         }
         guard header.flags & NetlinkConstant.flagAckTLVs != 0 else { return (error, nil) }
         var offset = fixed

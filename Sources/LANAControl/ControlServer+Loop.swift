@@ -258,7 +258,7 @@ struct ServerLoop: ~Copyable {
         let echoed = header ?? NetlinkHeader(length: UInt32(clamping: length), type: 0, flags: 0, sequence: 0, port: 0)
         // A short error and message always fit; a failure here is a bug.
         let datagram = try? ControlReply.acknowledgement(
-            of: echoed, error: error.errno.rawValue, message: error.message)
+            of: echoed, error: ControlReply.wireErrno(error.errno), message: error.message)
         return datagram.map { [$0] } ?? []
     }
 }

@@ -4,7 +4,8 @@
 //   swift build -c debug --product LANAControlFuzz \
 //     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DLANA_LIBFUZZER
 // Built plainly, the same binary replays inputs (a corpus, or a crash file
-// libFuzzer left behind) through the target: `LANAControlFuzz FILE...`.
+// libFuzzer left behind) through the target: `LANAControlFuzz FILE...`, or
+// writes a seed corpus of valid messages: `LANAControlFuzz --seeds DIR`.
 
 #if canImport(Glibc)
 import Glibc
@@ -33,7 +34,27 @@ public func fuzzControlDecoders(_ data: UnsafePointer<UInt8>?, _ size: Int) -> C
     return 0
 }
 
-#if !LANA_LIBFUZZER
+#if LANA_LIBFUZZER
+/// libFuzzer's driver, for a program that keeps its own `main`.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+/// The entry point. SwiftPM links every executable with
+/// `--defsym main=<Module>_main`, which shadows libFuzzer's own `main`, so
+/// the module's entry point hands over to libFuzzer's driver instead.
+@_cdecl("LANAControlFuzz_main")
+func fuzzerEntryPoint(
+    _ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+) -> CInt {
+    var argc = argc
+    var argv = argv
+    return LLVMFuzzerRunDriver(&argc, &argv, fuzzControlDecoders)
+}
+#else
 /// Replays files through the target.
 func replay(_ paths: ArraySlice<String>) -> Int32 {
     for path in paths {
@@ -58,8 +79,37 @@ func replay(_ paths: ArraySlice<String>) -> Int32 {
 // main.swift's top-level code, written as a declaration: the libFuzzer build
 // compiles this file with -parse-as-library (libFuzzer has the `main`), and
 // the parser rejects top-level statements there even inside an inactive #if.
+/// Writes one valid request per command, replies and an event into `directory`.
+func writeSeeds(to directory: String) -> Int32 {
+    let requests: [ControlRequest] = [
+        .add(name: "c1", type: "counter"), .remove(name: "c1"), .set(name: "f", option: "bpf=ret #0"),
+        .bind("a", onTopOf: "b"), .unbind("a", from: "b"), .replace("a", with: "b", dropState: true),
+        .subscribe(publisher: "a", subscriber: "b"), .unsubscribe(publisher: "a", subscriber: "b"), .list,
+        .show(name: "c1"), .hook(interface: "eth0"), .unhook(interface: "eth0"),
+        .addVirtualLink(name: "v", rootDevice: "eth0", tag: 7), .removeVirtualLink(name: "v"), .watch,
+        .apply(lines: ["fbctl add a dummy", "fbctl bind a b"]),
+    ]
+    var seeds = requests.map { try! $0.encode(sequence: 77, port: 1) }
+    let header = NetlinkHeader(length: 20, type: ControlProtocol.familyID, flags: 5, sequence: 77, port: 1)
+    seeds += try! ControlReply.ok(items: [.init(text: "a dummy 1 0\n", json: "{}")]).encode(replyingTo: header, command: .list)
+    seeds += try! ControlReply.failure(.invalidArgument, "line 2: bad", line: 1).encode(replyingTo: header, command: .apply)
+    seeds.append(try! ControlProtocol.encodeEvent("bound a b"))
+    for (index, seed) in seeds.enumerated() {
+        guard let file = fopen("\(directory)/seed-\(index)", "wb") else {
+            print("cannot write to \(directory)")
+            return 1
+        }
+        _ = seed.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+        fclose(file)
+    }
+    print("wrote \(seeds.count) seeds to \(directory)")
+    return 0
+}
+
 let replayStatus: Int32 = {
-    let status = replay(CommandLine.arguments.dropFirst())
+    let arguments = CommandLine.arguments
+    let status = arguments.count == 3 && arguments[1] == "--seeds"
+        ? writeSeeds(to: arguments[2]) : replay(arguments.dropFirst())
     if status != 0 { exit(status) }
     return status
 }()

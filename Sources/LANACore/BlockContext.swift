@@ -61,6 +61,16 @@ public struct EngineContext {
         pool.free(packet.handle)
     }
 
+    /// Counts a frame a source received but could not hand to the graph
+    /// (no buffer, too long): it counts as received and as dropped, so the
+    /// engine's ledger (received + created = delivered + drops) holds.
+    @inlinable
+    public func dropOnArrival(_ reason: DropReason, bytes: Int) {
+        stats.add(.received, 1)
+        stats.add(.receivedBytes, UInt64(bytes))
+        stats.countDrop(reason, 1)
+    }
+
     /// Counts a packet the block consumed for good (transmitted, delivered).
     @inlinable
     public func countDelivered(_ n: Int) {

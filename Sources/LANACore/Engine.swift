@@ -32,6 +32,8 @@ public final class Engine: @unchecked Sendable {
     let work: UnsafeMutablePointer<PacketHandle>
     let group: UnsafeMutablePointer<PacketHandle>
     let pollSet: UnsafeMutablePointer<pollfd>
+    /// The source behind each `pollSet` entry from 1 on.
+    let pollSources: UnsafeMutablePointer<Unmanaged<PacketSource>?>
     static let maxPollDescriptors = 64
     let wakeFD: Int32
     let stopRequested = Atomic<Bool>(false)
@@ -52,6 +54,8 @@ public final class Engine: @unchecked Sendable {
         work = .allocate(capacity: Engine.burstSize)
         group = .allocate(capacity: Engine.burstSize)
         pollSet = .allocate(capacity: Engine.maxPollDescriptors)
+        pollSources = .allocate(capacity: Engine.maxPollDescriptors)
+        pollSources.initialize(repeating: nil, count: Engine.maxPollDescriptors)
         wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
         precondition(wakeFD >= 0, "eventfd failed: errno \(errno)")
     }
@@ -60,6 +64,7 @@ public final class Engine: @unchecked Sendable {
         work.deallocate()
         group.deallocate()
         pollSet.deallocate()
+        pollSources.deallocate()
         close(wakeFD)
     }
 
@@ -127,11 +132,21 @@ public final class Engine: @unchecked Sendable {
                     let fd = t.sources[i]._withUnsafeGuaranteedRef { $0.pollDescriptor }
                     if fd >= 0 {
                         pollSet[count] = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                        pollSources[count] = t.sources[i]
                         count += 1
                     }
                 }
             }
         }
+        // Errors are handled while still online: the sources are only
+        // guaranteed alive while this engine holds the snapshot.
+        _ = poll(pollSet, nfds_t(count), 0)
+        var failed = false
+        for i in 1..<Swift.max(count, 1) where pollSet[i].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
+            pollSources[i]?._withUnsafeGuaranteedRef { $0.descriptorFailed() }
+            failed = true
+        }
+        if failed { return }
         dataPlane.goOffline(epoch)
         idleCount.wrappingAdd(1, ordering: .releasing)
         if stopRequested.load(ordering: .acquiring) { return }

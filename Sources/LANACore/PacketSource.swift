@@ -17,7 +17,10 @@ open class PacketSource: @unchecked Sendable {
     /// A file descriptor the engine polls while idle, or -1.
     open var pollDescriptor: Int32 { -1 }
 
-    /// Called on the engine thread when the source is no longer in the
-    /// engine's snapshot… never; sources are released by the control plane
-    /// after a grace period. Override `deinit` to close descriptors.
+    /// Called on the engine thread when `poll` reported an error or hang-up
+    /// on ``pollDescriptor``. A source whose descriptor stays broken must
+    /// stop offering it (return -1), or the engine would wake up at once
+    /// again and again. Sources are released by the control plane after a
+    /// grace period; close descriptors in `deinit`.
+    open func descriptorFailed() {}
 }

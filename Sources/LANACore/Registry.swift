@@ -1,6 +1,10 @@
 import Synchronization
 import SystemPackage
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One change to the graph, as `fbctl` names it (spec §3).
 public enum RegistryOperation: Sendable, Equatable {
     case add(name: String, type: String)
@@ -127,23 +131,39 @@ public final class Registry: @unchecked Sendable {
 
     /// Adds an interface block (`eth`) built by the caller, with the
     /// per-engine sources that feed it, in one snapshot.
+    /// `sources` is called with the block's IDP (the entry point of the
+    /// frames) and returns one source per engine.
     @discardableResult
     public func addInterface(_ name: String, type: String, block: FunctionalBlock,
-                             sources: [PacketSource] = []) throws(RegistryError) -> IDP {
+                             sources: (IDP) -> [PacketSource] = { _ in [] }) throws(RegistryError) -> IDP {
         var idp = IDP.none
         try mutate { (s, fx) throws(RegistryError) in
             idp = try s.add(name: name, typeName: type, fx: &fx, interface: block)
-            for (e, src) in sources.enumerated() { s.sources[e % s.sources.count].append((idp, src)) }
+            for (e, src) in sources(idp).enumerated() { s.sources[e % s.sources.count].append((idp, src)) }
             fx.events.append(BlockEvent(.hooked, block: name, idp: idp))
         }
         return idp
     }
 
-    /// Removes an interface block and its sources (refused while bound).
-    public func removeInterface(_ name: String) throws(RegistryError) {
+    /// Checks that an interface block called `name` could be added.
+    public func checkInterfaceName(_ name: String) throws(RegistryError) {
+        try state.withLock { (s) throws(RegistryError) in
+            try RegistryState.validateName(name)
+            if s.names.contains(name) {
+                throw RegistryError(Errno(rawValue: EEXIST), "\(name) is already hooked or a block of that name exists")
+            }
+        }
+    }
+
+    /// Removes an interface block and its sources (refused while bound,
+    /// unless `force`: then it is first unbound from everything — for an
+    /// interface that disappeared).
+    public func removeInterface(_ name: String, force: Bool = false) throws(RegistryError) {
         try mutate { (s, fx) throws(RegistryError) in
+            let idp = try s.idp(name)
+            if force { try s.detach(name, fx: &fx) }
             try s.remove(name: name, fx: &fx, interface: true)
-            fx.events.append(BlockEvent(.unhooked, block: name, idp: .none))
+            fx.events.append(BlockEvent(.unhooked, block: name, idp: idp, detail: force ? "interface gone" : ""))
         }
     }
 

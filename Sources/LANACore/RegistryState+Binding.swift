@@ -181,3 +181,23 @@ extension RegistryState {
         fx.graphChanged = true
     }
 }
+
+extension RegistryState {
+    /// Unbinds `name` from every neighbour and drops every subscription to
+    /// and from it: what happens to an interface block whose interface
+    /// disappeared, before it is removed.
+    mutating func detach(_ name: String, fx: inout RegistryEffects) throws(RegistryError) {
+        let idp = try idp(name)
+        let p = node(idp).ports
+        for upper in [p.ingress, p.ingressSecondary] where !upper.isNone {
+            try unbind(node(upper).name, name, fx: &fx)
+        }
+        for lower in [p.egress, p.egressSecondary] where !lower.isNone {
+            try unbind(name, node(lower).name, fx: &fx)
+        }
+        for i in nodes.indices where nodes[i] != nil {
+            nodes[i]!.subscribers.removeAll { $0.idp == idp }
+        }
+        nodes[Int(idp.rawValue)]!.subscribers.removeAll()
+    }
+}

@@ -16,12 +16,7 @@ public enum CPUAffinity {
     /// The CPUs the calling thread may run on (its affinity mask), which
     /// inside a container or under `taskset` can be fewer than are online.
     public static func allowedCPUs() throws(Errno) -> CPUList {
-        var buffer = [CInt](repeating: 0, count: 1024)
-        let count = buffer.withUnsafeMutableBufferPointer {
-            lana_thread_affinity($0.baseAddress!, CInt($0.count))
-        }
-        if count < 0 { throw Errno(rawValue: -count) }
-        return CPUList(buffer[0..<Int(count)].map { Int($0) })
+        CPUList(try Syscall.threadAffinity())
     }
 
     /// The CPUs currently online, from `/sys/devices/system/cpu/online`;

@@ -26,11 +26,8 @@ public final class EventFD: @unchecked Sendable {
     /// A counter so full that the add would overflow (EAGAIN) is already
     /// readable, so that case is not an error for a doorbell.
     public func signal(_ count: UInt64 = 1) throws(Errno) {
-        var value = count
         do {
-            _ = try withUnsafeBytes(of: &value) { (raw) throws(Errno) in
-                try Syscall.write(descriptor, from: raw)
-            }
+            try Syscall.writeValue(descriptor, count)
         } catch where error == .resourceTemporarilyUnavailable {
             return
         }
@@ -40,14 +37,10 @@ public final class EventFD: @unchecked Sendable {
     /// drain, 0 if none.
     @discardableResult
     public func drain() throws(Errno) -> UInt64 {
-        var value: UInt64 = 0
         do {
-            _ = try withUnsafeMutableBytes(of: &value) { (raw) throws(Errno) in
-                try Syscall.read(descriptor, into: raw)
-            }
+            return try Syscall.readValue(descriptor, initial: UInt64(0))
         } catch where error == .resourceTemporarilyUnavailable {
             return 0
         }
-        return value
     }
 }

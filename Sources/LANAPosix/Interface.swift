@@ -63,50 +63,28 @@ public struct Interface: Sendable, Hashable {
 
     /// Looks `name` up in the namespace of the socket `fd`.
     public init(named name: String, via fd: FileDescriptor) throws(Errno) {
-        var index: CInt = 0
-        var address = (UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0))
-        var mtu: CInt = 0
-        var flags: CUnsignedInt = 0
-        // withCString is not typed-throws: collect the first failure inside.
-        let result = name.withCString { cName in
-            withUnsafeMutableBytes(of: &address) { raw in
-                let bytes = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                var result = lana_if_index(fd.rawValue, cName, &index)
-                if result == 0 { result = lana_if_hwaddr(fd.rawValue, cName, bytes) }
-                if result == 0 { result = lana_if_mtu(fd.rawValue, cName, &mtu) }
-                if result == 0 { result = lana_if_flags(fd.rawValue, cName, &flags) }
-                return result
-            }
-        }
-        try Errno.check(result)
+        self.index = try Syscall.interfaceIndex(fd, name: name)
+        self.hardwareAddress = MACAddress(try Syscall.interfaceHardwareAddress(fd, name: name))
+        self.mtu = try Syscall.interfaceMTU(fd, name: name)
+        self.flags = Flags(rawValue: try Syscall.interfaceFlags(fd, name: name))
         self.name = name
-        self.index = index
-        self.hardwareAddress = withUnsafeBytes(of: &address) { MACAddress(bytes: $0) }
-        self.mtu = Int(mtu)
-        self.flags = Flags(rawValue: UInt32(flags))
     }
 
     /// Looks `index` up in the namespace of the socket `fd`.
     public init(index: Int32, via fd: FileDescriptor) throws(Errno) {
-        try self.init(named: try Interface.name(ofIndex: index, via: fd), via: fd)
+        try self.init(named: try Syscall.interfaceName(fd, index: index), via: fd)
     }
 
     /// The ifindex of `name` in the calling thread's namespace; throws
     /// ENODEV when there is no such interface.
     public static func index(named name: String) throws(Errno) -> Int32 {
         let control = try controlSocket()
-        var index: CInt = 0
-        try Errno.check(name.withCString { lana_if_index(control.descriptor.rawValue, $0, &index) })
-        return index
+        return try Syscall.interfaceIndex(control.descriptor, name: name)
     }
 
     /// The current name of interface `index` in the namespace of `fd`.
     public static func name(ofIndex index: Int32, via fd: FileDescriptor) throws(Errno) -> String {
-        var buffer = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
-        try buffer.withUnsafeMutableBufferPointer { (raw) throws(Errno) in
-            try Errno.check(lana_if_name(fd.rawValue, index, raw.baseAddress!, raw.count))
-        }
-        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        try Syscall.interfaceName(fd, index: index)
     }
 
     /// Whether interface `index` still exists, is down, or is running, seen
@@ -116,19 +94,15 @@ public struct Interface: Sendable, Hashable {
     /// by itself when the interface comes back up) from "the interface was
     /// deleted or moved away" (the socket will never receive again).
     public static func linkState(index: Int32, via fd: FileDescriptor) -> LinkState {
-        let name: String
         do {
-            name = try Interface.name(ofIndex: index, via: fd)
+            let name = try Syscall.interfaceName(fd, index: index)
+            let flags = Flags(rawValue: try Syscall.interfaceFlags(fd, name: name))
+            return flags.isSuperset(of: [.up, .running]) ? .running : .down
         } catch {
+            // The interface can vanish between the two ioctls, hence both
+            // errors are classified the same way.
             return error.indicatesInterfaceGone ? .gone : .down
         }
-        var flags: CUnsignedInt = 0
-        let result = name.withCString { lana_if_flags(fd.rawValue, $0, &flags) }
-        if result != 0 {
-            return Errno(rawValue: result).indicatesInterfaceGone ? .gone : .down
-        }
-        let running = Flags([.up, .running])
-        return Flags(rawValue: UInt32(flags)).isSuperset(of: running) ? .running : .down
     }
 
     /// `linkState(index:via:)` in the calling thread's namespace.
@@ -169,12 +143,10 @@ public struct MACAddress: Sendable, Hashable, CustomStringConvertible {
         self.rawValue = rawValue & 0xFFFF_FFFF_FFFF
     }
 
-    /// The first six bytes of `bytes`, in wire order.
-    public init(bytes: UnsafeRawBufferPointer) {
-        precondition(bytes.count >= 6, "a MAC address has six bytes")
-        var value: UInt64 = 0
-        for i in 0..<6 { value = value << 8 | UInt64(bytes[i]) }
-        self.rawValue = value
+    /// Six bytes in wire order.
+    public init<Bytes: Collection<UInt8>>(_ bytes: Bytes) {
+        precondition(bytes.count == 6, "a MAC address has six bytes")
+        self.rawValue = bytes.reduce(0) { $0 << 8 | UInt64($1) }
     }
 
     /// The six bytes in wire order.

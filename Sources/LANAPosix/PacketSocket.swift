@@ -81,12 +81,7 @@ public final class PacketSocket: @unchecked Sendable {
     public let configuration: Configuration
 
     private let owner: OwnedDescriptor
-    let ring: MappedRegion
-    /// Reader position; behind a pointer so the hot loop pays no
-    /// exclusivity checks on class properties.
-    let cursor: UnsafeMutablePointer<RingCursor>
-    /// Set when the kernel lacks PACKET_IGNORE_OUTGOING.
-    let skipsOutgoingInReader: Bool
+    let ring: ReceiveRing
     var statisticsTotals = Statistics()
 
     /// The socket, for epoll registration. Owned by this object.
@@ -106,16 +101,6 @@ public final class PacketSocket: @unchecked Sendable {
         let owner = OwnedDescriptor(adopting: try Syscall.socket(
             domain: AF_PACKET, type: CInt(SOCK_RAW.rawValue), protocol: 0))
         let fd = owner.descriptor
-        try Syscall.setOption(fd, level: SOL_PACKET, PACKET_VERSION, CInt(TPACKET_V3.rawValue))
-
-        var request = tpacket_req3()
-        request.tp_block_size = UInt32(ringConfig.blockSize)
-        request.tp_block_nr = UInt32(ringConfig.blockCount)
-        request.tp_frame_size = UInt32(ringConfig.frameSize)
-        request.tp_frame_nr = UInt32(ringConfig.blockSize / ringConfig.frameSize * ringConfig.blockCount)
-        request.tp_retire_blk_tov = ringConfig.retireTimeoutMilliseconds
-        try Syscall.setOption(fd, level: SOL_PACKET, PACKET_RX_RING, request)
-        let ring = try MappedRegion(socket: fd, length: ringConfig.blockSize * ringConfig.blockCount)
 
         var skipsOutgoing = false
         if configuration.ignoreOutgoing {
@@ -125,6 +110,18 @@ public final class PacketSocket: @unchecked Sendable {
                 skipsOutgoing = true
             }
         }
+
+        try Syscall.setOption(fd, level: SOL_PACKET, PACKET_VERSION, CInt(TPACKET_V3.rawValue))
+        var request = tpacket_req3()
+        request.tp_block_size = UInt32(ringConfig.blockSize)
+        request.tp_block_nr = UInt32(ringConfig.blockCount)
+        request.tp_frame_size = UInt32(ringConfig.frameSize)
+        request.tp_frame_nr = UInt32(ringConfig.blockSize / ringConfig.frameSize * ringConfig.blockCount)
+        request.tp_retire_blk_tov = ringConfig.retireTimeoutMilliseconds
+        try Syscall.setOption(fd, level: SOL_PACKET, PACKET_RX_RING, request)
+        let ring = try ReceiveRing(
+            socket: fd, blockSize: ringConfig.blockSize, blockCount: ringConfig.blockCount,
+            skipsOutgoing: skipsOutgoing)
 
         var address = sockaddr_ll()
         address.sll_family = UInt16(AF_PACKET)
@@ -144,21 +141,13 @@ public final class PacketSocket: @unchecked Sendable {
 
         self.interfaceIndex = interfaceIndex
         self.configuration = configuration
-        self.owner = owner
         self.ring = ring
-        self.skipsOutgoingInReader = skipsOutgoing
-        self.cursor = .allocate(capacity: 1)
-        self.cursor.initialize(to: RingCursor())
+        self.owner = owner
     }
 
     /// Opens a socket on the interface called `name` in the calling
     /// thread's network namespace.
     public convenience init(interfaceName name: String, configuration: Configuration = .init()) throws(Errno) {
         try self.init(interfaceIndex: try Interface.index(named: name), configuration: configuration)
-    }
-
-    deinit {
-        cursor.deinitialize(count: 1)
-        cursor.deallocate()
     }
 }

@@ -74,11 +74,7 @@ public final class PacketTransmitter: @unchecked Sendable {
     public let maximumFrameLength: Int
 
     private let owner: OwnedDescriptor
-    let ring: MappedRegion
-    let dataOffset: Int
-    /// Ring position and counters; behind a pointer so `enqueue` pays no
-    /// exclusivity checks on class properties.
-    let state: UnsafeMutablePointer<TransmitState>
+    let ring: TransmitRing
 
     /// The socket, for epoll registration. Owned by this object.
     public var descriptor: FileDescriptor { owner.descriptor }
@@ -116,7 +112,6 @@ public final class PacketTransmitter: @unchecked Sendable {
         request.tp_frame_size = UInt32(frameSize)
         request.tp_frame_nr = UInt32(blockCount * slotsPerBlock)
         try Syscall.setOption(fd, level: SOL_PACKET, PACKET_TX_RING, request)
-        let ring = try MappedRegion(socket: fd, length: blockSize * blockCount)
 
         var address = sockaddr_ll()
         address.sll_family = UInt16(AF_PACKET)
@@ -124,17 +119,18 @@ public final class PacketTransmitter: @unchecked Sendable {
         address.sll_ifindex = interfaceIndex
         try Syscall.bind(fd, to: address)
 
+        // The kernel discards (PACKET_LOSS) frames longer than the MTU plus
+        // the Ethernet header and one VLAN tag; refuse them up front instead.
         let mtu = try Interface(index: interfaceIndex, via: fd).mtu
-        let dataOffset = lana_tp2_tx_data_offset()
+        let ring = try TransmitRing(
+            socket: fd, slotSize: frameSize, slotCount: blockCount * slotsPerBlock,
+            maximumFrameLength: mtu + 14 + 4)
 
         self.interfaceIndex = interfaceIndex
         self.configuration = configuration
-        self.maximumFrameLength = Swift.min(frameSize - dataOffset, mtu + 14 + 4)
-        self.owner = owner
+        self.maximumFrameLength = ring.maximumFrameLength
         self.ring = ring
-        self.dataOffset = dataOffset
-        self.state = .allocate(capacity: 1)
-        self.state.initialize(to: TransmitState(slotCount: blockCount * slotsPerBlock))
+        self.owner = owner
     }
 
     /// Opens a transmit socket on the interface called `name` in the calling
@@ -142,17 +138,6 @@ public final class PacketTransmitter: @unchecked Sendable {
     public convenience init(interfaceName name: String, configuration: Configuration = .init()) throws(Errno) {
         try self.init(interfaceIndex: try Interface.index(named: name), configuration: configuration)
     }
-
-    deinit {
-        state.deinitialize(count: 1)
-        state.deallocate()
-    }
-
-    /// Counters since the transmitter was opened.
-    public var statistics: Statistics { state.pointee.statistics }
-
-    /// Frames enqueued but not yet flushed.
-    public var unflushedCount: Int { state.pointee.unflushed }
 
     /// The state of the bound interface, from the socket's namespace.
     public func linkState() -> Interface.LinkState {

@@ -35,16 +35,11 @@ public final class SignalFD: @unchecked Sendable {
 
     /// The next pending signal number, or nil when none is pending.
     public func next() throws(Errno) -> CInt? {
-        var info = signalfd_siginfo()
         do {
-            let n = try withUnsafeMutableBytes(of: &info) { (raw) throws(Errno) in
-                try Syscall.read(descriptor, into: raw)
-            }
-            guard n == MemoryLayout<signalfd_siginfo>.size else { return nil }
+            return CInt(try Syscall.readValue(descriptor, initial: signalfd_siginfo()).ssi_signo)
         } catch where error == .resourceTemporarilyUnavailable {
             return nil
         }
-        return CInt(info.ssi_signo)
     }
 
     private static func signalSet(_ signals: [CInt]) -> sigset_t {

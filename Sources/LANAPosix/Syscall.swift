@@ -95,6 +95,25 @@ internal enum Syscall {
         return Array(buffer[..<filled])
     }
 
+    /// Reads one fixed-size kernel record (an eventfd counter, a
+    /// signalfd_siginfo); a short read is reported as EIO.
+    static func readValue<T: BitwiseCopyable>(_ fd: FileDescriptor, initial: T) throws(Errno) -> T {
+        var value = initial
+        let n = try withUnsafeMutableBytes(of: &value) { (raw) throws(Errno) -> Int in
+            try read(fd, into: raw)
+        }
+        guard n == MemoryLayout<T>.size else { throw Errno.ioError }
+        return value
+    }
+
+    static func writeValue<T: BitwiseCopyable>(_ fd: FileDescriptor, _ value: T) throws(Errno) {
+        var value = value
+        let n = try withUnsafeBytes(of: &value) { (raw) throws(Errno) -> Int in
+            try write(fd, from: raw)
+        }
+        guard n == MemoryLayout<T>.size else { throw Errno.ioError }
+    }
+
     // MARK: Sockets
 
     static func socket(domain: CInt, type: CInt, protocol proto: CInt) throws(Errno) -> FileDescriptor {
@@ -224,6 +243,60 @@ internal enum Syscall {
     static func blockSignals(_ mask: sigset_t) throws(Errno) {
         var mask = mask
         try Errno.check(pthread_sigmask(SIG_BLOCK, &mask, nil))
+    }
+
+    // MARK: Interfaces
+    //
+    // Interface ioctls are answered in the network namespace of the socket
+    // `fd`, not of the calling thread. The C helpers return 0 or an errno.
+
+    static func interfaceIndex(_ fd: FileDescriptor, name: String) throws(Errno) -> Int32 {
+        var index: CInt = 0
+        try Errno.check(name.withCString { lana_if_index(fd.rawValue, $0, &index) })
+        return index
+    }
+
+    static func interfaceName(_ fd: FileDescriptor, index: Int32) throws(Errno) -> String {
+        var buffer = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
+        let result = buffer.withUnsafeMutableBufferPointer {
+            lana_if_name(fd.rawValue, index, $0.baseAddress!, $0.count)
+        }
+        try Errno.check(result)
+        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
+    /// The six bytes of the interface's hardware address, in wire order.
+    static func interfaceHardwareAddress(_ fd: FileDescriptor, name: String) throws(Errno) -> [UInt8] {
+        var address = [UInt8](repeating: 0, count: 6)
+        let result = name.withCString { cName in
+            address.withUnsafeMutableBufferPointer { lana_if_hwaddr(fd.rawValue, cName, $0.baseAddress!) }
+        }
+        try Errno.check(result)
+        return address
+    }
+
+    static func interfaceMTU(_ fd: FileDescriptor, name: String) throws(Errno) -> Int {
+        var mtu: CInt = 0
+        try Errno.check(name.withCString { lana_if_mtu(fd.rawValue, $0, &mtu) })
+        return Int(mtu)
+    }
+
+    static func interfaceFlags(_ fd: FileDescriptor, name: String) throws(Errno) -> UInt32 {
+        var flags: CUnsignedInt = 0
+        try Errno.check(name.withCString { lana_if_flags(fd.rawValue, $0, &flags) })
+        return UInt32(flags)
+    }
+
+    // MARK: CPUs
+
+    /// The calling thread's affinity mask as CPU numbers, ascending.
+    static func threadAffinity() throws(Errno) -> [Int] {
+        var buffer = [CInt](repeating: 0, count: 1024)
+        let count = buffer.withUnsafeMutableBufferPointer {
+            lana_thread_affinity($0.baseAddress!, CInt($0.count))
+        }
+        if count < 0 { throw Errno(rawValue: -count) }
+        return buffer[0..<Int(count)].map { Int($0) }
     }
 
     // MARK: Namespaces

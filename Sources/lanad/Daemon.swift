@@ -50,6 +50,8 @@ final class Daemon {
         let engines = EngineGroup(registry: registry, cpus: placement)
         let state = StateFiles(directory: directory, registry: registry, engines: engines)
         let handler = RequestHandler(registry: registry, state: state)
+        let hooks = EthernetHooks(registry: registry, engineCount: placement.count, log: log)
+        handler.interfaces = hooks
 
         let server: ControlServer
         do {
@@ -60,14 +62,16 @@ final class Daemon {
         registry.setEventSink { [server] event in server.broadcast(event: event.description) }
 
         engines.start()
-        state.refresh()
+        handler.refreshState()
         if let config = options.config {
             guard let text = Self.readFile(config) else {
                 engines.stop()
                 throw StartFailure(description: "cannot read configuration \(config): \(Errno(rawValue: errno))")
             }
             let reply = handler.apply(text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
+            handler.refreshState()
             if let e = reply.error {
+                hooks.unhookAll()
                 engines.stop()
                 throw StartFailure(description: "configuration \(config) refused, nothing applied: \(e.strerror) (\(e.symbolicName)): \(reply.message ?? "")")
             }
@@ -88,12 +92,15 @@ final class Daemon {
 
         log.info("lanad running: \(placement.count) engine(s) on CPUs \(placement.map { $0.map(String.init) ?? "-" }.joined(separator: ",")), run directory \(directory.path)")
         do {
-            try server.run { request, _ in handler.handle(request) }
+            try server.run(tickInterval: .milliseconds(200), onTick: {
+                if hooks.poll() { handler.refreshState() }
+            }) { request, _ in handler.handle(request) }
         } catch {
             log.error("control server failed: \(error)")
         }
         log.info("shutting down: draining engines")
         stats.stop()
+        hooks.unhookAll()
         engines.stop()
         let total = engines.stats.total()
         log.info("engines stopped: \(total.received) packets received, \(total.totalDrops) dropped")

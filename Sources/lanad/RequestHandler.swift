@@ -32,7 +32,7 @@ final class RequestHandler {
     func handle(_ request: ControlRequest) -> ControlReply {
         let reply = answer(request)
         if reply.isSuccess && request.command != .list && request.command != .show && request.command != .watch {
-            state.refresh()
+            refreshState()
         }
         return reply
     }
@@ -61,6 +61,12 @@ final class RequestHandler {
         } catch {
             return .failure(error.errno, error.message)
         }
+    }
+
+    /// Rewrites the state files (after every change, before replying).
+    func refreshState() {
+        if let interfaces { state.setInterfaceLines(interfaces.stateLines) }
+        state.refresh()
     }
 
     private func interfaceSupport() throws(RegistryError) -> any InterfaceHooking {

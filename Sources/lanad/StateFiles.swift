@@ -13,16 +13,19 @@ final class StateFiles: @unchecked Sendable {
     private let directory: RunDirectory
     private let registry: Registry
     private let engines: EngineGroup
-    private let interfaces: @Sendable () -> [String]
+    /// Lines of the `vlink` file, set by the control thread.
+    private let interfaceLines = Mutex<[String]>([])
     /// Last content written per path; guarded so both threads can refresh.
     private let written = Mutex<[String: String]>([:])
 
-    init(directory: RunDirectory, registry: Registry, engines: EngineGroup,
-         interfaces: @escaping @Sendable () -> [String] = { [] }) {
+    init(directory: RunDirectory, registry: Registry, engines: EngineGroup) {
         self.directory = directory
         self.registry = registry
         self.engines = engines
-        self.interfaces = interfaces
+    }
+
+    func setInterfaceLines(_ lines: [String]) {
+        interfaceLines.withLock { $0 = lines }
     }
 
     func refresh() {
@@ -31,7 +34,7 @@ final class StateFiles: @unchecked Sendable {
         files["fblocks"] = blocks.map { $0.fblocksLine + "\n" }.joined()
         files["ppe"] = ppe()
         files["drops"] = drops()
-        files["vlink"] = interfaces().map { $0 + "\n" }.joined()
+        files["vlink"] = interfaceLines.withLock { $0 }.map { $0 + "\n" }.joined()
         for b in blocks {
             if let status = b.status { files["fblock/" + b.name] = status }
         }

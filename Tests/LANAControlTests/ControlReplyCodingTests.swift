@@ -126,4 +126,24 @@ final class ControlReplyCodingTests: XCTestCase {
         var decoder = ControlReplyDecoder(sequence: 7, command: .add)
         XCTAssertEqual(try decoder.decode(ack), .reply(.failure(.invalidArgument, "bad name")))
     }
+
+    /// Found by the fuzzer: NLMSG_ERROR with error Int32.min trapped on negation.
+    func testAcknowledgementWithImpossibleErrnoIsRefusedNotTrapped() throws {
+        let crash: [UInt8] = [
+            0x24, 0, 0, 0, 0x02, 0, 0, 0x01, 0x4d, 0, 0, 0, 0x01, 0, 0, 0,
+            0, 0, 0, 0x80, 0x14, 0, 0, 0, 0x20, 0, 0x05, 0, 0x4d, 0, 0, 0, 0x01, 0, 0, 0,
+        ]
+        var decoder = ControlReplyDecoder(sequence: 77, command: .list)
+        XCTAssertThrowsError(try decoder.decode(crash)) { error in
+            XCTAssertTrue("\(error)".contains("NLMSG_ERROR carries -2147483648"), "\(error)")
+        }
+    }
+
+    func testHandlerErrnoOutsideLinuxRangeGoesOutAsEINVAL() throws {
+        for bogus: Int32 in [0, -5, 4096, .min] {
+            let datagrams = try ControlReply.failure(Errno(rawValue: bogus), "oops").encode(replyingTo: request, command: .add)
+            var decoder = ControlReplyDecoder(sequence: request.sequence, command: .add)
+            XCTAssertEqual(try decoder.decode(datagrams[0]), .reply(.failure(.invalidArgument, "oops")))
+        }
+    }
 }

@@ -55,7 +55,7 @@ final class InterfaceTests: VethTestCase {
     func testMACAddressFormatting() {
         let address = MACAddress(rawValue: 0x0A0B_0C0D_0E0F)
         XCTAssertEqual(address.description, "0a:0b:0c:0d:0e:0f")
-        let copy = [UInt8](address.bytes).withUnsafeBytes { MACAddress(bytes: $0) }
+        let copy = MACAddress(address.bytes)
         XCTAssertEqual(copy, address)
     }
 }

@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Hot-path guard: builds LANACore and LANABlocks in release (scratch path
+# .build-hotpath, never the default .build), disassembles the engine's burst
+# loop and the blocks' `process` methods from the object files, and fails if
+# any of them — or any LANACore/LANABlocks function they call directly —
+# calls swift_retain, swift_release, swift_beginAccess, swift_allocObject or
+# malloc (and their variants: _n, bridgeObject/unknownObject, slowAlloc,
+# calloc/realloc/posix_memalign/aligned_alloc).
+#
+# Why: the engine's speed depends on the optimizer keeping ARC, exclusivity
+# checks and allocation out of these loops (see shared notes: a retain/release
+# pair per hop costs ~8x). These properties are not visible in the source.
+#
+# Checked functions (demangled, simplified names):
+#   Engine.run(), closure #N in Engine.run()      (runBurst/drive/dispatch are
+#   Engine.runBurst/drive/dispatch/drop(...)       @inline(__always): they live
+#                                                   in run()'s closures)
+#   MemorySource.receive(into:max:engine:)         (per packet, engine thread)
+#   DummyBlock/CounterBlock/TeeBlock.process(_:_:)
+# plus, transitively, every function of those objects they call or tail-call
+# directly. Not followed: Engine.sleep(_:) (the idle path, outside the burst
+# loop). Virtual calls (block.process, source.receive) are indirect; the
+# callees are checked as roots of their own.
+#
+# Usage: Scripts/check-hot-path.sh [--no-build] [--verbose]
+#   --no-build   analyse the objects already in .build-hotpath
+#   --verbose    list every checked function and its callees
+# Exit status: 0 clean, 1 violation (named), 2 setup problem.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+scratch=".build-hotpath"
+build=1
+verbose=0
+for arg in "$@"; do
+    case "$arg" in
+        --no-build) build=0 ;;
+        --verbose) verbose=1 ;;
+        -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "check-hot-path: unknown argument $arg" >&2; exit 2 ;;
+    esac
+done
+
+for tool in objdump python3 swift; do
+    command -v "$tool" >/dev/null || { echo "check-hot-path: $tool not found" >&2; exit 2; }
+done
+
+if [[ $build == 1 ]]; then
+    # Only the targets under test: unrelated targets being edited elsewhere
+    # must not break the guard.
+    swift build -c release --scratch-path "$scratch" --target LANABlocks >&2
+fi
+
+bin="$(swift build -c release --scratch-path "$scratch" --show-bin-path)"
+objects=()
+for dir in "$bin/LANACore.build" "$bin/LANABlocks.build"; do
+    [[ -d "$dir" ]] || { echo "check-hot-path: $dir missing (build first)" >&2; exit 2; }
+    for o in "$dir"/*.o; do objects+=("$o"); done
+done
+
+VERBOSE=$verbose python3 - "${objects[@]}" <<'PY'
+import os, re, subprocess, sys
+
+objects = sys.argv[1:]
+verbose = os.environ.get("VERBOSE") == "1"
+
+FORBIDDEN = re.compile(
+    r"^(swift_(?:nonatomic_)?(?:retain|release)(?:_n)?"
+    r"|swift_(?:bridgeObject|unknownObject)(?:Retain|Release)(?:_n)?"
+    r"|swift_beginAccess|swift_allocObject|swift_slowAlloc"
+    r"|malloc|calloc|realloc|posix_memalign|aligned_alloc)$")
+# Worth knowing about, not failures.
+NOTABLE = re.compile(r"^(swift_once|swift_getGenericMetadata|swift_dynamicCast\w*|swift_endAccess"
+                     r"|swift_isUniquelyReferenced\w*|memmove|memcpy|memset)$")
+ROOTS = [
+    ("Engine.run()", re.compile(r"^Engine\.run\(\)$"), True),
+    ("closures in Engine.run()", re.compile(r"^closure #\d+ in Engine\.run\(\)$"), False),
+    ("Engine.runBurst", re.compile(r"^(specialized )?Engine\.runBurst\("), False),
+    ("Engine.drive", re.compile(r"^(specialized )?Engine\.drive\("), False),
+    ("Engine.dispatch", re.compile(r"^(specialized )?Engine\.dispatch\("), False),
+    ("Engine.drop", re.compile(r"^(specialized )?Engine\.drop\("), False),
+    ("MemorySource.receive", re.compile(r"^MemorySource\.receive\("), True),
+    ("DummyBlock.process", re.compile(r"^DummyBlock\.process\("), True),
+    ("CounterBlock.process", re.compile(r"^CounterBlock\.process\("), True),
+    ("TeeBlock.process", re.compile(r"^TeeBlock\.process\("), True),
+]
+COLD = re.compile(r"^Engine\.sleep\(")
+
+SYM_LINE = re.compile(r"^([0-9a-f]+) <(.+)>:$")
+INSN = re.compile(r"^\s*([0-9a-f]+):\s+(\S+)(?:\s+(.*))?$")
+RELOC = re.compile(r"^\s*([0-9a-f]+): (R_\S+)\s+(\S+?)(?:[-+]0x[0-9a-f]+)?$")
+TARGET = re.compile(r"<([^>+]+)(?:\+0x[0-9a-f]+)?>")
+CALLS = {"call", "callq", "jmp", "jmpq", "bl", "b"}
+
+# function (mangled) -> {"obj", "calls": set, "refs": [(offset, sym, is_call)]}
+functions = {}
+for obj in objects:
+    out = subprocess.run(["objdump", "-dr", "--no-show-raw-insn", obj],
+                         check=True, capture_output=True, text=True).stdout
+    cur = None
+    last_mnemonic = None
+    for line in out.splitlines():
+        m = SYM_LINE.match(line)
+        if m:
+            cur = functions.setdefault(m.group(2), {"obj": obj, "calls": set(), "refs": []})
+            last_mnemonic = None
+            continue
+        if cur is None:
+            continue
+        r = RELOC.match(line)
+        if r:
+            sym = r.group(3)
+            is_call = last_mnemonic in CALLS
+            cur["refs"].append((r.group(1), sym, is_call))
+            if is_call:
+                cur["calls"].add(sym)
+            continue
+        i = INSN.match(line)
+        if i:
+            last_mnemonic = i.group(2)
+            if last_mnemonic in CALLS and i.group(3):
+                t = TARGET.search(i.group(3))
+                if t:
+                    cur["calls"].add(t.group(1))
+
+names = list(functions)
+demangled = subprocess.run(["swift", "demangle", "--simplified"], input="\n".join(names) + "\n",
+                           check=True, capture_output=True, text=True).stdout.splitlines()
+pretty = dict(zip(names, demangled)) if len(demangled) == len(names) else {n: n for n in names}
+
+def show(sym):
+    return pretty.get(sym, sym)
+
+roots = []
+missing = []
+for label, pattern, required in ROOTS:
+    found = [n for n in names if pattern.search(pretty[n])]
+    if not found:
+        if required:
+            missing.append(label)
+        else:
+            print(f"note: no separate symbol for {label} (inlined)")
+    roots.extend(found)
+
+violations = []
+notes = set()
+checked = {}
+for rootsym in roots:
+    # Depth-first over direct calls into functions of these objects.
+    stack = [(rootsym, [rootsym])]
+    seen = set()
+    while stack:
+        sym, chain = stack.pop()
+        if sym in seen:
+            continue
+        seen.add(sym)
+        checked.setdefault(sym, set()).add(rootsym)
+        f = functions[sym]
+        for offset, target, is_call in f["refs"]:
+            base = target.split("@")[0]
+            if FORBIDDEN.match(base):
+                violations.append((rootsym, chain, base, offset))
+            elif NOTABLE.match(base):
+                notes.add((show(sym), base))
+        for callee in sorted(f["calls"]):
+            base = callee.split("@")[0]
+            if base in functions and base != sym and not COLD.search(show(base)):
+                stack.append((base, chain + [base]))
+
+print(f"checked {len(checked)} functions from {len(roots)} roots in {len(objects)} objects")
+if verbose:
+    for sym in sorted(checked, key=show):
+        calls = sorted(show(c) for c in functions[sym]["calls"])
+        print(f"  {show(sym)}  [{os.path.basename(functions[sym]['obj'])}]")
+        for c in calls:
+            print(f"      calls {c}")
+for where, what in sorted(notes):
+    print(f"note: {where} references {what}")
+status = 0
+for label in missing:
+    print(f"ERROR: hot-path function {label} not found in the objects")
+    status = 2
+reported = set()
+for rootsym, chain, callee, offset in violations:
+    key = (chain[-1], callee, offset)
+    if key in reported:
+        continue
+    reported.add(key)
+    path = " -> ".join(show(s) for s in chain)
+    print(f"VIOLATION: {show(chain[-1])} calls {callee} (section offset 0x{offset} in "
+          f"{os.path.basename(functions[chain[-1]]['obj'])}; reached from: {path})")
+    status = 1
+if status == 0:
+    print("hot path clean: no swift_retain/release, swift_beginAccess, swift_allocObject or malloc")
+sys.exit(status)
+PY

@@ -1,0 +1,138 @@
+import Glibc
+import LANABlocks
+import LANACore
+import LANAPosix
+import Logging
+import Synchronization
+import SystemPackage
+
+/// `vlink ethernet hook/unhook`: creates an `eth` block per interface with
+/// one receive ring and one transmit ring per engine, and removes it again.
+/// Runs on the control thread.
+final class EthernetHooks: InterfaceHooking {
+    struct Hooked {
+        let block: EthBlock
+        let sources: [EthSource]
+    }
+
+    let registry: Registry
+    let engineCount: Int
+    let log: Logger
+    private var hooked: [String: Hooked] = [:]
+    private var nextGroup = UInt16(truncatingIfNeeded: getpid() &* 131)
+
+    init(registry: Registry, engineCount: Int, log: Logger) {
+        self.registry = registry
+        self.engineCount = engineCount
+        self.log = log
+        registry.register(EthBlock.type)
+    }
+
+    func checkHook(_ ifname: String) throws(RegistryError) {
+        if hooked[ifname] != nil {
+            throw RegistryError(Errno(rawValue: EEXIST), "\(ifname) is already hooked")
+        }
+        try registry.checkInterfaceName(ifname)
+        do { _ = try Interface.index(named: ifname) } catch {
+            throw RegistryError(Errno(rawValue: ENODEV), "no interface named \(ifname)")
+        }
+    }
+
+    func hook(_ ifname: String) throws(RegistryError) {
+        try checkHook(ifname)
+        let index: Int32
+        do { index = try Interface.index(named: ifname) } catch {
+            throw RegistryError(Errno(rawValue: ENODEV), "no interface named \(ifname)")
+        }
+        var sockets: [PacketSocket] = []
+        var transmitters: [PacketTransmitter] = []
+        var lastError: Errno?
+        // Fanout group ids are shared by the whole network namespace; try a
+        // few in case another process uses ours.
+        for _ in 0..<8 {
+            nextGroup &+= 1
+            sockets = []
+            transmitters = []
+            do throws(Errno) {
+                for _ in 0..<engineCount {
+                    let config = PacketSocket.Configuration(
+                        promiscuous: true, ignoreOutgoing: true,
+                        fanout: .init(group: nextGroup, mode: .hash))
+                    sockets.append(try PacketSocket(interfaceIndex: index, configuration: config))
+                    transmitters.append(try PacketTransmitter(interfaceIndex: index))
+                }
+                lastError = nil
+                break
+            } catch {
+                lastError = error
+                if error.rawValue != EINVAL && error.rawValue != EALREADY && error.rawValue != EBUSY { break }
+            }
+        }
+        if let lastError {
+            throw RegistryError(lastError.rawValue == ENODEV || lastError.rawValue == ENXIO ? Errno(rawValue: ENODEV) : lastError,
+                                "cannot open packet sockets on \(ifname): \(lastError)")
+        }
+        let block = EthBlock(interfaceName: ifname, interfaceIndex: index, transmitters: transmitters, engineCount: engineCount)
+        var sources: [EthSource] = []
+        try registry.addInterface(ifname, type: EthBlock.type.name, block: block) { idp in
+            sources = sockets.enumerated().map { EthSource(socket: $1, block: block, entry: idp, engine: $0) }
+            return sources
+        }
+        hooked[ifname] = Hooked(block: block, sources: sources)
+        log.info("hooked \(ifname) (ifindex \(index)) with \(engineCount) receive ring(s), fanout group \(nextGroup)")
+    }
+
+    func unhook(_ ifname: String) throws(RegistryError) {
+        guard hooked[ifname] != nil else {
+            throw RegistryError(Errno(rawValue: ENOENT), "\(ifname) is not hooked")
+        }
+        try registry.removeInterface(ifname)
+        hooked[ifname] = nil
+        log.info("unhooked \(ifname)")
+    }
+
+    /// Unhooks everything (clean shutdown), forcing through binds.
+    func unhookAll() {
+        for name in hooked.keys.sorted() {
+            try? registry.removeInterface(name, force: true)
+            hooked[name] = nil
+        }
+    }
+
+    /// Periodic work on the control thread: collects ring drops from the
+    /// kernel and unhooks interfaces that disappeared. Returns whether
+    /// anything changed.
+    @discardableResult
+    func poll() -> Bool {
+        var changed = false
+        for (name, h) in hooked {
+            var drops: UInt64 = 0
+            for s in h.sources { drops &+= (try? s.socket.statistics().drops) ?? 0 }
+            h.block.ringDrops = drops
+            if case .gone = Interface.linkState(index: h.block.interfaceIndex) {
+                do {
+                    try registry.removeInterface(name, force: true)
+                    log.warning("interface \(name) disappeared: unhooked it (and unbound its blocks)")
+                } catch {
+                    log.error("interface \(name) disappeared but could not be unhooked: \(error)")
+                }
+                hooked[name] = nil
+                changed = true
+            }
+        }
+        return changed
+    }
+
+    var stateLines: [String] {
+        hooked.keys.sorted().map { name in
+            let h = hooked[name]!
+            let state: String
+            switch Interface.linkState(index: h.block.interfaceIndex) {
+            case .gone: state = "gone"
+            case .down: state = "down"
+            default: state = "up"
+            }
+            return "\(name) ethernet \(h.block.interfaceIndex) \(state)"
+        }
+    }
+}
