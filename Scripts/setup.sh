@@ -12,6 +12,7 @@ packages=(
     tcpdump netsniff-ng arping     # real peers and oracles in the tests
     procps util-linux              # ps, setpriv
     valgrind
+    python3                        # frame generator of the demo and tests
 )
 
 missing=()
