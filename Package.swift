@@ -134,5 +134,6 @@ let package = Package(
             name: "LANAPosixTests",
             dependencies: ["LANAPosix"]
         ),
+        .testTarget(name: "InterfaceTests", dependencies: ["LANAControl", "LANACore", "LANABlocks", "LANAPosix"]),
     ]
 )

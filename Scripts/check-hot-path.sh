@@ -26,6 +26,8 @@
 #   --no-build   analyse the objects already in .build-hotpath
 #   --verbose    list every checked function and its callees
 # Exit status: 0 clean, 1 violation (named), 2 setup problem.
+# Self-test: HOTPATH_EXTRA_ROOT='^CounterBlock\.init\(' Scripts/check-hot-path.sh --no-build
+# adds a function known to allocate and must exit 1.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,7 +39,7 @@ for arg in "$@"; do
     case "$arg" in
         --no-build) build=0 ;;
         --verbose) verbose=1 ;;
-        -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "check-hot-path: unknown argument $arg" >&2; exit 2 ;;
     esac
 done
@@ -59,7 +61,7 @@ for dir in "$bin/LANACore.build" "$bin/LANABlocks.build"; do
     for o in "$dir"/*.o; do objects+=("$o"); done
 done
 
-VERBOSE=$verbose python3 - "${objects[@]}" <<'PY'
+VERBOSE=$verbose HOTPATH_EXTRA_ROOT="${HOTPATH_EXTRA_ROOT:-}" python3 - "${objects[@]}" <<'PY'
 import os, re, subprocess, sys
 
 objects = sys.argv[1:]
@@ -85,6 +87,9 @@ ROOTS = [
     ("CounterBlock.process", re.compile(r"^CounterBlock\.process\("), True),
     ("TeeBlock.process", re.compile(r"^TeeBlock\.process\("), True),
 ]
+# For testing the guard itself: HOTPATH_EXTRA_ROOT='^CounterBlock\.init\(' must fail.
+if os.environ.get("HOTPATH_EXTRA_ROOT"):
+    ROOTS.append(("extra root", re.compile(os.environ["HOTPATH_EXTRA_ROOT"]), True))
 COLD = re.compile(r"^Engine\.sleep\(")
 
 SYM_LINE = re.compile(r"^([0-9a-f]+) <(.+)>:$")
@@ -123,6 +128,8 @@ for obj in objects:
                 t = TARGET.search(i.group(3))
                 if t:
                     cur["calls"].add(t.group(1))
+                elif i.group(3).startswith("*"):
+                    cur["indirect"] = cur.get("indirect", 0) + 1
 
 names = list(functions)
 demangled = subprocess.run(["swift", "demangle", "--simplified"], input="\n".join(names) + "\n",
@@ -171,8 +178,10 @@ for rootsym in roots:
 print(f"checked {len(checked)} functions from {len(roots)} roots in {len(objects)} objects")
 if verbose:
     for sym in sorted(checked, key=show):
-        calls = sorted(show(c) for c in functions[sym]["calls"])
-        print(f"  {show(sym)}  [{os.path.basename(functions[sym]['obj'])}]")
+        calls = sorted(show(c) for c in functions[sym]["calls"] if c != sym)
+        indirect = functions[sym].get("indirect", 0)
+        print(f"  {show(sym)}  [{os.path.basename(functions[sym]['obj'])}]"
+              + (f"  ({indirect} indirect calls)" if indirect else ""))
         for c in calls:
             print(f"      calls {c}")
 for where, what in sorted(notes):

@@ -26,11 +26,19 @@ final class ControlConnection {
     /// Whether datagrams wait for the socket to become writable.
     var hasQueuedOutput: Bool { queueHead < queue.count }
 
-    /// Queues datagrams for sending; a client with more than `limit` unsent
-    /// datagrams is disconnected rather than buffered without bound.
-    func enqueue(_ datagrams: [[UInt8]], limit: Int) {
+    /// Queues the datagrams of one reply. Not bounded here: the server reads
+    /// no further request from a client while a reply is queued, so a client
+    /// holds at most one reply however large a dump is.
+    func enqueue(_ datagrams: [[UInt8]]) {
         guard !isClosed else { return }
         queue.append(contentsOf: datagrams)
+    }
+
+    /// Queues an event; a watcher with more than `limit` unsent datagrams has
+    /// stopped reading and is disconnected rather than buffered without bound.
+    func enqueueEvent(_ datagram: [UInt8], limit: Int) {
+        guard !isClosed else { return }
+        queue.append(datagram)
         if queue.count - queueHead > limit { close() }
     }
 

@@ -60,8 +60,7 @@ public struct ControlProtocolError: Error, Hashable, Sendable, CustomStringConve
         case Int(NLE_RANGE): .outOfRange
         case Int(NLE_MSGSIZE): .messageTooLong
         case Int(NLE_OPNOTSUPP): .notSupportedOnSocket
-        case Int(NLE_MSG_TOOSHORT), Int(NLE_MSG_TRUNC): .invalidArgument
-        default: .invalidArgument
+        default: .invalidArgument  // NLE_INVAL, NLE_MSG_TOOSHORT, …: the input was bad
         }
     }
 }

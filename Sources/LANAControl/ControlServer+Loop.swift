@@ -30,6 +30,9 @@ extension ControlServer {
         let clock = ContinuousClock()
         var nextTick = tickInterval.map { clock.now + $0 }
         while true {
+            // Checked before polling too: a stop requested before this run
+            // may have had its wakeup consumed by an earlier one.
+            if shared.withLock({ $0.stopRequested }) { return }
             var timeout: Int32 = -1
             if let nextTick {
                 let remaining = clock.now.duration(to: nextTick)
@@ -126,7 +129,7 @@ struct ServerLoop: ~Copyable {
                 continue
             }
             for watcher in watchers where !watcher.isClosed {
-                watcher.enqueue([datagram], limit: server.configuration.maximumQueuedDatagrams)
+                watcher.enqueueEvent(datagram, limit: server.configuration.maximumQueuedDatagrams)
             }
         }
         for watcher in watchers { watcher.flush() }
@@ -173,7 +176,10 @@ struct ServerLoop: ~Copyable {
             client.close()
             return
         }
-        if events & Int16(POLLOUT) != 0 { client.flush() }
+        // On hang-up or error too: the failing send is what closes a client
+        // that left with output queued, which otherwise would keep poll
+        // returning at once.
+        if events & (Int16(POLLOUT) | Int16(POLLHUP) | Int16(POLLERR)) != 0 { client.flush() }
         let hangUp = events & (Int16(POLLHUP) | pollReadHangUp) != 0
         // A few datagrams per turn, so one busy client cannot starve others;
         // none while a reply is still queued, so a client that never reads
@@ -195,13 +201,12 @@ struct ServerLoop: ~Copyable {
                     client.close()
                 } else {
                     client.enqueue(
-                        Self.refusal(length: 0, header: nil, .malformed("empty datagram; expected a netlink message")),
-                        limit: server.configuration.maximumQueuedDatagrams)
+                        Self.refusal(length: 0, header: nil, .malformed("empty datagram; expected a netlink message")))
                     client.flush()
                 }
             case .datagram(let length):
                 let datagrams = answer(length: length, from: client, handler: handler)
-                client.enqueue(datagrams, limit: server.configuration.maximumQueuedDatagrams)
+                client.enqueue(datagrams)
                 client.flush()
             }
         }

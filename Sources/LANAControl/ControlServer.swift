@@ -59,8 +59,9 @@ public final class ControlServer: Sendable {
         /// Events queued by ``broadcast(event:)`` and not yet sent; beyond
         /// that the oldest are dropped (and counted).
         public var maximumQueuedEvents: Int
-        /// Datagrams queued for one client that does not read; a watcher that
-        /// falls this far behind is disconnected.
+        /// Event datagrams queued for one watcher that does not read; a
+        /// watcher that falls this far behind is disconnected. (Replies are
+        /// not counted: a client has at most one reply queued.)
         public var maximumQueuedDatagrams: Int
 
         public init(

@@ -44,7 +44,48 @@ final class PacketBenchmarkTests: VethTestCase {
                 report.append("round \(round) paced 200k: C reference receiver: \(c)")
             }
         }
+        for round in 1...3 {
+            if let sink = try measureTransmitToSink() {
+                report.append(String(format:
+                    "round %d tx to ifb sink: %.0f fps, sender cpu %.1f ns/frame (incl. kernel)",
+                    round, sink.rate, sink.cpu))
+            }
+        }
         for line in report { print("BENCH \(line)") }
+    }
+
+    /// Transmit alone: an ifb device frees locally sent frames at once, so
+    /// this is the cost of our batched path plus the kernel's send path,
+    /// not bounded by a veth peer's receive work.
+    private func measureTransmitToSink() throws -> (rate: Double, cpu: Double)? {
+        let net = self.net!
+        let sink = "lb\(net.tag)i"
+        guard (try? Shell.run("ip", "-n", net.namespaceA, "link", "add", sink, "type", "ifb")) != nil else {
+            return nil
+        }
+        defer { try? Shell.run("ip", "-n", net.namespaceA, "link", "del", sink, ignoringFailure: true) }
+        try Shell.run("ip", "-n", net.namespaceA, "link", "set", sink, "up")
+        let transmitter = try net.runA { try PacketTransmitter(interfaceName: sink) }
+        let sent = try onThread { () -> (Double, Double) in
+            try CPUAffinity.pinCurrentThread(to: 0)
+            let frame = TestFrames.frame(sequence: 0, size: 60)
+            return frame.withUnsafeBytes { bytes in
+                let deadline = monotonicSeconds() + 3
+                let startCPU = threadCPUSeconds()
+                let startTime = monotonicSeconds()
+                let startCount = transmitter.statistics.submitted
+                while monotonicSeconds() < deadline {
+                    for _ in 0..<32 {
+                        if !transmitter.enqueue(bytes) { break }
+                    }
+                    _ = try? transmitter.flush()
+                }
+                let frames = Double(transmitter.statistics.submitted - startCount)
+                return (frames / (monotonicSeconds() - startTime),
+                        (threadCPUSeconds() - startCPU) * 1e9 / frames)
+            }
+        }
+        return (sent.0, sent.1)
     }
 
     struct Result {

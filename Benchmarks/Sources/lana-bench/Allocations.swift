@@ -12,16 +12,23 @@ enum Allocations {
         var bytes: Int
     }
 
-    /// Whether allocations are really being counted: allocates one block
-    /// with counting on and looks for it in the statistics.
+    /// Whether allocations are really being counted: allocates one block on
+    /// this thread and one on another with counting on, and looks for both
+    /// in the statistics.
     static let isActive: Bool = {
         MallocInterposerSwift.reset()
         MallocInterposerSwift.hook()
+        MallocInterposerSwift.unhook()
+        let baseline = MallocInterposerSwift.getStatistics().mallocCount
+        MallocInterposerSwift.reset()
+        MallocInterposerSwift.hook()
         bench_malloc_probe()
+        let threaded = bench_malloc_probe_on_thread() == 0
         MallocInterposerSwift.unhook()
         let s = MallocInterposerSwift.getStatistics()
         MallocInterposerSwift.reset()
-        return s.mallocCount >= 1 && s.freeCount >= 1
+        // pthread_create may allocate too (its TLS vector): at least 2 more.
+        return threaded && s.mallocCount >= baseline + 2 && s.freeCount >= 2
     }()
 
     /// Resets the counters and starts counting.

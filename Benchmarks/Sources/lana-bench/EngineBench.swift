@@ -49,6 +49,12 @@ struct EngineBenchmark {
         var mallocs: Int
         var frees: Int
         var blockCalls: UInt64
+        /// Process CPU time over the window (engines + control thread).
+        var cpuNanoseconds: UInt64
+
+        /// Share of the window the engines were on a CPU (1.0 = never
+        /// preempted; lower means other work on the machine disturbed the run).
+        var cpuShare: Double { Double(cpuNanoseconds) / (Double(nanoseconds) * Double(engines)) }
 
         var mpps: Double { Double(packets) * 1e3 / Double(nanoseconds) }
         /// Wall time per packet; with n engines, per packet of one engine.
@@ -114,7 +120,7 @@ struct EngineBenchmark {
             let run = try runOnce(blocks: k, engines: n, cpus: cpus, packets: packets)
             note("#   blocks=\(k) engines=\(n) rep=\(r + 1) packets=\(run.packets) "
                 + "seconds=\(fixed(Double(run.nanoseconds) / 1e9, 3)) mpps=\(fixed(run.mpps, 2)) "
-                + "bursts=\(run.bursts) mallocs=\(run.mallocs) frees=\(run.frees)")
+                + "cpu_share=\(fixed(run.cpuShare, 3)) bursts=\(run.bursts) mallocs=\(run.mallocs) frees=\(run.frees)")
             runs.append(run)
         }
         let chosen: Run
@@ -163,6 +169,7 @@ struct EngineBenchmark {
         let slots = (0..<n).map { group.stats.slot($0) }
         let timeout: UInt64 = 120_000_000_000
 
+        let c0 = processCPUNanoseconds()
         Allocations.start()
         let t0 = nowNanoseconds()
         group.start()
@@ -180,6 +187,7 @@ struct EngineBenchmark {
             }
         }
         let allocations = Allocations.stop()
+        let c1 = processCPUNanoseconds()
         group.stop()
 
         // Check that every packet went the whole way.
@@ -208,7 +216,8 @@ struct EngineBenchmark {
         if !problems.isEmpty { throw UsageError("blocks=\(k) engines=\(n): " + problems.joined(separator: "; ")) }
 
         return Run(blocks: k, engines: n, packets: expected, nanoseconds: t1 &- t0, bursts: total.bursts,
-                   mallocs: allocations.mallocs, frees: allocations.frees, blockCalls: total.blockCalls)
+                   mallocs: allocations.mallocs, frees: allocations.frees, blockCalls: total.blockCalls,
+                   cpuNanoseconds: c1 &- c0)
     }
 
     /// received == packets and received == drops + delivered, from relaxed

@@ -10,4 +10,9 @@ int bench_pin_current_thread(int cpu);
 /// symbols in a way the compiler cannot elide (probe for the interposer).
 void bench_malloc_probe(void);
 
+/// Runs `bench_malloc_probe` on a new thread and joins it: checks that
+/// allocations of other threads (the engines) are counted too. Returns 0 or
+/// an errno value.
+int bench_malloc_probe_on_thread(void);
+
 #endif

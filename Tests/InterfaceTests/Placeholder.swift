@@ -1,0 +1,2 @@
+import XCTest
+final class PlaceholderInterfaceTests: XCTestCase { func testNothing() {} }
