@@ -52,6 +52,12 @@ open class FunctionalBlock: @unchecked Sendable {
         throw BlockOptionError("option \(key) is not supported by this block")
     }
 
+    /// Called after a grace period that followed ``setOption(_:_:)``: no
+    /// engine can still see what the option replaced, so a block that swaps
+    /// configuration atomically (a new BPF program behind an atomic pointer)
+    /// frees the old one here.
+    open func reclaimRetired() {}
+
     /// Current option values for `fbctl show`, as `(key, value)` pairs.
     open func optionValues() -> [(key: String, value: String)] { [] }
 

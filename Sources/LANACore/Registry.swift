@@ -240,7 +240,11 @@ public final class Registry: @unchecked Sendable {
             if fx.graphChanged { publish(s) }
             for (new, old) in fx.adoptions { new.adoptState(from: old) }
             for b in fx.removed { b.willRemove() }
-            for (block, key, value) in fx.options { try? block.setOption(key, value) }
+            if !fx.options.isEmpty {
+                for (block, key, value) in fx.options { try? block.setOption(key, value) }
+                dataPlane.synchronize()
+                for (block, _, _) in fx.options { block.reclaimRetired() }
+            }
             for e in fx.events {
                 let publisher = s.nodes[Int(e.idp.rawValue)] ?? before.nodes[Int(e.idp.rawValue)]
                 for sub in publisher?.subscribers ?? [] {

@@ -22,8 +22,8 @@ extension PacketSocket {
     /// Cumulative ring statistics.
     ///
     /// PACKET_STATISTICS resets the kernel's counters on every read, so the
-    /// socket keeps running totals: only one reader may exist (the thread
-    /// that owns the socket), or counts would be split between readers.
+    /// socket keeps running totals: call it from one thread at a time (the
+    /// engine or a stats writer, not both), or counts would race.
     public func statistics() throws(Errno) -> Statistics {
         let delta = try Syscall.option(
             descriptor, level: SOL_PACKET, PACKET_STATISTICS, initial: tpacket_stats_v3())

@@ -8,16 +8,19 @@ import SystemPackage
 /// The kernel writes frames into fixed-size *blocks* and hands a block to
 /// user space when it is full or its retire timeout expires; the reader
 /// walks the frames in place and returns the block. No system call and no
-/// copy happen per frame, which is what makes the ring the cheapest
-/// receive path on Linux short of AF_XDP (measured at ~50 ns/frame in C).
+/// user-space copy happen per frame, which makes the ring the cheapest
+/// receive path on Linux short of AF_XDP: 50–90 ns of CPU per frame here,
+/// the same as a minimal C reader under the same load.
 ///
 /// Several sockets on the same interface joined in one `Fanout` group
 /// split its traffic, one share per engine. The socket sees a copy of each
 /// frame; the host stack keeps receiving the interface's traffic too.
 ///
-/// Threading: the ring (`receiveBurst`) and the statistics totals belong
-/// to one thread at a time. The type is `Sendable` so it can be created on
-/// one thread (or in another network namespace) and handed to an engine.
+/// Threading: the ring (`receiveBurst`, `hasPendingFrames`) belongs to one
+/// thread at a time, its engine; `statistics()` keeps running totals and
+/// belongs to one thread at a time too, which may be a different one (a
+/// stats writer). The type is `Sendable` so it can be created on one
+/// thread (or in another network namespace) and handed to an engine.
 /// `descriptor` can be registered in epoll from anywhere: it polls
 /// readable while a block is ready and reports `EPOLLERR` when the
 /// interface goes down or away (see `linkState()`).

@@ -14,10 +14,9 @@ func nowNanoseconds() -> UInt64 {
 
 /// CPU time (user + system) of the whole process in nanoseconds.
 func processCPUNanoseconds() -> UInt64 {
-    var u = rusage()
-    getrusage(RUSAGE_SELF, &u)
-    func ns(_ t: timeval) -> UInt64 { UInt64(t.tv_sec) &* 1_000_000_000 &+ UInt64(t.tv_usec) &* 1_000 }
-    return ns(u.ru_utime) &+ ns(u.ru_stime)
+    var ts = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }
 
 /// Pins the calling thread to `cpu` (the control thread stays off the
