@@ -96,6 +96,12 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
+        // libFuzzer target for the control-message decoder; see the README.
+        .executableTarget(
+            name: "LANAControlFuzz",
+            dependencies: ["LANAControl"],
+            swiftSettings: strictSwift
+        ),
         .executableTarget(
             name: "fbctl",
             dependencies: [

@@ -138,7 +138,9 @@ struct ServerLoop: ~Copyable {
     }
 
     private mutating func acceptPending() {
-        while true {
+        // Bounded per turn, so a burst of connections cannot starve the
+        // clients already connected; the rest wait in the backlog.
+        for _ in 0..<64 {
             let socket: UnixSeqpacketSocket?
             do throws(Errno) {
                 socket = try server.listener.accept()

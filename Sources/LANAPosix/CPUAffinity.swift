@@ -10,7 +10,7 @@ public enum CPUAffinity {
     /// Pins the calling thread to `cpu`. Affects only this thread.
     public static func pinCurrentThread(to cpu: Int) throws(Errno) {
         guard cpu >= 0, cpu <= CPUList.maximumCPU else { throw Errno.invalidArgument }
-        try Errno.check(lana_pin_current_thread(CInt(cpu)))
+        try Syscall.pinCurrentThread(to: cpu)
     }
 
     /// The CPUs the calling thread may run on (its affinity mask), which

@@ -289,6 +289,10 @@ internal enum Syscall {
 
     // MARK: CPUs
 
+    static func pinCurrentThread(to cpu: Int) throws(Errno) {
+        try Errno.check(lana_pin_current_thread(CInt(cpu)))
+    }
+
     /// The calling thread's affinity mask as CPU numbers, ascending.
     static func threadAffinity() throws(Errno) -> [Int] {
         var buffer = [CInt](repeating: 0, count: 1024)
