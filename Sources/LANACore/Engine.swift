@@ -37,13 +37,16 @@ public final class Engine: @unchecked Sendable {
     static let maxPollDescriptors = 64
     let wakeFD: Int32
     let stopRequested = Atomic<Bool>(false)
+    /// Whether to time bursts (two clock reads per burst).
+    let measureStalls: Bool
     /// Incremented each time the engine found no work and went to sleep.
     let idleCount = Atomic<UInt64>(0)
     private let thread = Mutex<pthread_t?>(nil)
 
     init(index: Int, cpu: Int?, dataPlane: DataPlane, stats: EngineStatsTable,
-         poolCapacity: Int, backlogCapacity: Int) {
+         poolCapacity: Int, backlogCapacity: Int, measureStalls: Bool = false) {
         self.index = index
+        self.measureStalls = measureStalls
         self.cpu = cpu
         self.dataPlane = dataPlane
         epoch = dataPlane.slots[index]
@@ -106,10 +109,13 @@ public final class Engine: @unchecked Sendable {
 
     func run() {
         if let cpu { _ = lana_pin_current_thread(Int32(cpu)) }
+        var lastEnd: UInt64 = 0
         while !stopRequested.load(ordering: .relaxed) {
+            let start = measureStalls ? Engine.now() : 0
             dataPlane.quiescent(epoch)
             let table = dataPlane.current.load(ordering: .acquiring)
             let n = table._withUnsafeGuaranteedRef { runBurst($0, fromSources: true) }
+            if measureStalls { lastEnd = recordStall(start: start, lastEnd: lastEnd, busy: n > 0) }
             if n == 0 { sleep(table) }
         }
         // Drain what blocks queued, then go offline for good.
@@ -119,6 +125,22 @@ public final class Engine: @unchecked Sendable {
             _ = table._withUnsafeGuaranteedRef { runBurst($0, fromSources: false) }
         }
         dataPlane.goOffline(epoch)
+    }
+
+    static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
+    /// Updates the longest-burst and longest-gap gauges; returns the end
+    /// time of this burst, or 0 if the engine is about to sleep (a sleep is
+    /// not a stall).
+    private func recordStall(start: UInt64, lastEnd: UInt64, busy: Bool) -> UInt64 {
+        let end = Engine.now()
+        if end &- start > stats.load(.maxBurstNanos) { stats.set(.maxBurstNanos, end &- start) }
+        if lastEnd != 0, start &- lastEnd > stats.load(.maxGapNanos) { stats.set(.maxGapNanos, start &- lastEnd) }
+        return busy ? end : 0
     }
 
     /// Sleeps until a source descriptor is readable, the control plane wakes

@@ -24,7 +24,9 @@ public final class EngineGroup: @unchecked Sendable {
     ///     default pins engine `i` to CPU `i % online CPUs`.
     ///   - poolCapacity: packet buffers per engine.
     ///   - backlogCapacity: backlog slots per engine (power of two).
-    public init(registry: Registry, cpus: [Int?]? = nil, poolCapacity: Int = 8192, backlogCapacity: Int = 1024) {
+    ///   - measureStalls: time every burst (see ``EngineCounter/maxBurstNanos``).
+    public init(registry: Registry, cpus: [Int?]? = nil, poolCapacity: Int = 8192, backlogCapacity: Int = 1024,
+                measureStalls: Bool = false) {
         let count = registry.dataPlane.engineCount
         let online = Int(lana_online_cpus())
         let placement = cpus ?? (0..<count).map { $0 % online }
@@ -33,7 +35,7 @@ public final class EngineGroup: @unchecked Sendable {
         stats = table
         engines = (0..<count).map {
             Engine(index: $0, cpu: placement[$0], dataPlane: registry.dataPlane, stats: table,
-                   poolCapacity: poolCapacity, backlogCapacity: backlogCapacity)
+                   poolCapacity: poolCapacity, backlogCapacity: backlogCapacity, measureStalls: measureStalls)
         }
         for e in engines { registry.dataPlane.addWaker { [unowned e] in e.wake() } }
     }

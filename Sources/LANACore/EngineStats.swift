@@ -29,7 +29,7 @@ public enum EngineCounter: Int, CaseIterable, Sendable {
     case bursts
     // Drop counters follow at `dropBase + reason`.
 
-    @usableFromInline static let dropBase = 8
+    @usableFromInline static let dropBase = 12
 }
 
 /// A non-owning view of one engine's slot.
@@ -73,6 +73,8 @@ public struct EngineCounters: Sendable, Equatable {
     public var backlogEnqueued: UInt64 = 0
     public var backlogLength: UInt64 = 0
     public var bursts: UInt64 = 0
+    public var maxBurstNanos: UInt64 = 0
+    public var maxGapNanos: UInt64 = 0
     public var drops: [UInt64] = Array(repeating: 0, count: DropReason.count)
 
     public init() {}
@@ -91,6 +93,8 @@ public struct EngineCounters: Sendable, Equatable {
         r.backlogEnqueued = a.backlogEnqueued + b.backlogEnqueued
         r.backlogLength = a.backlogLength + b.backlogLength
         r.bursts = a.bursts + b.bursts
+        r.maxBurstNanos = Swift.max(a.maxBurstNanos, b.maxBurstNanos)
+        r.maxGapNanos = Swift.max(a.maxGapNanos, b.maxGapNanos)
         r.drops = zip(a.drops, b.drops).map { $0 + $1 }
         return r
     }
@@ -128,6 +132,8 @@ public final class EngineStatsTable: @unchecked Sendable {
         c.backlogEnqueued = s.load(.backlogEnqueued)
         c.backlogLength = s.load(.backlogLength)
         c.bursts = s.load(.bursts)
+        c.maxBurstNanos = s.load(.maxBurstNanos)
+        c.maxGapNanos = s.load(.maxGapNanos)
         for r in DropReason.allCases { c.drops[Int(r.rawValue)] = s.drops(r) }
         return c
     }

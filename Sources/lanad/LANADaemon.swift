@@ -39,6 +39,9 @@ struct LANADaemon: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Apply this file of fbctl/vlink lines at start-up (all or nothing).", valueName: "file"))
     var config: String?
 
+    @Flag(name: .long, help: "Time every burst and write the longest burst and gap per engine to <run-dir>/stalls.")
+    var measureStalls = false
+
     @Option(name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
     var logLevel: String = "info"
 

@@ -51,7 +51,7 @@ final class RunDirectory: @unchecked Sendable {
     /// Removes everything the daemon wrote, then the lock, then the
     /// directory if the daemon created it.
     func cleanUp() {
-        for f in ["control", "fblocks", "ppe", "drops", "vlink"] { unlink(path + "/" + f) }
+        for f in ["control", "fblocks", "ppe", "drops", "vlink", "stalls"] { unlink(path + "/" + f) }
         if let dir = opendir(blockDirectory) {
             while let entry = readdir(dir) {
                 let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }

@@ -18,7 +18,10 @@ final class StateFiles: @unchecked Sendable {
     /// Last content written per path; guarded so both threads can refresh.
     private let written = Mutex<[String: String]>([:])
 
-    init(directory: RunDirectory, registry: Registry, engines: EngineGroup) {
+    private let writeStalls: Bool
+
+    init(directory: RunDirectory, registry: Registry, engines: EngineGroup, writeStalls: Bool = false) {
+        self.writeStalls = writeStalls
         self.directory = directory
         self.registry = registry
         self.engines = engines
@@ -34,6 +37,7 @@ final class StateFiles: @unchecked Sendable {
         files["fblocks"] = blocks.map { $0.fblocksLine + "\n" }.joined()
         files["ppe"] = ppe()
         files["drops"] = drops()
+        if writeStalls { files["stalls"] = stalls() }
         files["vlink"] = interfaceLines.withLock { $0 }.map { $0 + "\n" }.joined()
         for b in blocks {
             if let status = b.status { files["fblock/" + b.name] = status }
@@ -54,6 +58,14 @@ final class StateFiles: @unchecked Sendable {
         engines.engines.map { e in
             let c = engines.stats.counters(e.index)
             return "CPU\(e.cpu ?? e.index):\t\(c.received)\t\(c.receivedBytes)\t\(c.blockCalls)\t\(c.backlogEnqueued)\t\(c.totalDrops)\t\(c.backlogLength)\n"
+        }.joined()
+    }
+
+    /// `CPU<n>: max_burst_ns=<x> max_gap_ns=<y>` (with --measure-stalls).
+    func stalls() -> String {
+        engines.engines.map { e in
+            let c = engines.stats.counters(e.index)
+            return "CPU\(e.cpu ?? e.index): max_burst_ns=\(c.maxBurstNanos) max_gap_ns=\(c.maxGapNanos)\n"
         }.joined()
     }
 
