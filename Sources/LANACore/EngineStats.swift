@@ -27,6 +27,11 @@ public enum EngineCounter: Int, CaseIterable, Sendable {
     case backlogLength
     /// Bursts processed (for stall measurements and liveness).
     case bursts
+    /// With stall measurement on: the longest burst (nanoseconds) and the
+    /// longest gap between the end of a burst and the start of the next one
+    /// while the engine had work (it did not sleep in between).
+    case maxBurstNanos
+    case maxGapNanos
     // Drop counters follow at `dropBase + reason`.
 
     @usableFromInline static let dropBase = 12
