@@ -29,6 +29,7 @@ let package = Package(
         .library(name: "LANAEmbedded", targets: ["LANAEmbedded"]),
         .library(name: "LANAControl", targets: ["LANAControl"]),
         .library(name: "LANAPosix", targets: ["LANAPosix"]),
+        .library(name: "LANABPF", targets: ["LANABPF"]),
         .executable(name: "lanad", targets: ["lanad"]),
         .executable(name: "fbctl", targets: ["fbctl"]),
         .executable(name: "vlink", targets: ["vlink"]),
@@ -53,9 +54,11 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
+        .systemLibrary(name: "CPcap", pkgConfig: "libpcap", providers: [.apt(["libpcap-dev"])]),
+        .target(name: "LANABPF", dependencies: ["CPcap"], swiftSettings: strictSwift),
         .target(
             name: "LANABlocks",
-            dependencies: ["LANACore", "LANAPosix", "CLANASupport"],
+            dependencies: ["LANACore", "LANAPosix", "CLANASupport", "LANABPF"],
             swiftSettings: strictSwift
         ),
         .target(
@@ -120,6 +123,7 @@ let package = Package(
             path: "Tools/vlink",
             swiftSettings: strictSwift
         ),
+        .target(name: "LANATestSupport", path: "Tests/LANATestSupport"),
         .testTarget(
             name: "LANACoreTests",
             dependencies: ["LANACore", "LANABlocks", "LANAEmbedded"]
@@ -128,18 +132,19 @@ let package = Package(
             name: "LANABlocksTests",
             dependencies: ["LANACore", "LANABlocks", "LANAEmbedded"]
         ),
+        .testTarget(name: "LANABPFTests", dependencies: ["LANABPF", "LANABlocks", "LANACore", "LANAEmbedded"]),
         .testTarget(
             name: "LANAControlTests",
-            dependencies: ["LANAControl"]
+            dependencies: ["LANAControl", "LANATestSupport"]
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["LANAControl"]
+            dependencies: ["LANAControl", "LANATestSupport"]
         ),
         .testTarget(
             name: "LANAPosixTests",
-            dependencies: ["LANAPosix"]
+            dependencies: ["LANAPosix", "LANATestSupport"]
         ),
-        .testTarget(name: "InterfaceTests", dependencies: ["LANAControl", "LANACore", "LANABlocks", "LANAPosix"]),
+        .testTarget(name: "InterfaceTests", dependencies: ["LANAControl", "LANACore", "LANABlocks", "LANAPosix", "LANATestSupport"]),
     ]
 )

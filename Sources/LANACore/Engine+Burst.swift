@@ -28,6 +28,15 @@ extension Engine {
         }
         if n == 0 { return 0 }
         drive(count: n, table: table)
+        // Copies that blocks queued (tee) are driven under the same snapshot
+        // before the next quiescent point, so a block removed in between can
+        // never be the target of a queued packet. The graph is acyclic, so
+        // this ends.
+        while ctx.backlog.count > 0 {
+            let m = ctx.backlog.pop(into: work, max: Engine.burstSize)
+            drive(count: m, table: table)
+            n &+= m
+        }
         stats.add(.bursts, 1)
         stats.set(.backlogLength, UInt64(ctx.backlog.count))
         return n

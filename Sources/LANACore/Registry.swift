@@ -246,15 +246,22 @@ public final class Registry: @unchecked Sendable {
                 for (block, _, _) in fx.options { block.reclaimRetired() }
             }
             for e in fx.events {
-                let publisher = s.nodes[Int(e.idp.rawValue)] ?? before.nodes[Int(e.idp.rawValue)]
+                // A block added and removed within one batch exists in
+                // neither picture; its events have no subscribers left.
+                let publisher = Self.node(e.idp, in: s) ?? Self.node(e.idp, in: before)
                 for sub in publisher?.subscribers ?? [] {
-                    if let target = s.nodes[Int(sub.idp.rawValue)] { deliveries.append((target.block, e)) }
+                    if let target = Self.node(sub.idp, in: s) { deliveries.append((target.block, e)) }
                 }
             }
             return fx.events
         }
         for (block, e) in deliveries { block.handleEvent(e) }
         if let sink = eventSink.withLock({ $0 }) { for e in events { sink(e) } }
+    }
+
+    private static func node(_ idp: IDP, in s: RegistryState) -> RegistryNode? {
+        let i = Int(idp.rawValue)
+        return s.nodes.indices.contains(i) ? s.nodes[i] : nil
     }
 
     private func publish(_ s: RegistryState) {

@@ -55,6 +55,10 @@ extension PacketSocket {
             self.rolloverWhenFull = rolloverWhenFull
         }
 
+        /// PACKET_FANOUT_FLAG_IGNORE_OUTGOING (Linux 6.9+, newer than the
+        /// system headers): the group's hook skips frames this host sends.
+        static let ignoreOutgoingFlag: CInt = 0x4000
+
         /// PACKET_FANOUT's argument: the id in the low 16 bits, mode and
         /// flags in the high 16.
         var socketOptionValue: CInt {

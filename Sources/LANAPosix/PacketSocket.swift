@@ -112,6 +112,10 @@ public final class PacketSocket: @unchecked Sendable {
             } catch where error == .protocolNotAvailable {
                 skipsOutgoing = true
             }
+            // A fanout member receives through the group's hook, which
+            // ignores the socket option; the group flag exists only on
+            // Linux 6.9+, so the reader also skips outgoing frames.
+            if configuration.fanout != nil { skipsOutgoing = true }
         }
 
         try Syscall.setOption(fd, level: SOL_PACKET, PACKET_VERSION, CInt(TPACKET_V3.rawValue))
@@ -139,7 +143,16 @@ public final class PacketSocket: @unchecked Sendable {
             try Syscall.setOption(fd, level: SOL_PACKET, PACKET_ADD_MEMBERSHIP, membership)
         }
         if let fanout = configuration.fanout {
-            try Syscall.setOption(fd, level: SOL_PACKET, PACKET_FANOUT, fanout.socketOptionValue)
+            if configuration.ignoreOutgoing {
+                do {
+                    try Syscall.setOption(fd, level: SOL_PACKET, PACKET_FANOUT,
+                                          fanout.socketOptionValue | Fanout.ignoreOutgoingFlag << 16)
+                } catch where error == .invalidArgument {
+                    try Syscall.setOption(fd, level: SOL_PACKET, PACKET_FANOUT, fanout.socketOptionValue)
+                }
+            } else {
+                try Syscall.setOption(fd, level: SOL_PACKET, PACKET_FANOUT, fanout.socketOptionValue)
+            }
         }
 
         self.interfaceIndex = interfaceIndex

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import LANATestSupport
 import XCTest
 
 // The end-to-end harness: a real `lanad` in a private run directory, driven
@@ -27,7 +28,7 @@ enum Binaries {
     static func require(file: StaticString = #filePath, line: UInt = #line) throws {
         for path in [lanad, fbctl, vlink] where !FileManager.default.isExecutableFile(atPath: path) {
             XCTFail("\(path) is missing: build with `swift build --build-tests` first", file: file, line: line)
-            throw XCTSkip("tools not built")
+            throw UnmetRequirement("tools not built")
         }
     }
 }
@@ -161,7 +162,7 @@ final class LanadProcess {
     /// Starts `lanad --run-dir <fresh> --engines N [extra…]` and waits until
     /// it serves its control socket. Pass `wrapper` to start it through
     /// another program (e.g. `unshare -n`), which must exec lanad.
-    init(engines: Int = 2, extraArguments: [String] = [], runDirectory: String? = nil,
+    init(engines: Int? = 2, extraArguments: [String] = [], runDirectory: String? = nil,
          wrapper: [String] = [], waitForReady: Bool = true,
          file: StaticString = #filePath, line: UInt = #line) throws {
         try Binaries.require(file: file, line: line)
@@ -170,7 +171,7 @@ final class LanadProcess {
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = FileHandle(forWritingAtPath: logPath)!
         process = Process()
-        let arguments = ["--run-dir", self.runDirectory, "--engines", String(engines)] + extraArguments
+        let arguments = ["--run-dir", self.runDirectory] + (engines.map { ["--engines", String($0)] } ?? []) + extraArguments
         if let program = wrapper.first {
             process.executableURL = URL(fileURLWithPath: program)
             process.arguments = Array(wrapper.dropFirst()) + [Binaries.lanad] + arguments
@@ -188,7 +189,7 @@ final class LanadProcess {
         try? log.close()
         if waitForReady {
             let ready = waitUntil(timeout: 20) { [self] in
-                !process.isRunning || (fileExists(controlPath) && fileExists(runDirectory + "/fblocks") && canConnect())
+                !process.isRunning || (fileExists(self.controlPath) && self.stateFilesExist && canConnect())
             }
             guard ready, process.isRunning else {
                 let log = self.log
@@ -197,7 +198,7 @@ final class LanadProcess {
                 stopped = true
                 XCTFail("lanad did not become ready (exit \(process.isRunning ? -1 : process.terminationStatus)); log:\n\(log)",
                         file: file, line: line)
-                throw XCTSkip("lanad not ready")
+                throw UnmetRequirement("lanad not ready")
             }
         }
     }
@@ -211,6 +212,11 @@ final class LanadProcess {
     }
 
     var log: String { readTextFile(logPath) ?? "" }
+
+    /// All state files of spec §2 are there (they are written one by one).
+    var stateFilesExist: Bool {
+        ["fblocks", "ppe", "drops", "vlink", "fblock"].allSatisfy { fileExists(runDirectory + "/" + $0) }
+    }
 
     /// Whether a client can connect to the control socket right now.
     func canConnect() -> Bool {
@@ -262,6 +268,8 @@ final class LanadProcess {
         XCTAssertFalse(fileExists(runDirectory),
                        "run directory \(runDirectory) left behind: \((try? FileManager.default.contentsOfDirectory(atPath: runDirectory)) ?? [])",
                        file: file, line: line)
+        // Do not litter /tmp when the check failed.
+        try? FileManager.default.removeItem(atPath: runDirectory)
     }
 }
 
@@ -269,7 +277,7 @@ final class LanadProcess {
 class EndToEndTestCase: XCTestCase {
     private var daemons: [LanadProcess] = []
 
-    func startLanad(engines: Int = 2, extraArguments: [String] = [], wrapper: [String] = [],
+    func startLanad(engines: Int? = 2, extraArguments: [String] = [], wrapper: [String] = [],
                     file: StaticString = #filePath, line: UInt = #line) throws -> LanadProcess {
         let daemon = try LanadProcess(engines: engines, extraArguments: extraArguments, wrapper: wrapper,
                                       file: file, line: line)

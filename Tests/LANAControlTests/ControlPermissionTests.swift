@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import LANAControl
+import LANATestSupport
 import XCTest
 
 /// The default policy against a real unprivileged process.
@@ -23,11 +24,11 @@ final class ControlPermissionTests: XCTestCase {
         """
 
     func testUnprivilegedPeerGetsEPERM() throws {
-        guard getuid() == 0 else { throw XCTSkip("needs root to drop privileges with setpriv") }
+        guard getuid() == 0 else { throw UnmetRequirement("needs root to drop privileges with setpriv") }
         let setpriv = "/usr/bin/setpriv", python = "/usr/bin/python3"
         guard FileManager.default.isExecutableFile(atPath: setpriv),
             FileManager.default.isExecutableFile(atPath: python)
-        else { throw XCTSkip("needs setpriv and python3") }
+        else { throw UnmetRequirement("needs setpriv and python3") }
 
         // 0666 so that uid 65534 can connect at all; the policy (root or
         // group "lana") must still refuse it.

@@ -332,6 +332,19 @@ final class RegistryTests: XCTestCase {
         try registry.apply([.add(name: "b", type: "dummy"), .bind("b", "a")])
         XCTAssertEqual(fblocks(), ["a dummy 1 2 [2]", "b dummy 2 2 [1]"])
     }
+
+    /// A block that is added and consumed within one batch (add + replace,
+    /// add + rm) raises events for an IDP that neither the old nor the new
+    /// picture holds; the commit must deliver them without tripping over it.
+    func testBatchThatAddsAndConsumesABlockCommits() throws {
+        try registry.add("d", type: "dummy")
+        try registry.add("w", type: "dummy")
+        try registry.subscribe("w", "d")
+        try registry.apply([.add(name: "n", type: "dummy"), .replace(old: "d", new: "n", dropState: false)])
+        try registry.apply([.add(name: "x", type: "dummy"), .remove(name: "x")])
+        XCTAssertEqual(fblocks(), ["d dummy 1 1 []", "w dummy 2 1 [1]"], "n took d's name, IDP and subscription")
+        XCTAssertNil(try? registry.show("n"))
+    }
 }
 
 /// Records sink events from any thread.

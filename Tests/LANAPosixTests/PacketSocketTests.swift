@@ -63,6 +63,29 @@ final class PacketSocketTests: VethTestCase {
         XCTAssertTrue(untagged)
     }
 
+    /// The kernel strips an 802.1Q tag before packet sockets see the frame;
+    /// the reader reports it beside the untagged bytes.
+    func testReportsStrippedVLANTag() throws {
+        let socket = try openSocketA()
+        let untagged = TestFrames.frame(sequence: 3, size: 64)
+        // VLAN 42, priority 5, inserted after the MAC addresses.
+        let tagged = Array(untagged[0..<12]) + [0x81, 0x00, 0xA0, 0x2A] + Array(untagged[12...])
+        try sendFromB([tagged])
+        let epoll = try Epoll()
+        try epoll.add(socket.descriptor, events: .readable, data: 0)
+        var seen: ([UInt8], PacketSocket.VLANTag?)?
+        let deadline = Deadline(seconds: 5)
+        while seen == nil && !deadline.hasPassed {
+            _ = try epoll.wait(timeout: .milliseconds(50))
+            _ = socket.receiveBurst(max: 1) { frame in seen = (Array(frame.bytes), frame.vlan) }
+        }
+        let (bytes, vlan) = try XCTUnwrap(seen)
+        XCTAssertEqual(bytes, untagged)
+        XCTAssertEqual(vlan?.protocolID, 0x8100)
+        XCTAssertEqual(vlan?.identifier, 42)
+        XCTAssertEqual(vlan?.controlInformation, 0xA02A)
+    }
+
     /// A tiny ring read in small bursts: blocks are returned, the ring wraps
     /// several times, and bursts end in the middle of blocks.
     func testSmallRingWrapsAndReturnsBlocks() throws {

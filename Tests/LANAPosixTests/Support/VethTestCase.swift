@@ -1,4 +1,5 @@
 import Glibc
+import LANATestSupport
 import XCTest
 
 /// A test case that gets a fresh veth pair between two fresh namespaces
@@ -9,7 +10,7 @@ class VethTestCase: XCTestCase {
 
     override func setUpWithError() throws {
         try super.setUpWithError()
-        try XCTSkipUnless(getuid() == 0, "needs root for namespaces and packet sockets")
+        try require(getuid() == 0, "needs root for namespaces and packet sockets")
         net = try VethPair()
     }
 

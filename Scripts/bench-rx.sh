@@ -1,0 +1,444 @@
+#!/usr/bin/env bash
+# Receive benchmark: lanad's eth block against a minimal C TPACKET_V3
+# receiver with the same ring settings, on a veth pair between two network
+# namespaces, following /work/shared/notes/benchmarking.md:
+#
+# - the generator (Benchmarks/rx/tx-ring-gen.c, PACKET_TX_RING, 64-byte
+#   frames, EtherType 0x88B5) is pinned on CPU 0 and paced with busy-waiting
+#   at a fixed rate (--rate, default 200,000 frames/s), then run at full
+#   speed (labelled generator-bound: the kernel's receive work for the veth
+#   runs on the sender's core, so the generator is the ceiling);
+# - the receiver is pinned on CPU 1 (lanad --cpus 1, or
+#   Benchmarks/rx/tpacket-v3-rx.c), no RPS, IPv6 off on the veths;
+# - a --window (5 s) after a --warmup (1.5 s): CPU time of the receiver
+#   process divided by the packets it received in the window;
+# - the reference and lanad interleaved in every round (C, lana k=0, 1, 10,
+#   --rounds times, default 3), medians and ratios at the end.
+#
+# CPU time: the sum over the process's threads of /proc/<pid>/task/*/schedstat
+# (sum_exec_runtime, nanoseconds) gives `cpu_ns_per_packet`. /proc/<pid>/stat
+# utime+stime (`cpu_ns_per_packet_ticks`) is also printed, but it is in clock
+# ticks of 10 ms: ~50 ms of CPU in a 5 s window at 200 kpps makes it ±20 %.
+#
+# Output (stdout; details and progress go to stderr):
+#   rx impl=<lana|c-tpacket-v3> blocks=<k> load=<fixed|full> offered_kpps=<o>
+#      received_kpps=<r> cpu_ns_per_packet=<c> cpu_ns_per_packet_ticks=<t> ring_drops=<d>
+#   summary load=<…> blocks=<k> … received_ratio=… cpu_ratio=… goal …
+#   idle impl=lana interfaces=2 cpu_percent=<x>
+#   reconfig mode=<atomic|with-unbind> ops=<n> … unaccounted=<n> max_burst_us=<x> max_gap_us=<y>
+#   reconfig-drops mode=<…> <reason>=<count> …
+#
+# Options: --rounds N, --rate PPS, --warmup S, --window S, --idle-seconds S,
+#   --reconfig-seconds S, --no-build (use the existing release binaries),
+#   --skip-rx, --skip-idle, --skip-reconfig, --keep (keep the work directory).
+# Needs root (network namespaces). Builds C programs into a temp directory.
+set -euo pipefail
+
+rounds=3
+rate=200000
+warmup=1.5
+window=5
+idle_seconds=10
+reconfig_seconds=8
+build=1
+do_rx=1
+do_idle=1
+do_reconfig=1
+keep=0
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --rounds) rounds=$2; shift 2 ;;
+        --rate) rate=$2; shift 2 ;;
+        --warmup) warmup=$2; shift 2 ;;
+        --window) window=$2; shift 2 ;;
+        --idle-seconds) idle_seconds=$2; shift 2 ;;
+        --reconfig-seconds) reconfig_seconds=$2; shift 2 ;;
+        --no-build) build=0; shift ;;
+        --skip-rx) do_rx=0; shift ;;
+        --skip-idle) do_idle=0; shift ;;
+        --skip-reconfig) do_reconfig=0; shift ;;
+        --keep) keep=1; shift ;;
+        -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
+        *) echo "bench-rx: unknown option $1 (see --help)" >&2; exit 64 ;;
+    esac
+done
+if [[ $(id -u) -ne 0 ]]; then echo "bench-rx: needs root (network namespaces)" >&2; exit 1; fi
+if [[ $(nproc) -lt 2 ]]; then echo "bench-rx: needs CPUs 0 and 1" >&2; exit 1; fi
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+work=$(mktemp -d /tmp/bench-rx.XXXXXX)
+ns_rx=brx-rx-$$
+ns_tx=brx-tx-$$
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do
+        for _ in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null || true
+    done
+    ip netns del "$ns_rx" 2>/dev/null || true
+    ip netns del "$ns_tx" 2>/dev/null || true
+    if [[ $keep -eq 1 ]]; then echo "bench-rx: kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "$*" >&2; }
+now_ns() { date +%s%N; }
+in_rx() { ip netns exec "$ns_rx" "$@"; }
+in_tx() { ip netns exec "$ns_tx" "$@"; }
+clk_tck=$(getconf CLK_TCK)
+
+# Waits until "$@" succeeds, at most $1 seconds.
+wait_for() {
+    local limit=$1; shift
+    local end=$(( $(date +%s%N) + ${limit%.*} * 1000000000 ))
+    until "$@"; do
+        if (( $(date +%s%N) > end )); then return 1; fi
+        sleep 0.02
+    done
+}
+
+# Stops a child: SIGTERM, then SIGKILL after $2 seconds (default 5), and
+# forgets it (so the cleanup never signals a recycled pid).
+stop_pid() {
+    local pid=$1 limit=${2:-5} i p rest=()
+    kill -TERM "$pid" 2>/dev/null || true
+    for (( i = 0; i < limit * 20; i++ )); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    for p in "${pids[@]}"; do [[ $p == "$pid" ]] || rest+=("$p"); done
+    pids=("${rest[@]}")
+}
+
+# Waits at most $2 seconds for a child to exit by itself, then stops it.
+wait_pid() {
+    local pid=$1 limit=$2 i
+    for (( i = 0; i < limit * 20; i++ )); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    if kill -0 "$pid" 2>/dev/null; then log "bench-rx: pid $pid still running after ${limit}s; stopping it"; fi
+    stop_pid "$pid" 2
+}
+
+# Process CPU time in ns: sum_exec_runtime of every thread.
+cpu_ns() {
+    { cat /proc/"$1"/task/*/schedstat 2>/dev/null || true; } | awk '{ s += $1 } END { printf "%.0f\n", s }'
+}
+# Process CPU time in clock ticks (utime + stime).
+cpu_ticks() { awk '{ print $14 + $15 }' /proc/"$1"/stat; }
+# Per-thread "tid:cpus:ns" for the detail lines.
+thread_ns() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        printf '%s:%s:%s ' "${t##*/}" "$(awk '/Cpus_allowed_list/ { print $2 }' "$t"/status 2>/dev/null)" \
+            "$(awk '{ print $1 }' "$t"/schedstat 2>/dev/null)"
+    done
+}
+thread_delta() { # before after → "tid(cpus)=ms" per thread
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        n = split(a, x, " "); for (i = 1; i <= n; i++) { split(x[i], f, ":"); base[f[1]] = f[3] }
+        n = split(b, y, " "); out = ""
+        for (i = 1; i <= n; i++) { split(y[i], f, ":"); out = out sprintf("tid%s(cpus %s)=%.1fms ", f[1], f[2], (f[3] - base[f[1]]) / 1e6) }
+        print out }'
+}
+
+log "bench-rx: load before: $(uptime)"
+
+# ---------------------------------------------------------------- build
+mkdir -p "$work/bin"
+gcc -O2 -Wall -Wextra -o "$work/bin/tpacket-v3-rx" Benchmarks/rx/tpacket-v3-rx.c
+gcc -O2 -Wall -Wextra -o "$work/bin/tx-ring-gen" Benchmarks/rx/tx-ring-gen.c
+if [[ $build -eq 1 ]]; then
+    for p in lanad fbctl vlink; do swift build -c release --product "$p" >&2; done
+fi
+swift_bin=$(swift build -c release --show-bin-path)
+# A snapshot of the binaries: concurrent rebuilds must not change them mid-run.
+for p in lanad fbctl vlink; do cp "$swift_bin/$p" "$work/bin/$p"; done
+
+# ---------------------------------------------------------------- network
+ip netns add "$ns_rx"
+ip netns add "$ns_tx"
+for ns in "$ns_rx" "$ns_tx"; do
+    ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+    ip netns exec "$ns" ip link set lo up
+done
+for i in 0 1; do
+    ip link add "rx$i" netns "$ns_rx" type veth peer name "tx$i" netns "$ns_tx"
+    in_rx sysctl -qw "net.ipv6.conf.rx$i.disable_ipv6=1"
+    in_tx sysctl -qw "net.ipv6.conf.tx$i.disable_ipv6=1"
+    in_rx ip link set "rx$i" up
+    in_tx ip link set "tx$i" up
+    # No RPS: the receive work stays on the sender's CPU.
+    for q in /sys/class/net/rx$i/queues/rx-*/rps_cpus; do in_rx sh -c "echo 0 > $q" 2>/dev/null || true; done
+done
+dst_mac=$(in_rx cat /sys/class/net/rx0/address)
+
+# ---------------------------------------------------------------- lanad
+run=""
+lanad_pid=""
+fb() { timeout 20 "$work/bin/fbctl" --run-dir "$run" "$@"; }
+
+# start_lanad <lanad options…>: a fresh lanad in the receiving namespace.
+start_lanad() {
+    run="$work/run.$RANDOM$RANDOM"
+    in_rx "$work/bin/lanad" --run-dir "$run" "$@" 2>>"$work/lanad.log" &
+    lanad_pid=$!
+    pids+=("$lanad_pid")
+    if ! wait_for 15 test -S "$run/control"; then
+        log "bench-rx: lanad did not start:"; tail -5 "$work/lanad.log" >&2; exit 1
+    fi
+}
+
+stop_lanad() {
+    stop_pid "$lanad_pid" 10
+    lanad_pid=""
+}
+
+# apply_lines <line>…: one `fbctl apply` (one snapshot).
+apply_lines() {
+    local f="$work/apply.$RANDOM.conf"
+    printf '%s\n' "$@" >"$f"
+    fb apply "$f" >/dev/null
+    rm -f "$f"
+}
+
+# The chain rx0 → d1 → … → dk → c.
+chain_lines() {
+    local k=$1 lower=rx0 i
+    echo "vlink ethernet hook rx0"
+    echo "fbctl add c counter"
+    for (( i = 1; i <= k; i++ )); do echo "fbctl add d$i dummy"; done
+    for (( i = 1; i <= k; i++ )); do echo "fbctl bind d$i $lower"; lower=d$i; done
+    echo "fbctl bind c $lower"
+}
+
+lana_count() { fb show c | awk '$1 == "status:" { print $2; exit }'; }
+c_count() { od -An -t u8 -N8 "$work/c.count" | tr -d ' '; }
+ring_drops_lana() { fb show rx0 | awk '$1 == "ring" && $2 ~ /^drops=/ { sub("drops=", "", $2); print $2; exit }'; }
+
+# ---------------------------------------------------------------- rx runs
+results="$work/results"
+: >"$results"
+
+# measure <impl> <blocks> <load> <round>
+measure() {
+    local impl=$1 k=$2 load=$3 round=$4 pid count_fn gen_rate
+    gen_rate=$([[ $load == fixed ]] && echo "$rate" || echo 0)
+    if [[ $impl == lana ]]; then
+        start_lanad --cpus 1
+        mapfile -t lines < <(chain_lines "$k")
+        apply_lines "${lines[@]}"
+        pid=$lanad_pid
+        count_fn=lana_count
+    else
+        rm -f "$work/c.count"
+        in_rx "$work/bin/tpacket-v3-rx" -i rx0 -c 1 -o "$work/c.count" >"$work/c.out" &
+        pid=$!
+        pids+=("$pid")
+        wait_for 10 test -s "$work/c.count" || { log "bench-rx: C receiver did not start"; exit 1; }
+        count_fn=c_count
+    fi
+
+    local gen_seconds
+    gen_seconds=$(awk -v w="$warmup" -v x="$window" 'BEGIN { print w + x + 0.6 }')
+    in_tx "$work/bin/tx-ring-gen" -i tx0 -c 0 -r "$gen_rate" -t "$gen_seconds" -f 16 -d "$dst_mac" >"$work/gen.out" &
+    local gen_pid=$!
+    pids+=("$gen_pid")
+    sleep "$warmup"
+    local t0 n0 c0 k0 th0 t1 n1 c1 k1 th1
+    t0=$(now_ns); n0=$($count_fn); c0=$(cpu_ns "$pid"); k0=$(cpu_ticks "$pid"); th0=$(thread_ns "$pid")
+    sleep "$window"
+    t1=$(now_ns); n1=$($count_fn); c1=$(cpu_ns "$pid"); k1=$(cpu_ticks "$pid"); th1=$(thread_ns "$pid")
+    wait_pid "$gen_pid" 10
+    local gen_out drops
+    gen_out=$(cat "$work/gen.out")
+    if [[ $impl == lana ]]; then
+        drops=$(ring_drops_lana || echo "?")
+        log "detail round=$round impl=lana blocks=$k load=$load threads: $(thread_delta "$th0" "$th1")"
+        log "detail round=$round impl=lana blocks=$k load=$load ppe: $(tr '\t' ' ' <"$run/ppe") drops: $(awk '$2 != 0' "$run/drops" | tr '\n' ' ')"
+        stop_lanad
+    else
+        stop_pid "$pid" 5
+        drops=$(sed -n 's/.*ring_drops=\([0-9]*\).*/\1/p' "$work/c.out")
+        log "detail round=$round impl=c-tpacket-v3 load=$load receiver: $(cat "$work/c.out")"
+    fi
+    local name
+    name=$([[ $impl == lana ]] && echo lana || echo c-tpacket-v3)
+    awk -v impl="$name" -v k="$k" -v load="$load" -v round="$round" -v gen="$gen_out" \
+        -v t0="$t0" -v t1="$t1" -v n0="$n0" -v n1="$n1" -v c0="$c0" -v c1="$c1" -v k0="$k0" -v k1="$k1" \
+        -v tck="$clk_tck" -v drops="$drops" 'BEGIN {
+            offered = gen; sub(/.*rate_fps=/, "", offered); sub(/ .*/, "", offered)
+            n = n1 - n0; secs = (t1 - t0) / 1e9
+            printf "rx impl=%s blocks=%.0f load=%s offered_kpps=%.1f received_kpps=%.1f cpu_ns_per_packet=%.1f cpu_ns_per_packet_ticks=%.1f ring_drops=%s round=%.0f\n",
+                impl, k, (load == "full" ? "full(generator-bound)" : "fixed"), offered / 1000, n / secs / 1000,
+                (n > 0 ? (c1 - c0) / n : 0), (n > 0 ? (k1 - k0) * 1e9 / tck / n : 0), drops, round
+        }' | tee -a "$results"
+    log "detail round=$round impl=$name blocks=$k load=$load generator: $gen_out"
+}
+
+if [[ $do_rx -eq 1 ]]; then
+    for (( r = 1; r <= rounds; r++ )); do
+        for load in fixed full; do
+            measure c 0 "$load" "$r"
+            for k in 0 1 10; do measure lana "$k" "$load" "$r"; done
+        done
+        log "bench-rx: round $r done; load: $(uptime)"
+    done
+
+    # Medians and ratios (ratio of medians, and median of the per-round ratios).
+    awk '
+        function field(name,   i) { for (i = 1; i <= NF; i++) if (index($i, name "=") == 1) return substr($i, length(name) + 2); return "" }
+        function median(list,   a, n, i, j, t) {
+            n = split(list, a, " ")
+            for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+            return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+        }
+        {
+            load = field("load"); sub(/\(.*/, "", load); impl = field("impl"); k = field("blocks"); r = field("round")
+            key = load " " (impl == "lana" ? "lana" k : "c")
+            recv[key] = recv[key] " " field("received_kpps"); cpu[key] = cpu[key] " " field("cpu_ns_per_packet")
+            off[key] = off[key] " " field("offered_kpps")
+            R[load, impl == "lana" ? "lana" k : "c", r] = field("received_kpps") " " field("cpu_ns_per_packet")
+            rounds[r] = 1
+        }
+        END {
+            split("fixed full", loads, " ")
+            for (li = 1; li <= 2; li++) {
+                load = loads[li]; ck = load " c"
+                if (!(ck in recv)) continue
+                mc = median(recv[ck]); cc = median(cpu[ck])
+                printf "median impl=c-tpacket-v3 load=%s offered_kpps=%.1f received_kpps=%.1f cpu_ns_per_packet=%.1f\n", load, median(off[ck]), mc, cc
+                split("0 1 10", ks, " ")
+                for (ki = 1; ki <= 3; ki++) {
+                    k = ks[ki]; lk = load " lana" k
+                    if (!(lk in recv)) continue
+                    ml = median(recv[lk]); cl = median(cpu[lk])
+                    pr = ""; pc = ""
+                    for (r in rounds) if ((load, "lana" k, r) in R && (load, "c", r) in R) {
+                        split(R[load, "lana" k, r], a, " "); split(R[load, "c", r], b, " ")
+                        pr = pr " " a[1] / b[1]; pc = pc " " a[2] / b[2]
+                    }
+                    goal = ""
+                    if (k == 1) goal = sprintf(" goal_received>=99%%:%s goal_cpu<=1.2x:%s", ml / mc >= 0.99 ? "met" : "MISSED", cl / cc <= 1.2 ? "met" : "MISSED")
+                    if (k == 10) goal = sprintf(" goal_cpu<=1.5x:%s", cl / cc <= 1.5 ? "met" : "MISSED")
+                    if (load == "full") goal = goal " (full speed: generator-bound)"
+                    printf "summary load=%s blocks=%.0f lana_received_kpps=%.1f c_received_kpps=%.1f received_ratio=%.1f%% lana_cpu_ns=%.1f c_cpu_ns=%.1f cpu_ratio=%.2f paired_received_ratio=%.1f%% paired_cpu_ratio=%.2f%s\n",
+                        load, k, ml, mc, 100 * ml / mc, cl, cc, cl / cc, 100 * median(pr), median(pc), goal
+                }
+            }
+        }' "$results"
+fi
+
+# ---------------------------------------------------------------- idle
+if [[ $do_idle -eq 1 ]]; then
+    start_lanad
+    apply_lines "vlink ethernet hook rx0" "vlink ethernet hook rx1"
+    sleep 1
+    t0=$(now_ns); c0=$(cpu_ns "$lanad_pid"); k0=$(cpu_ticks "$lanad_pid"); th0=$(thread_ns "$lanad_pid")
+    sleep "$idle_seconds"
+    t1=$(now_ns); c1=$(cpu_ns "$lanad_pid"); k1=$(cpu_ticks "$lanad_pid"); th1=$(thread_ns "$lanad_pid")
+    log "detail idle threads: $(thread_delta "$th0" "$th1")"
+    log "detail idle ppe: $(tr '\t' ' ' <"$run/ppe")"
+    engines=$(wc -l <"$run/ppe")
+    stop_lanad
+    awk -v t0="$t0" -v t1="$t1" -v c0="$c0" -v c1="$c1" -v k0="$k0" -v k1="$k1" -v tck="$clk_tck" -v e="$engines" 'BEGIN {
+        s = (t1 - t0) / 1e9
+        printf "idle impl=lana interfaces=2 engines=%.0f seconds=%.1f cpu_percent=%.3f cpu_percent_ticks=%.2f goal<1%%:%s\n",
+            e, s, 100 * (c1 - c0) / 1e9 / s, 100 * (k1 - k0) / tck / s, (100 * (c1 - c0) / 1e9 / s < 1 ? "met" : "MISSED")
+    }'
+fi
+
+# ---------------------------------------------------------------- reconfiguration under load
+# Graph: rx0 → t (tee) → d (dummy) → c (counter); c2 (counter) is the tee's
+# branch when bound as t's second block. The generator runs at full speed
+# while a loop of fbctl processes, per iteration:
+#   add nI dummy; replace d nI            (new dummy takes d's place: 1 snapshot)
+#   bind c2 t                             (tee branch on: 1 snapshot)
+#   add eI dummy; insert eI between d, c  (mode atomic: one `fbctl apply`;
+#                                          mode with-unbind: unbind c d / bind eI d / bind c eI)
+#   unbind c2 t                           (tee branch off)
+#   remove eI from between d, c; rm eI    (apply, or unbind c eI / unbind eI d / bind c d)
+# Counters are the top of the graph: a counted packet then goes to the
+# counter's unbound ingress port and the engine drops it as unbound-port —
+# its normal end. So `dropped` below is every drop minus those (drops before
+# reaching a counter), and `unaccounted` = entered − counted − dropped, with
+# entered = received from the ring + tee copies queued in the backlog.
+reconfig() {
+    local mode=$1
+    start_lanad --cpus 1 --measure-stalls
+    apply_lines "vlink ethernet hook rx0" "fbctl add t tee" "fbctl add d dummy" "fbctl add c counter" \
+        "fbctl add c2 counter" "fbctl bind t rx0" "fbctl bind d t" "fbctl bind c d"
+    in_tx "$work/bin/tx-ring-gen" -i tx0 -c 0 -r 0 -t "$reconfig_seconds" -f 16 -d "$dst_mac" >"$work/gen.out" &
+    local gen_pid=$! ops=0 cmds=0 errors=0 i=0
+    pids+=("$gen_pid")
+    sleep 0.3
+    local end=$(( $(now_ns) + (${reconfig_seconds%.*} - 1) * 1000000000 ))
+    op() { # op <registry operations> fbctl args…
+        local n=$1; shift
+        cmds=$((cmds + 1))
+        if fb "$@" >/dev/null 2>>"$work/reconfig.err"; then ops=$((ops + n)); else errors=$((errors + 1)); fi
+    }
+    opapply() {
+        local n=$#
+        local f="$work/apply.$i.conf"
+        printf '%s\n' "$@" >"$f"
+        op "$n" apply "$f"
+    }
+    while kill -0 "$gen_pid" 2>/dev/null && (( $(now_ns) < end )); do
+        i=$((i + 1))
+        op 1 add "n$i" dummy
+        op 1 replace d "n$i"
+        op 1 bind c2 t
+        op 1 add "e$i" dummy
+        if [[ $mode == atomic ]]; then
+            opapply "fbctl unbind c d" "fbctl bind e$i d" "fbctl bind c e$i"
+        else
+            op 1 unbind c d; op 1 bind "e$i" d; op 1 bind c "e$i"
+        fi
+        op 1 unbind c2 t
+        if [[ $mode == atomic ]]; then
+            opapply "fbctl unbind c e$i" "fbctl unbind e$i d" "fbctl bind c d"
+        else
+            op 1 unbind c "e$i"; op 1 unbind "e$i" d; op 1 bind c d
+        fi
+        op 1 rm "e$i"
+    done
+    wait_pid "$gen_pid" $(( ${reconfig_seconds%.*} + 10 ))
+    sleep 0.8 # ring blocks retire (2 ms), engine drains, state files refresh (200 ms)
+    local ring_drops gen_out
+    ring_drops=$(ring_drops_lana || echo "?")
+    gen_out=$(cat "$work/gen.out")
+    log "detail reconfig mode=$mode generator: $gen_out"
+    log "detail reconfig mode=$mode ppe: $(tr '\t' ' ' <"$run/ppe") fblocks: $(tr '\n' ';' <"$run/fblocks")"
+    if [[ $errors -gt 0 ]]; then log "detail reconfig mode=$mode fbctl errors: $(sort "$work/reconfig.err" | uniq -c | head -5 | tr '\n' ';')"; fi
+    local c_count c2_count
+    c_count=$(cut -d' ' -f1 "$run/fblock/c")
+    c2_count=$(cut -d' ' -f1 "$run/fblock/c2")
+    awk -v mode="$mode" -v ops="$ops" -v cmds="$cmds" -v errors="$errors" -v gen="$gen_out" -v rd="$ring_drops" \
+        -v c="$c_count" -v c2="$c2_count" -v ppe="$(cat "$run/ppe")" -v stalls="$(cat "$run/stalls")" \
+        -v drops="$(cat "$run/drops")" 'BEGIN {
+            split(ppe, p, "\t"); received = p[2]; enq = p[5]; total = p[6]
+            entered = received + enq; counted = c + c2
+            n = split(drops, d, "\n"); reasons = ""; unbound = 0
+            for (i = 1; i <= n; i++) { split(d[i], f, " "); if (f[2] != 0) reasons = reasons " " f[1] "=" f[2]; if (f[1] == "unbound-port") unbound = f[2] }
+            dropped = total - counted
+            sent = gen; sub(/.*sent=/, "", sent); sub(/ .*/, "", sent)
+            mb = stalls; sub(/.*max_burst_ns=/, "", mb); sub(/ .*/, "", mb)
+            mg = stalls; sub(/.*max_gap_ns=/, "", mg); sub(/[^0-9].*/, "", mg)
+            printf "reconfig mode=%s ops=%.0f fbctl_commands=%.0f fbctl_errors=%.0f sent=%.0f ring_drops=%s entered=%.0f counted=%.0f (c=%.0f c2=%.0f) dropped=%.0f unaccounted=%.0f max_burst_us=%.1f max_gap_us=%.1f\n",
+                mode, ops, cmds, errors, sent, rd, entered, counted, c, c2, dropped, entered - counted - dropped, mb / 1000, mg / 1000
+            printf "reconfig-drops mode=%s%s (of unbound-port: %.0f at the counters%s unbound top = counted, %.0f in transitions)\n",
+                mode, (reasons == "" ? " none" : reasons), unbound, "\047", unbound - counted
+        }'
+    stop_lanad
+    rm -f "$work"/apply.*.conf "$work/reconfig.err"
+}
+
+if [[ $do_reconfig -eq 1 ]]; then
+    reconfig atomic
+    reconfig with-unbind
+fi
+
+log "bench-rx: load after: $(uptime)"

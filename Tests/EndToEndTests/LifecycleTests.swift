@@ -1,0 +1,154 @@
+import Foundation
+import Glibc
+import XCTest
+
+/// Start-up, run directory, file modes, locking and shutdown (spec §2, §10).
+final class LifecycleTests: EndToEndTestCase {
+    func testRunDirectoryContentsAndModes() throws {
+        let lanad = try startLanad()
+        let dir = lanad.runDirectory
+        XCTAssertEqual(fileMode(dir)?.type, S_IFDIR)
+        XCTAssertEqual(fileMode(dir)?.permissions, 0o755, "run directory mode")
+        XCTAssertEqual(fileMode(dir + "/fblock")?.type, S_IFDIR)
+        XCTAssertEqual(fileMode(dir + "/fblock")?.permissions, 0o755)
+        XCTAssertEqual(fileMode(lanad.controlPath)?.type, S_IFSOCK)
+        XCTAssertEqual(fileMode(lanad.controlPath)?.permissions, 0o660, "control socket mode")
+        assertOK(lanad.fbctl("add", "c", "counter"))
+        for name in ["fblocks", "ppe", "drops", "vlink", "fblock/c"] {
+            XCTAssertEqual(fileMode(dir + "/" + name)?.type, S_IFREG, name)
+            XCTAssertEqual(fileMode(dir + "/" + name)?.permissions, 0o644, "state file \(name) mode")
+        }
+        // No temporary files of the atomic rewrite are left around.
+        let entries = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        XCTAssertEqual(entries.filter { $0.hasSuffix(".tmp") }, [], "\(entries)")
+        XCTAssertTrue(Set(entries).isSuperset(of: ["control", "fblocks", "ppe", "drops", "vlink", "fblock"]), "\(entries)")
+
+        XCTAssertEqual(lanad.file("vlink"), "")
+        let drops = try XCTUnwrap(lanad.file("drops"))
+        var reasons: [String] = []
+        for line in drops.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            XCTAssertEqual(fields.count, 2, "drops line \(line)")
+            XCTAssertEqual(fields.last, "0", "nothing dropped yet: \(line)")
+            reasons.append(String(fields[0]))
+        }
+        XCTAssertTrue(drops.hasSuffix("\n"))
+        for reason in ["unbound-port", "no-next-hop", "hop-limit", "backlog-full", "filtered"] {
+            XCTAssertTrue(reasons.contains(reason), "drops lists \(reason): \(drops)")
+        }
+        XCTAssertEqual(Set(reasons).count, reasons.count, "one line per reason")
+    }
+
+    func testPPEFileOneLinePerEngine() throws {
+        let one = try startLanad(engines: nil, extraArguments: ["--cpus", "0"])
+        XCTAssertEqual(one.file("ppe"), "CPU0:\t0\t0\t0\t0\t0\t0\n")
+        one.stopAndCheckClean()
+        let three = try startLanad(engines: 3)
+        let lines = three.file("ppe")?.split(separator: "\n") ?? []
+        XCTAssertEqual(lines.count, 3, three.file("ppe") ?? "-")
+        for line in lines {
+            XCTAssertNotNil(line.wholeMatch(of: /CPU[0-9]+:(\t[0-9]+){6}/), "ppe line \(line)")
+        }
+    }
+
+    func testSecondLanadOnTheSameRunDirectoryRefuses() throws {
+        let lanad = try startLanad()
+        assertOK(lanad.fbctl("add", "keep", "counter"))
+        let second = runProgram(Binaries.lanad, ["--run-dir", lanad.runDirectory, "--engines", "1"])
+        XCTAssertEqual(second.status, 1, "\(second)")
+        XCTAssertTrue(second.stderr.contains("another lanad"), "\(second)")
+        XCTAssertTrue(second.stderr.contains(lanad.runDirectory), "\(second)")
+        // The first one is untouched: socket, state files, registry.
+        XCTAssertTrue(fileExists(lanad.controlPath))
+        XCTAssertEqual(lanad.fblocks, "keep counter 1 1 []\n")
+        XCTAssertEqual(lanad.file("fblock/keep"), "0 0\n")
+        assertOK(lanad.fbctl("add", "more", "dummy"))
+        XCTAssertEqual(lanad.fbctl("list").stdout, "keep counter 1 ingress=- egress=-\nmore dummy 2 ingress=- egress=-\n")
+        // Through the environment variable as well.
+        var env = ProcessInfo.processInfo.environment
+        env["LANA_RUN_DIR"] = lanad.runDirectory
+        let third = runProgram(Binaries.lanad, ["--engines", "1"], environment: env)
+        XCTAssertEqual(third.status, 1, "\(third)")
+        XCTAssertTrue(third.stderr.contains("another lanad"), "\(third)")
+        XCTAssertEqual(lanad.fblocks, "keep counter 1 1 []\nmore dummy 2 1 []\n")
+    }
+
+    func testSIGTERMShutsDownCleanly() throws {
+        let lanad = try startLanad()
+        assertOK(lanad.fbctl("add", "a", "counter"))
+        assertOK(lanad.fbctl("add", "b", "dummy"))
+        assertOK(lanad.fbctl("bind", "a", "b"))
+        lanad.stopAndCheckClean(signal: SIGTERM)
+    }
+
+    func testSIGINTShutsDownCleanly() throws {
+        let lanad = try startLanad()
+        assertOK(lanad.fbctl("add", "a", "counter"))
+        lanad.stopAndCheckClean(signal: SIGINT)
+    }
+
+    func testSIGHUPIsIgnored() throws {
+        let lanad = try startLanad()
+        assertOK(lanad.fbctl("add", "a", "dummy"))
+        kill(lanad.pid, SIGHUP)
+        assertOK(lanad.fbctl("add", "b", "dummy"))
+        XCTAssertTrue(lanad.process.isRunning)
+        XCTAssertEqual(lanad.fblocks, "a dummy 1 1 []\nb dummy 2 1 []\n")
+    }
+
+    func testShutdownWithAWatcherAndAnIdleClientConnected() throws {
+        let lanad = try startLanad()
+        let idle = try RawSocket(path: lanad.controlPath)
+        let watch = Process()
+        watch.executableURL = URL(fileURLWithPath: Binaries.fbctl)
+        watch.arguments = ["--run-dir", lanad.runDirectory, "watch"]
+        watch.standardOutput = FileHandle.nullDevice
+        watch.standardError = FileHandle.nullDevice
+        try watch.run()
+        defer { if watch.isRunning { kill(watch.processIdentifier, SIGKILL) } }
+        assertOK(lanad.fbctl("add", "a", "dummy"))
+        lanad.stopAndCheckClean()
+        // The watcher notices the daemon went away and ends by itself.
+        XCTAssertTrue(waitUntil(timeout: 10) { !watch.isRunning }, "fbctl watch still running after lanad exited")
+        watch.waitUntilExit()
+        XCTAssertNotEqual(watch.terminationStatus, 0, "watch ends with an error when lanad goes away")
+        _ = idle
+    }
+
+    /// A lanad that was killed leaves its files; the next one on the same
+    /// directory takes over (stale socket, released lock) and must not show
+    /// the dead daemon's state.
+    func testRestartAfterCrashStartsWithCleanState() throws {
+        let first = try startLanad()
+        let dir = first.runDirectory
+        assertOK(first.fbctl("add", "old", "counter"))
+        XCTAssertEqual(first.file("fblock/old"), "0 0\n")
+        kill(first.pid, SIGKILL)
+        _ = first.stop()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertTrue(fileExists(dir + "/control"))
+
+        let second = try LanadProcess(engines: 1, runDirectory: dir)
+        XCTAssertEqual(second.fblocks, "", "a new daemon starts with an empty registry")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/fblock"), [],
+                       "fblock/ must not keep status files of blocks of the killed daemon")
+        assertOK(second.fbctl("add", "new", "dummy"))
+        XCTAssertEqual(second.fblocks, "new dummy 1 1 []\n")
+        XCTAssertEqual(second.stop(), 0)
+        // The directory existed before the second daemon: it stays, but empty.
+        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? ["<missing>"], [])
+    }
+
+    func testUsageErrorsOfLanad() throws {
+        try Binaries.require()
+        let dir = freshRunDirectory()
+        for arguments in [["--engines", "0"], ["--engines", "2", "--cpus", "0"], ["--cpus", "x"], ["--bogus"],
+                          ["--log-level", "loud"]] {
+            let result = runProgram(Binaries.lanad, ["--run-dir", dir] + arguments)
+            XCTAssertNotEqual(result.status, 0, "\(arguments): \(result)")
+            XCTAssertNotEqual(result.status, 1, "a usage error is not a start-up failure: \(arguments): \(result)")
+            XCTAssertFalse(result.stderr.isEmpty)
+            XCTAssertFalse(fileExists(dir), "\(arguments) created the run directory")
+        }
+    }
+}

@@ -1,0 +1,139 @@
+import Foundation
+import Glibc
+import XCTest
+
+/// `fbctl watch` (spec §7) against changes made by other fbctl processes.
+final class WatchTests: EndToEndTestCase {
+    /// A background `fbctl watch` whose output goes to a file.
+    final class Watcher {
+        let process = Process()
+        let outputPath: String
+        let errorPath: String
+
+        init(_ lanad: LanadProcess, arguments: [String]) throws {
+            let tag = "\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
+            outputPath = "/tmp/lanae2e-watch-\(tag).out"
+            errorPath = "/tmp/lanae2e-watch-\(tag).err"
+            FileManager.default.createFile(atPath: outputPath, contents: nil)
+            FileManager.default.createFile(atPath: errorPath, contents: nil)
+            let out = FileHandle(forWritingAtPath: outputPath)!
+            let err = FileHandle(forWritingAtPath: errorPath)!
+            process.executableURL = URL(fileURLWithPath: Binaries.fbctl)
+            process.arguments = ["--run-dir", lanad.runDirectory, "watch"] + arguments
+            process.standardOutput = out
+            process.standardError = err
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            try? out.close()
+            try? err.close()
+        }
+
+        deinit {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+            unlink(outputPath)
+            unlink(errorPath)
+        }
+
+        var lines: [String] {
+            (readTextFile(outputPath) ?? "").split(separator: "\n", omittingEmptySubsequences: false).map(String.init).dropLastIfEmpty()
+        }
+        var errors: String { readTextFile(errorPath) ?? "" }
+
+        /// Makes probe changes until the watcher shows one, so that it is known
+        /// to be subscribed; returns the number of lines it printed by then
+        /// (all of them probe events).
+        func waitUntilSubscribed(_ lanad: LanadProcess, file: StaticString = #filePath, line: UInt = #line) -> Int? {
+            let prefix = "pr" + String(UInt32.random(in: 0...UInt32.max), radix: 36) + "_"
+            for attempt in 0..<40 {
+                let name = prefix + String(attempt)
+                assertOK(lanad.fbctl("add", name, "dummy"), file: file, line: line)
+                if waitUntil(timeout: 0.5, { self.lines.contains { $0.contains("added \(name) ") } }) {
+                    return lines.count
+                }
+                if !process.isRunning { break }
+            }
+            XCTFail("fbctl watch never showed a probe event; stderr: \(errors)", file: file, line: line)
+            return nil
+        }
+    }
+
+    func testWatchCountPrintsEventsOfChangesByAnotherFbctl() throws {
+        let lanad = try startLanad()
+        assertOK(lanad.fbctl("add", "pre", "dummy"))
+        // The watcher stops after exactly `count` events and must not print
+        // the events of the changes after that.
+        let count = 60
+        let watcher = try Watcher(lanad, arguments: ["--count", String(count)])
+        guard let probes = watcher.waitUntilSubscribed(lanad) else { return }
+        XCTAssertGreaterThanOrEqual(probes, 1)
+        // The IDP of the next block is known from fblocks.
+        let nextIDP = (lanad.fblocks ?? "").split(separator: "\n").compactMap { Int($0.split(separator: " ")[2]) }.max()! + 1
+        let a = nextIDP, b = nextIDP + 1, n = nextIDP + 2
+        for words in [["add", "a", "counter"], ["add", "b", "dummy"], ["bind", "a", "b"], ["set", "a", "reset=1"],
+                      ["subscribe", "b", "a"], ["unsubscribe", "b", "a"], ["add", "n", "counter"], ["replace", "a", "n"],
+                      ["unbind", "a", "b"], ["rm", "a"], ["rm", "b"]] {
+            assertOK(lanad.fbctl(words), words.joined(separator: " "))
+        }
+        // Refused requests make no events.
+        XCTAssertEqual(lanad.fbctl("rm", "nosuch").status, 1)
+        let events = [
+            "added a \(a) counter",
+            "added b \(b) dummy",
+            "bound a \(a) egress b \(b)",
+            "bound b \(b) ingress a \(a)",
+            "option a \(a) reset=1",
+            "subscribed b \(b) a \(a)",
+            "unsubscribed b \(b) a \(a)",
+            "added n \(n) counter",
+            "replaced a \(a) by n (counter, state moved)",
+            "unbound a \(a) egress b \(b)",
+            "unbound b \(b) ingress a \(a)",
+            "removed a \(a) counter",
+            "removed b \(b) dummy",
+        ]
+        // Fill up to `count` with filler events, then make more that the
+        // watcher must not print.
+        let filler = count - probes - events.count
+        XCTAssertGreaterThan(filler, 0, "too many probes: \(probes)")
+        var fillerEvents: [String] = []
+        for i in 0..<max(0, filler) {
+            assertOK(lanad.fbctl("add", "f\(i)", "dummy"))
+            fillerEvents.append("added f\(i) \(n + 1 + i) dummy")
+        }
+        assertOK(lanad.fbctl("add", "after", "dummy"))
+        XCTAssertTrue(waitUntil(timeout: 10) { !watcher.process.isRunning }, "watch --count \(count) did not stop; lines: \(watcher.lines)")
+        watcher.process.waitUntilExit()
+        XCTAssertEqual(watcher.process.terminationStatus, 0, watcher.errors)
+        XCTAssertEqual(watcher.errors, "")
+        let lines = watcher.lines
+        XCTAssertEqual(lines.count, count, "\(lines)")
+        XCTAssertTrue(lines.prefix(probes).allSatisfy { $0.hasPrefix("added pr") }, "\(lines.prefix(probes))")
+        XCTAssertEqual(Array(lines.dropFirst(probes).prefix(events.count)), events)
+        XCTAssertEqual(Array(lines.dropFirst(probes + events.count)), fillerEvents)
+        XCTAssertFalse(lines.contains { $0.contains("after") })
+    }
+
+    func testWatchJSONAndSeveralWatchers() throws {
+        let lanad = try startLanad()
+        let w1 = try Watcher(lanad, arguments: ["--json"])
+        let w2 = try Watcher(lanad, arguments: [])
+        guard w1.waitUntilSubscribed(lanad) != nil, w2.waitUntilSubscribed(lanad) != nil else { return }
+        assertOK(lanad.fbctl("add", "x", "dummy"))
+        XCTAssertTrue(waitUntil(timeout: 5) { w1.lines.last?.contains("added x ") == true && w2.lines.last?.hasPrefix("added x ") == true },
+                      "\(w1.lines) \(w2.lines)")
+        for line in w1.lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            XCTAssertNotNil(object?["event"] as? String, line)
+        }
+        // Both watchers see the same event stream from the point they joined.
+        let plain = w2.lines
+        let fromJSON = w1.lines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["event"] as? String }
+        XCTAssertEqual(Array(fromJSON.suffix(plain.count)), plain)
+        // A watcher that is killed does not disturb the daemon.
+        kill(w1.process.processIdentifier, SIGKILL)
+        w1.process.waitUntilExit()
+        assertOK(lanad.fbctl("add", "y", "dummy"))
+        XCTAssertTrue(waitUntil(timeout: 5) { w2.lines.last?.hasPrefix("added y ") == true }, "\(w2.lines)")
+        assertOK(lanad.fbctl("list"))
+    }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import Glibc
+import XCTest
+
+/// `vlink ethernet hook/unhook` and interfaces that disappear.
+final class HookTests: InterfaceTestCase, @unchecked Sendable {
+    /// hook → unhook → hook again works (new IDP, traffic flows); a second
+    /// hook is EEXIST, a missing interface ENODEV, unhook while bound
+    /// EBUSY (and changes nothing), unhook of something not hooked ENOENT.
+    func testHookUnhookRefusals() throws {
+        let link = try net.addLink()
+        let d = try startDaemon()
+        let ifname = link.inside
+        try d.hook(ifname)
+        XCTAssertEqual(d.vlinks()[ifname]?.first, "ethernet")
+        let firstIDP = d.fblocks()[ifname]?.dropFirst().first
+        XCTAssertEqual(d.fblocks()[ifname]?.first, "eth")
+
+        let twice = try d.vlink("ethernet", "hook", ifname)
+        XCTAssertEqual(twice.status, 1, "\(twice)")
+        XCTAssertTrue(twice.stderr.contains("EEXIST"), twice.stderr)
+
+        let missing = try d.vlink("ethernet", "hook", "nosuch\(net.tag)")
+        XCTAssertEqual(missing.status, 1, "\(missing)")
+        XCTAssertTrue(missing.stderr.contains("ENODEV"), missing.stderr)
+        XCTAssertNil(d.fblocks()["nosuch\(net.tag)"])
+
+        // The peer's end exists, but not in lanad's namespace.
+        let elsewhere = try d.vlink("ethernet", "hook", link.peer)
+        XCTAssertEqual(elsewhere.status, 1, "\(elsewhere)")
+        XCTAssertTrue(elsewhere.stderr.contains("ENODEV"), elsewhere.stderr)
+
+        try d.fb("add", "c", "counter")
+        try d.fb("bind", "c", ifname)
+        let busy = try d.vlink("ethernet", "unhook", ifname)
+        XCTAssertEqual(busy.status, 1, "\(busy)")
+        XCTAssertTrue(busy.stderr.contains("EBUSY"), busy.stderr)
+        XCTAssertNotNil(d.vlinks()[ifname], "refused unhook changed nothing")
+        let list = try d.fbctl("list")
+        XCTAssertTrue(list.stdout.contains("c counter"), list.stdout)
+        XCTAssertTrue(list.stdout.contains("egress=\(ifname)"), "c still bound: \(list.stdout)")
+
+        // eth blocks are made and removed by vlink only.
+        let rm = try d.fbctl("rm", ifname)
+        XCTAssertEqual(rm.status, 1, "\(rm)")
+        let add = try d.fbctl("add", "x\(net.tag)", "eth")
+        XCTAssertEqual(add.status, 1, "\(add)")
+        XCTAssertTrue(add.stderr.contains("EINVAL"), add.stderr)
+
+        try d.fb("unbind", "c", ifname)
+        let unhook = try d.vlink("ethernet", "unhook", ifname)
+        XCTAssertEqual(unhook.status, 0, "\(unhook)")
+        XCTAssertNil(d.vlinks()[ifname])
+        XCTAssertNil(d.fblocks()[ifname])
+        let again = try d.vlink("ethernet", "unhook", ifname)
+        XCTAssertEqual(again.status, 1, "\(again)")
+        XCTAssertTrue(again.stderr.contains("ENOENT"), again.stderr)
+
+        // Hook again: a new block with a new IDP, and frames flow.
+        try d.hook(ifname)
+        let secondIDP = d.fblocks()[ifname]?.dropFirst().first
+        XCTAssertNotNil(secondIDP)
+        XCTAssertNotEqual(firstIDP, secondIDP, "IDPs are never reused")
+        try d.fb("bind", "c", ifname)
+        XCTAssertEqual(try sendFromPeer(link.peer, count: 500, sizes: [60, 1514]), 500)
+        XCTAssertTrue(waitUntil(within: 10) { d.counter("c")?.packets == 500 }, "\(String(describing: d.counter("c")))")
+        XCTAssertEqual(d.counter("c")?.bytes, 250 * 60 + 250 * 1514)
+    }
+
+    /// Deleting a hooked (and bound) veth: lanad logs it, unbinds the
+    /// blocks bound to it, removes the eth block from `fblocks` and
+    /// `vlink`, keeps answering, and hooks another interface.
+    func testDeletedInterfaceIsUnhookedAndDaemonCarriesOn() throws {
+        let link = try net.addLink()
+        let d = try startDaemon()
+        try d.hook(link.inside)
+        try d.fb("add", "c", "counter")
+        try d.fb("add", "top", "dummy")
+        try d.fb("bind", "c", link.inside)
+        try d.fb("bind", "top", "c")
+        XCTAssertEqual(try sendFromPeer(link.peer, count: 100, sizes: [60]), 100)
+        XCTAssertTrue(waitUntil(within: 10) { d.counter("c")?.packets == 100 })
+
+        // Delete it while frames are arriving.
+        let sender = try spawnInPeer("send", [try Shell.which("python3"), work + "/send.py", link.peer, "200000", "60", "custom"])
+        XCTAssertTrue(waitUntil(within: 10) { (d.counter("c")?.packets ?? 0) > 1000 }, "traffic flows before the deletion")
+        try net.deleteLink(link.inside)
+        sender.wait(seconds: 5)
+
+        let gone = waitUntil(within: 10) { d.vlinks()[link.inside] == nil && d.fblocks()[link.inside] == nil }
+        XCTAssertTrue(gone, "vlink: \(d.stateFile("vlink") ?? "-") fblocks: \(d.stateFile("fblocks") ?? "-")")
+        XCTAssertTrue(d.child.isRunning, "lanad survived")
+        XCTAssertTrue(waitUntil(within: 5) { d.log.contains("disappeared") }, "lanad logs the loss: \(d.log)")
+        XCTAssertTrue(d.log.contains(link.inside))
+
+        let list = try d.fbctl("list")
+        XCTAssertEqual(list.status, 0, "\(list)")
+        XCTAssertFalse(list.stdout.contains(link.inside), list.stdout)
+        XCTAssertTrue(list.stdout.contains("c counter"), list.stdout)
+        let show = try d.fbctl("show", "c")
+        XCTAssertTrue(show.stdout.contains("egress: -"), "c was unbound from the vanished interface: \(show.stdout)")
+        XCTAssertTrue(show.stdout.contains("ingress: top"), "c's other binding stays: \(show.stdout)")
+        let unhook = try d.vlink("ethernet", "unhook", link.inside)
+        XCTAssertEqual(unhook.status, 1, "already unhooked: \(unhook)")
+        let rehook = try d.vlink("ethernet", "hook", link.inside)
+        XCTAssertEqual(rehook.status, 1, "\(rehook)")
+        XCTAssertTrue(rehook.stderr.contains("ENODEV"), rehook.stderr)
+
+        // A new interface is hooked and used by the same blocks.
+        let before = d.counter("c")?.packets ?? 0
+        let other = try net.addLink()
+        try d.hook(other.inside)
+        try d.fb("bind", "c", other.inside)
+        XCTAssertEqual(try sendFromPeer(other.peer, count: 1000, sizes: [128]), 1000)
+        XCTAssertTrue(waitUntil(within: 10) { d.counter("c")?.packets == before + 1000 },
+                      "\(String(describing: d.counter("c"))) want \(before + 1000)")
+        XCTAssertEqual(d.vlinks()[other.inside]?.last, "up")
+        var drops = d.drops()
+        drops["unbound-port"] = nil
+        XCTAssertEqual(drops.filter { $0.value != 0 }, [:], "drops: \(d.stateFile("drops") ?? "-")")
+    }
+}

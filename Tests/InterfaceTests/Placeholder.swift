@@ -1,2 +1,0 @@
-import XCTest
-final class PlaceholderInterfaceTests: XCTestCase { func testNothing() {} }

@@ -1,0 +1,218 @@
+import Foundation
+import Glibc
+import XCTest
+
+/// Two fresh network namespaces — `daemonNamespace`, where lanad runs and
+/// hooks interfaces, and `peerNamespace`, where the test's generators and
+/// receivers run — joined by veth pairs. IPv6 is disabled in both before
+/// any link comes up, so the kernel itself sends nothing: every frame on a
+/// link is one the test sent. `destroy()` deletes both namespaces (and with
+/// them every veth); it is idempotent.
+final class TestNetwork: @unchecked Sendable {
+    let tag: String
+    let daemonNamespace: String
+    let peerNamespace: String
+    private(set) var links: [VethLink] = []
+    private var destroyed = false
+
+    struct VethLink {
+        /// The end in the daemon's namespace (what lanad hooks).
+        let inside: String
+        /// The end in the peer namespace (where the test sends and listens).
+        let peer: String
+    }
+
+    init() throws {
+        tag = String(format: "%06x", UInt32.random(in: 0...0xFFFFFF))
+        daemonNamespace = "lanaif-\(tag)-d"
+        peerNamespace = "lanaif-\(tag)-p"
+        do {
+            for ns in [daemonNamespace, peerNamespace] {
+                try Shell.must("ip", "netns", "add", ns)
+                try Shell.must("ip", "netns", "exec", ns, "sysctl", "-qw",
+                               "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+                try Shell.must("ip", "-n", ns, "link", "set", "lo", "up")
+            }
+        } catch {
+            destroy()
+            throw error
+        }
+    }
+
+    /// Creates veth pair number `n` (names stay within IFNAMSIZ and are
+    /// valid block names): `v<tag>i<n>` in the daemon's namespace,
+    /// `v<tag>p<n>` in the peer's, both up.
+    @discardableResult
+    func addLink() throws -> VethLink {
+        let n = links.count
+        let link = VethLink(inside: "v\(tag)i\(n)", peer: "v\(tag)p\(n)")
+        // Created directly inside the namespaces: nothing appears in the
+        // test's own namespace, not even for a moment.
+        try Shell.must("ip", "link", "add", link.inside, "netns", daemonNamespace,
+                       "type", "veth", "peer", "name", link.peer, "netns", peerNamespace)
+        for (ns, name) in [(daemonNamespace, link.inside), (peerNamespace, link.peer)] {
+            try Shell.must("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.\(name).disable_ipv6=1")
+            try Shell.must("ip", "-n", ns, "link", "set", name, "up")
+        }
+        // Wait for the carrier so that nothing sent early is lost.
+        let up = try waitUntil(within: 5) {
+            let out = try Shell.must("ip", "-n", daemonNamespace, "-o", "link", "show", link.inside)
+            return out.contains("LOWER_UP")
+        }
+        guard up else { throw CommandFailure(description: "veth \(link.inside) did not come up") }
+        links.append(link)
+        return link
+    }
+
+    func deleteLink(_ name: String) throws {
+        try Shell.must("ip", "-n", daemonNamespace, "link", "del", name)
+    }
+
+    func ifindex(_ name: String) throws -> Int {
+        let out = try Shell.must("ip", "-n", daemonNamespace, "-o", "link", "show", name)
+        return Int(out.split(separator: ":").first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? "") ?? -1
+    }
+
+    func destroy() {
+        guard !destroyed else { return }
+        destroyed = true
+        for ns in [daemonNamespace, peerNamespace] {
+            _ = try? Shell.run(["ip", "netns", "del", ns])
+        }
+    }
+
+    deinit { destroy() }
+}
+
+/// A `lanad` started in the daemon namespace with its own run directory.
+final class Lanad: @unchecked Sendable {
+    let runDirectory: String
+    let child: ChildProcess
+    let logDirectory: String
+
+    init(namespace: String, workDirectory: String, engines: Int = 2) throws {
+        runDirectory = workDirectory + "/run"
+        logDirectory = workDirectory
+        child = try ChildProcess(
+            name: "lanad",
+            arguments: [try Shell.which("ip"), "netns", "exec", namespace,
+                        BuildProducts.path("lanad"), "--run-dir", runDirectory, "--engines", String(engines)],
+            logDirectory: workDirectory)
+        let ready = waitUntil(within: 15, interval: 0.01) {
+            guard child.isRunning else { return true }
+            return (try? fbctl("list"))?.status == 0
+        }
+        guard ready, child.isRunning else {
+            child.stop()
+            throw CommandFailure(description: "lanad did not start: \(child.stderr)")
+        }
+    }
+
+    var log: String { child.stderr }
+    var controlSocket: String { runDirectory + "/control" }
+
+    func stop() { child.stop(first: SIGTERM, grace: 5) }
+
+    // MARK: Tools
+
+    func fbctl(_ arguments: String...) throws -> CommandResult {
+        try Shell.run([BuildProducts.path("fbctl"), "--run-dir", runDirectory] + arguments, logDirectory: logDirectory)
+    }
+
+    func vlink(_ arguments: String...) throws -> CommandResult {
+        try Shell.run([BuildProducts.path("vlink"), "--run-dir", runDirectory] + arguments, logDirectory: logDirectory)
+    }
+
+    /// Runs an fbctl command that must succeed.
+    func fb(_ arguments: String..., file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = try Shell.run([BuildProducts.path("fbctl"), "--run-dir", runDirectory] + arguments, logDirectory: logDirectory)
+        XCTAssertEqual(r.status, 0, "fbctl \(arguments.joined(separator: " ")): \(r)", file: file, line: line)
+        if r.status != 0 { throw CommandFailure(description: "fbctl \(arguments.joined(separator: " ")): \(r)") }
+    }
+
+    func hook(_ ifname: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = try vlink("ethernet", "hook", ifname)
+        XCTAssertEqual(r.status, 0, "vlink ethernet hook \(ifname): \(r)", file: file, line: line)
+        if r.status != 0 { throw CommandFailure(description: "hook \(ifname): \(r)") }
+    }
+
+    // MARK: State files
+
+    func stateFile(_ name: String) -> String? { readFile(runDirectory + "/" + name) }
+
+    /// `fblock/<name>` of a counter: packets and bytes.
+    func counter(_ name: String) -> (packets: UInt64, bytes: UInt64)? {
+        guard let text = stateFile("fblock/" + name) else { return nil }
+        let f = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard f.count == 2, let p = UInt64(f[0]), let b = UInt64(f[1]) else { return nil }
+        return (p, b)
+    }
+
+    /// `ppe`: one entry per engine.
+    func engines() -> [EngineLine] {
+        guard let text = stateFile("ppe") else { return [] }
+        return text.split(separator: "\n").compactMap(EngineLine.init)
+    }
+
+    /// `drops`: reason → count.
+    func drops() -> [String: UInt64] {
+        var d: [String: UInt64] = [:]
+        for line in (stateFile("drops") ?? "").split(separator: "\n") {
+            let f = line.split(separator: " ")
+            if f.count == 2, let n = UInt64(f[1]) { d[String(f[0])] = n }
+        }
+        return d
+    }
+
+    /// `fblocks`: name → fields after the name (`type idp refs subs…`).
+    func fblocks() -> [String: [String]] {
+        var d: [String: [String]] = [:]
+        for line in (stateFile("fblocks") ?? "").split(separator: "\n") {
+            let f = line.split(separator: " ").map(String.init)
+            if let name = f.first { d[name] = Array(f.dropFirst()) }
+        }
+        return d
+    }
+
+    /// `vlink`: name → fields after the name (`kind ifindex state`).
+    func vlinks() -> [String: [String]] {
+        var d: [String: [String]] = [:]
+        for line in (stateFile("vlink") ?? "").split(separator: "\n") {
+            let f = line.split(separator: " ").map(String.init)
+            if let name = f.first { d[name] = Array(f.dropFirst()) }
+        }
+        return d
+    }
+}
+
+/// `CPU<n>:\t<pkts>\t<bytes>\t<fblock calls>\t<backlog enq>\t<drops>\t<backlog len>`
+struct EngineLine: Equatable {
+    let cpu: String
+    let packets: UInt64
+    let bytes: UInt64
+    let blockCalls: UInt64
+    let backlogEnqueued: UInt64
+    let drops: UInt64
+    let backlogLength: UInt64
+
+    init?(_ line: Substring) {
+        let f = line.split(separator: "\t")
+        guard f.count == 7, f[0].hasPrefix("CPU"), f[0].hasSuffix(":") else { return nil }
+        let n = f.dropFirst().compactMap { UInt64($0) }
+        guard n.count == 6 else { return nil }
+        cpu = String(f[0].dropLast())
+        packets = n[0]; bytes = n[1]; blockCalls = n[2]; backlogEnqueued = n[3]; drops = n[4]; backlogLength = n[5]
+    }
+}
+
+/// Values of `key=value` words in `fbctl show` output, e.g. `received packets=10 bytes=600`.
+func showValue(_ text: String, line prefix: String, key: String) -> UInt64? {
+    for line in text.split(separator: "\n") {
+        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        guard trimmed.hasPrefix(prefix) else { continue }
+        for word in trimmed.split(separator: " ") where word.hasPrefix(key + "=") {
+            return UInt64(word.dropFirst(key.count + 1))
+        }
+    }
+    return nil
+}
