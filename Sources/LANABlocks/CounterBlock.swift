@@ -56,7 +56,6 @@ public final class CounterBlock: FunctionalBlock, @unchecked Sendable {
     public override func process(_ burst: Burst, _ context: BlockContext) {
         let slot = slots + context.engine.index &* Self.slotWords
         var inPackets: UInt64 = 0, inBytes: UInt64 = 0, outPackets: UInt64 = 0, outBytes: UInt64 = 0
-        let ports = context.ports
         var i = 0
         while i < burst.count {
             let p = burst[i]
@@ -66,9 +65,9 @@ public final class CounterBlock: FunctionalBlock, @unchecked Sendable {
             } else {
                 outPackets &+= 1; outBytes &+= length
             }
-            p.verdict = ports.verdict(for: p.direction)
             i &+= 1
         }
+        burst.forwardAll(context.ports)
         if inPackets != 0 {
             lana_add_owned_u64(slot, inPackets)
             lana_add_owned_u64(slot + 1, inBytes)

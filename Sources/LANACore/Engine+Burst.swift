@@ -46,71 +46,102 @@ extension Engine {
     /// is left. Each round takes the packets headed for the same IDP as the
     /// first one, hands them to that block in one call, and keeps those it
     /// forwarded for the next round.
+    ///
+    /// The common case is a chain: every packet of the burst leaves a block
+    /// for the same next IDP. The round that collects the forwarded packets
+    /// notices that, and the next round hands the working set to the block
+    /// as it is instead of partitioning it again — one pass over the packets
+    /// per hop besides the block's own.
     @inline(__always)
     func drive(count: Int, table: DispatchTable) {
         let metas = context.pool.metas
         var n = count
+        var uniform = false
         while n > 0 {
             let target = metas[Int(work[0])].next
+            let members: UnsafeMutablePointer<PacketHandle>
             var g = 0
             var r = 0
-            var i = 0
-            while i < n {
-                let h = work[i]
-                let m = metas + Int(h)
-                if m.pointee.next == target {
-                    let hops = m.pointee.hops &+ 1
-                    m.pointee.hops = hops
-                    if hops > Engine.hopLimit {
-                        drop(h, .hopLimit)
-                    } else {
+            if uniform {
+                members = work
+                g = n
+            } else {
+                members = group
+                var i = 0
+                while i < n {
+                    let h = work[i]
+                    if metas[Int(h)].next == target {
                         group[g] = h
                         g &+= 1
+                    } else {
+                        work[r] = h
+                        r &+= 1
                     }
-                } else {
-                    work[r] = h
-                    r &+= 1
+                    i &+= 1
                 }
-                i &+= 1
             }
-            if g > 0 {
-                dispatch(target: target, groupCount: g, rest: &r, table: table)
-            }
+            uniform = dispatch(target: target, members: members, count: g, rest: &r, table: table)
             n = r
         }
     }
 
+    /// Hands `members[0..<count]` to the block at `target` and appends the
+    /// packets it forwarded to `work[rest...]` (in place when `members` is
+    /// `work` itself: the write index never passes the read index). Returns
+    /// whether the working set is now headed for a single next IDP.
     @inline(__always)
-    func dispatch(target: UInt32, groupCount g: Int, rest r: inout Int, table: DispatchTable) {
+    func dispatch(target: UInt32, members: UnsafeMutablePointer<PacketHandle>, count g: Int,
+                  rest r: inout Int, table: DispatchTable) -> Bool {
         let metas = context.pool.metas
         guard let entry = table.entry(target) else {
             let reason: DropReason = target == 0 ? .noNextHop : .unknownIDP
-            for j in 0..<g { drop(group[j], reason) }
-            return
+            for j in 0..<g { drop(members[j], reason) }
+            return false
         }
-        let burst = Burst(handles: group, count: g, pool: context.pool)
+        let burst = Burst(handles: members, count: g, pool: context.pool, idp: target, summary: summary)
         let bctx = BlockContext(idp: IDP(target), ports: entry.ports, engine: context)
+        summary.pointee = 0
         entry.block.unsafelyUnwrapped._withUnsafeGuaranteedRef { $0.process(burst, bctx) }
         stats.add(.blockCalls, UInt64(g))
+        let said = summary.pointee
+        if said &- 1 < Verdict.firstSpecial &- 1 {
+            // forwardAll sent the whole group to one IDP and did the hop
+            // bookkeeping: move it on as it is.
+            if members != work { (work + r).update(from: members, count: g) }
+            let uniform = r == 0
+            r &+= g
+            return uniform
+        }
+        let counted = said == Burst.hopsApplied
+        var uniform = r == 0
+        let first = r
+        var firstNext: UInt32 = 0
         var j = 0
         while j < g {
-            let h = group[j]
+            let h = members[j]
             let m = metas + Int(h)
             let v = m.pointee.next
-            if v < Verdict.firstSpecial {
-                if v == 0 {
-                    drop(h, .noNextHop)
+            if v &- 1 < Verdict.firstSpecial &- 1 {
+                let hops = counted ? m.pointee.hops : m.pointee.hops &+ 1
+                if hops >= Engine.hopLimitHops {
+                    drop(h, .hopLimit)
                 } else {
-                    m.pointee.source = target
+                    if !counted {
+                        m.pointee.hops = hops
+                        m.pointee.source = target
+                    }
+                    if r == first { firstNext = v } else if v != firstNext { uniform = false }
                     work[r] = h
                     r &+= 1
                 }
+            } else if v == 0 {
+                drop(h, .noNextHop)
             } else if v != Verdict.consumed.rawValue {
-                let code = UInt8(truncatingIfNeeded: v)
-                drop(h, DropReason(rawValue: code) ?? .blockSpecific)
+                drop(h, DropReason(rawValue: UInt8(truncatingIfNeeded: v)) ?? .blockSpecific)
             }
             j &+= 1
         }
+        return uniform
     }
 
     @inline(__always)

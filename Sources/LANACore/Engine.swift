@@ -18,6 +18,7 @@ public final class Engine: @unchecked Sendable {
     public static let burstSize = 32
     /// A packet that would visit a 65th block is dropped (`hop-limit`).
     public static let hopLimit = 64
+    @usableFromInline static let hopLimitHops = UInt8(hopLimit)
 
     public let index: Int
     /// CPU the thread pins itself to, or `nil` for no pinning.
@@ -31,6 +32,8 @@ public final class Engine: @unchecked Sendable {
     /// Working set of the current burst and the group handed to a block.
     let work: UnsafeMutablePointer<PacketHandle>
     let group: UnsafeMutablePointer<PacketHandle>
+    /// Written by ``Burst/forwardAll(_:)`` during a block call.
+    let summary: UnsafeMutablePointer<UInt32>
     let pollSet: UnsafeMutablePointer<pollfd>
     /// The source behind each `pollSet` entry from 1 on.
     let pollSources: UnsafeMutablePointer<Unmanaged<PacketSource>?>
@@ -56,6 +59,8 @@ public final class Engine: @unchecked Sendable {
         context = EngineContext(index: index, pool: poolStorage.pool, backlog: backlogStorage.backlog, stats: self.stats)
         work = .allocate(capacity: Engine.burstSize)
         group = .allocate(capacity: Engine.burstSize)
+        summary = .allocate(capacity: 1)
+        summary.initialize(to: 0)
         pollSet = .allocate(capacity: Engine.maxPollDescriptors)
         pollSources = .allocate(capacity: Engine.maxPollDescriptors)
         pollSources.initialize(repeating: nil, count: Engine.maxPollDescriptors)
@@ -66,6 +71,7 @@ public final class Engine: @unchecked Sendable {
     deinit {
         work.deallocate()
         group.deallocate()
+        summary.deallocate()
         pollSet.deallocate()
         pollSources.deallocate()
         close(wakeFD)

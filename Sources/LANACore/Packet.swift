@@ -52,25 +52,73 @@ public struct Burst {
     @usableFromInline let handles: UnsafeMutablePointer<PacketHandle>
     public let count: Int
     public let pool: PacketPool
+    /// The engine's summary slot for this call (see ``forwardAll(_:)``).
+    @usableFromInline let summary: UnsafeMutablePointer<UInt32>?
+    /// The IDP of the block being called.
+    @usableFromInline let idp: UInt32
 
+    /// A burst outside an engine (tests, harnesses): no summary.
     @inlinable
     public init(handles: UnsafeMutablePointer<PacketHandle>, count: Int, pool: PacketPool) {
         self.handles = handles; self.count = count; self.pool = pool
+        summary = nil; idp = 0
+    }
+
+    @inlinable
+    init(handles: UnsafeMutablePointer<PacketHandle>, count: Int, pool: PacketPool,
+         idp: UInt32, summary: UnsafeMutablePointer<UInt32>) {
+        self.handles = handles; self.count = count; self.pool = pool
+        self.summary = summary; self.idp = idp
     }
 
     @inlinable
     public subscript(i: Int) -> Packet { pool.packet(handles[i]) }
 
+    /// The summary value telling the engine that ``forwardAll(_:)`` has
+    /// already counted the hop and recorded the source of every packet,
+    /// but their next IDPs differ (or one is a drop, or a packet reached
+    /// the hop limit): the engine checks them one by one.
+    @usableFromInline static let hopsApplied: UInt32 = 0xFFFF_FFFF
+
     /// Sends every packet on along its direction: `port[direction]`, or a
     /// drop as `unbound-port` if that port is unbound.
+    ///
+    /// Inside an engine it also does the engine's per-hop bookkeeping (hop
+    /// count, source IDP) in the same pass and reports in the summary slot
+    /// whether all packets went to one IDP. For a chain of blocks that is
+    /// the common case, and the engine then moves the whole group on
+    /// without looking at the packets again. So it must be the block's last
+    /// word on the burst: set no verdict after calling it.
     @inlinable
     public func forwardAll(_ ports: BlockPorts) {
         let metas = pool.metas
+        guard let summary else {
+            var i = 0
+            while i < count {
+                let m = metas + Int(handles[i])
+                m.pointee.next = ports.verdict(for: m.pointee.direction).rawValue
+                i &+= 1
+            }
+            return
+        }
+        let ingress = ports.verdict(for: .ingress).rawValue
+        let egress = ports.verdict(for: .egress).rawValue
+        let first = (metas + Int(handles[0])).pointee.direction == .ingress ? ingress : egress
+        var same = true
+        var maxHops: UInt8 = 0
         var i = 0
         while i < count {
             let m = metas + Int(handles[i])
-            m.pointee.next = ports.verdict(for: m.pointee.direction).rawValue
+            let v = m.pointee.direction == .ingress ? ingress : egress
+            m.pointee.next = v
+            m.pointee.source = idp
+            let hops = m.pointee.hops &+ 1
+            m.pointee.hops = hops
+            maxHops = hops > maxHops ? hops : maxHops
+            same = same && v == first
             i &+= 1
         }
+        let whole = same && first &- 1 < Verdict.firstSpecial &- 1 && maxHops < Engine.hopLimitHops
+        summary.pointee = whole ? first : Burst.hopsApplied
     }
 }

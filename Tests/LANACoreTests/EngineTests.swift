@@ -164,8 +164,10 @@ final class EngineTests: XCTestCase {
         var operations = 0
         var serial = 0
         // Sanitizer runs are 10-50x slower: they may ask for fewer.
-        let target = Int(ProcessInfo.processInfo.environment["LANA_STRESS_OPERATIONS"] ?? "") ?? 5000
-        let deadline = monotonicSeconds() + 60
+        let target = Int(ProcessInfo.processInfo.environment["LANA_STRESS_OPERATIONS"] ?? "") ?? 3000
+        // A hang detector, not a speed goal: every change waits for a grace
+        // period, which on a loaded machine can take a scheduler time slice.
+        let deadline = monotonicSeconds() + 240
         while operations < target && monotonicSeconds() < deadline {
             serial += 1
             let fresh = "m\(serial)"
@@ -190,7 +192,7 @@ final class EngineTests: XCTestCase {
         XCTAssertTrue(group.waitUntilIdle(), "engines did not drain")
         group.stop()
         let t = group.stats.total()
-        XCTAssertGreaterThanOrEqual(operations, target, "too few operations within the time bound")
+        XCTAssertGreaterThanOrEqual(operations, target, "changes stopped making progress (grace periods never ended?)")
         XCTAssertGreaterThan(trafficDuringChanges, 10_000, "too little traffic ran during the changes")
         // Every original packet reaches the sink: no replace loses one.
         XCTAssertEqual(t.delivered - (t.created - t.drops(.unboundPort) - t.drops(.backlogFull) - t.drops(.poolEmpty)),
