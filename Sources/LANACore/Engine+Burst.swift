@@ -9,6 +9,7 @@ extension Engine {
     func runBurst(_ table: DispatchTable, fromSources: Bool) -> Int {
         let ctx = context
         var n = ctx.backlog.pop(into: work, max: Engine.burstSize)
+        var sameEntry = n == 0
         if fromSources, n < Engine.burstSize, index < table.sourceRanges.count {
             let first = n
             var i = table.sourceStart[index]
@@ -21,20 +22,30 @@ extension Engine {
             }
             if n > first {
                 var bytes: UInt64 = 0
-                for j in first..<n { bytes &+= UInt64(ctx.pool.metas[Int(work[j])].length) }
+                let metas = ctx.pool.metas
+                let entry = metas[Int(work[0])].next
+                var j = first
+                while j < n {
+                    let m = metas + Int(work[j])
+                    bytes &+= UInt64(m.pointee.length)
+                    sameEntry = sameEntry && m.pointee.next == entry
+                    j &+= 1
+                }
                 stats.add(.received, UInt64(n &- first))
                 stats.add(.receivedBytes, bytes)
             }
         }
         if n == 0 { return 0 }
-        drive(count: n, table: table)
+        // A burst from one source usually enters at one IDP: then the first
+        // round needs no partitioning either.
+        drive(count: n, table: table, uniform: sameEntry)
         // Copies that blocks queued (tee) are driven under the same snapshot
         // before the next quiescent point, so a block removed in between can
         // never be the target of a queued packet. The graph is acyclic, so
         // this ends.
         while ctx.backlog.count > 0 {
             let m = ctx.backlog.pop(into: work, max: Engine.burstSize)
-            drive(count: m, table: table)
+            drive(count: m, table: table, uniform: false)
             n &+= m
         }
         stats.add(.bursts, 1)
@@ -53,10 +64,10 @@ extension Engine {
     /// as it is instead of partitioning it again — one pass over the packets
     /// per hop besides the block's own.
     @inline(__always)
-    func drive(count: Int, table: DispatchTable) {
+    func drive(count: Int, table: DispatchTable, uniform startsUniform: Bool) {
         let metas = context.pool.metas
         var n = count
-        var uniform = false
+        var uniform = startsUniform
         while n > 0 {
             let target = metas[Int(work[0])].next
             let members: UnsafeMutablePointer<PacketHandle>

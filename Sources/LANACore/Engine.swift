@@ -17,6 +17,7 @@ import Glibc
 public final class Engine: @unchecked Sendable {
     public static let burstSize = 32
     /// A packet that would visit a 65th block is dropped (`hop-limit`).
+    /// A power of two: `Burst.forwardAll` tests it on the OR of hop counts.
     public static let hopLimit = 64
     @usableFromInline static let hopLimitHops = UInt8(hopLimit)
 

@@ -103,22 +103,26 @@ public struct Burst {
         }
         let ingress = ports.verdict(for: .ingress).rawValue
         let egress = ports.verdict(for: .egress).rawValue
-        let first = (metas + Int(handles[0])).pointee.direction == .ingress ? ingress : egress
-        var same = true
-        var maxHops: UInt8 = 0
+        // Branch-free: which directions were seen (bit 0 ingress, bit 1
+        // egress), and the OR of all hop counts — at or above the limit
+        // (64, a power of two) exactly when some packet is.
+        var seen: UInt8 = 0
+        var hopBits: UInt8 = 0
+        let source = idp
         var i = 0
         while i < count {
             let m = metas + Int(handles[i])
-            let v = m.pointee.direction == .ingress ? ingress : egress
-            m.pointee.next = v
-            m.pointee.source = idp
+            let d = m.pointee.direction.rawValue
+            m.pointee.next = d == 0 ? ingress : egress
+            m.pointee.source = source
             let hops = m.pointee.hops &+ 1
             m.pointee.hops = hops
-            maxHops = hops > maxHops ? hops : maxHops
-            same = same && v == first
+            hopBits |= hops
+            seen |= d &+ 1
             i &+= 1
         }
-        let whole = same && first &- 1 < Verdict.firstSpecial &- 1 && maxHops < Engine.hopLimitHops
+        let first = seen == 1 ? ingress : egress
+        let whole = seen != 3 && first &- 1 < Verdict.firstSpecial &- 1 && hopBits < Engine.hopLimitHops
         summary.pointee = whole ? first : Burst.hopsApplied
     }
 }
