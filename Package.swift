@@ -105,6 +105,12 @@ let package = Package(
             dependencies: ["LANAControl"],
             swiftSettings: strictSwift
         ),
+        // libFuzzer target for the BPF assembler and loader; see the README.
+        .executableTarget(
+            name: "LANABPFFuzz",
+            dependencies: ["LANABPF"],
+            swiftSettings: strictSwift
+        ),
         .executableTarget(
             name: "fbctl",
             dependencies: [
@@ -132,7 +138,7 @@ let package = Package(
             name: "LANABlocksTests",
             dependencies: ["LANACore", "LANABlocks", "LANAEmbedded"]
         ),
-        .testTarget(name: "LANABPFTests", dependencies: ["LANABPF", "LANABlocks", "LANACore", "LANAEmbedded"]),
+        .testTarget(name: "LANABPFTests", dependencies: ["LANABPF", "LANABlocks", "LANACore", "LANAEmbedded", "CPcap", "CLANASupport", "LANATestSupport"]),
         .testTarget(
             name: "LANAControlTests",
             dependencies: ["LANAControl", "LANATestSupport"]

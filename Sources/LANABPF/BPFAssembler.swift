@@ -109,6 +109,14 @@ public enum BPFAssembler {
             return n
         }
 
+        /// Whether a number (possibly written `+4`, as `bpfc` allows) comes next.
+        var startsNumber: Bool {
+            var i = position
+            if i < tokens.count, tokens[i].kind == .punctuation(UInt8(ascii: "+")) { i += 1 }
+            guard i < tokens.count, case .number = tokens[i].kind else { return false }
+            return true
+        }
+
         mutating func label() throws(BPFSourceError) -> (String, Int) {
             guard let t = current, case .label(let name) = t.kind else { throw unexpected("a label") }
             position += 1
@@ -168,7 +176,7 @@ public enum BPFAssembler {
                     try emit(O.ldx | O.w | O.len, line: line)
                 } else if accept(.m) {
                     try emit(O.ldx | O.mem, scratch(), line: line)
-                } else if case .number? = current?.kind {
+                } else if startsNumber {
                     try emit(O.ldx | O.b | O.msh, nibble(), line: line)
                 } else {
                     throw unexpected("#k, #len, M[k] or 4*([k]&0xf)")

@@ -4,11 +4,14 @@
 ///
 /// Covered as the kernel does: in-frame VLAN tags (802.1Q, 802.1ad),
 /// IPv4 (header length, fragments), IPv6 with hop-by-hop, routing,
-/// destination-options and fragment headers, IP-in-IP and IPv6-in-IP,
-/// PPPoE sessions carrying IP or MPLS, and ARP, RARP, MPLS, TIPC and FCoE
-/// (which end the walk at their header). GRE and other tunnels end the walk at the tunnel
-/// header (the kernel would look inside); other EtherTypes fail, which
-/// makes `#poff` 0. At most 15 headers are followed, like the kernel.
+/// destination-options and fragment headers, IP-in-IP, IPv6-in-IP and
+/// MPLS-in-IP, GRE (versions 0 and 1/PPTP, with checksum, key, sequence and
+/// acknowledgement fields, transparent Ethernet bridging), PPPoE sessions
+/// (uncompressed PPP protocol field) carrying IP or MPLS, HSR and PRP tags,
+/// batman-adv unicast, one MPLS label, and ARP, RARP, TIPC, FCoE, PTP and
+/// CFM (which end the walk at or after their header). Other EtherTypes
+/// fail, which makes `#poff` 0. At most 15 headers are followed, like the
+/// kernel.
 ///
 /// All reads are bounds-checked: this runs only for programs that use
 /// these extensions.
@@ -73,28 +76,49 @@ struct BPFFlowDissector {
                 nhoff += 4
                 again = true
             case 0x8864:
-                // PPPoE session: version/type 0x11, code 0, then the PPP
-                // protocol (one byte when compressed).
+                // PPPoE session: version/type 0x11, code 0, then a two-byte
+                // PPP protocol (Linux 6.x no longer accepts the compressed
+                // one-byte form: 0x21 0x45 is not a valid protocol).
                 guard has(nhoff, 8), bytes[nhoff] == 0x11, bytes[nhoff + 1] == 0 else { good = false; break protoLoop }
-                var ppp = u16(nhoff + 6)!
-                if ppp & 0x0100 != 0 {
-                    ppp >>= 8
-                    nhoff += 7
-                } else {
-                    nhoff += 8
-                }
+                let ppp = u16(nhoff + 6)!
+                nhoff += 8
                 switch ppp {
                 case 0x0021: proto = 0x0800
                 case 0x0057: proto = 0x86DD
                 case 0x0281, 0x0283: proto = 0x8847
-                default: good = false; break protoLoop
+                default:
+                    // Another valid PPP protocol ends the walk here.
+                    if ppp & 0x0101 != 0x0001 { good = false }
+                    break protoLoop
                 }
                 again = true
+            case 0x892F, 0x88FB:
+                // HSR or PRP tag: path and size, sequence number, then the EtherType.
+                guard let inner = u16(nhoff + 4) else { good = false; break protoLoop }
+                proto = inner
+                nhoff += 6
+                again = true
+            case 0x4305:
+                // batman-adv: a unicast packet (type 0x40, version 15) then
+                // the inner Ethernet header.
+                guard has(nhoff, 24), bytes[nhoff] == 0x40, bytes[nhoff + 1] == 15 else { good = false; break protoLoop }
+                proto = u16(nhoff + 22)!
+                nhoff += 24
+                again = true
+            case 0x8847, 0x8848:
+                // One label; the kernel looks no further without MPLS keys.
+                nhoff += 4
+                break protoLoop
+            case 0x88F7:
+                // PTP: the common header is 34 bytes.
+                guard has(nhoff, 34) else { good = false; break protoLoop }
+                nhoff += 34
+                break protoLoop
             case 0x88CA:
                 // TIPC: a basic header must be there.
                 guard has(nhoff, 16) else { good = false; break protoLoop }
                 break protoLoop
-            case 0x0806, 0x8035, 0x8847, 0x8848:
+            case 0x0806, 0x8035, 0x8902:
                 break protoLoop
             case 0x8906:
                 guard bytes.count - nhoff >= 38 else { good = false; break protoLoop }
@@ -127,6 +151,17 @@ struct BPFFlowDissector {
                     nhoff += 8
                     if off & 0xFFF8 == 0 { flow.isFirstFragment = true }
                     break protoLoop
+                case 47:
+                    switch gre(&nhoff, &proto) {
+                    case .again: if allowed() { continue protoLoop }
+                    case .bad: good = false
+                    case .stop: break
+                    }
+                    break protoLoop
+                case 137:  // MPLS in IP
+                    proto = 0x8847
+                    if allowed() { continue protoLoop }
+                    break protoLoop
                 case 4:  // IP in IP
                     proto = 0x0800
                     if allowed() { continue protoLoop }
@@ -148,6 +183,43 @@ struct BPFFlowDissector {
         return flow
     }
 
+    enum Step { case again, stop, bad }
+
+    /// The kernel's `__skb_flow_dissect_gre`: at `nhoff` a GRE header;
+    /// on `.again`, `nhoff` and `proto` describe the inner packet.
+    func gre(_ nhoff: inout Int, _ proto: inout UInt16) -> Step {
+        guard let flags = u16(nhoff), let carried = u16(nhoff + 2) else { return .bad }
+        let version = flags & 0x0007
+        // Routing present, or a version other than 0 and 1: stop at GRE.
+        if flags & 0x4000 != 0 || version > 1 { return .stop }
+        // Version 1 must be PPTP: PPP with a key.
+        if version == 1 && !(carried == 0x880B && flags & 0x2000 != 0) { return .stop }
+        var next = carried
+        var offset = 4
+        if flags & 0x8000 != 0 { offset += 4 }  // checksum and reserved
+        if flags & 0x2000 != 0 {
+            guard has(nhoff + offset, 4) else { return .bad }
+            offset += 4
+        }
+        if flags & 0x1000 != 0 { offset += 4 }  // sequence number
+        if version == 0 {
+            if next == 0x6558 {
+                // Transparent Ethernet bridging: an inner Ethernet header.
+                guard let type = u16(nhoff + offset + 12) else { return .bad }
+                next = type
+                offset += 14
+            }
+        } else {
+            if flags & 0x0080 != 0 { offset += 4 }  // acknowledgement number
+            guard let ppp = u16(nhoff + offset + 2) else { return .bad }
+            if ppp == 0x0021 { next = 0x0800 } else if ppp == 0x0057 { next = 0x86DD }
+            offset += 4
+        }
+        nhoff += offset
+        proto = next
+        return .again
+    }
+
     /// `#poff`: the kernel's `skb_get_poff`.
     func payloadOffset(protocol: UInt16) -> UInt32 {
         guard let flow = dissect(protocol: `protocol`) else { return 0 }
@@ -159,7 +231,7 @@ struct BPFFlowDissector {
             poff += max(20, Int(doff & 0xF0) >> 2)
         case 17, 136: poff += 8   // UDP, UDP-Lite
         case 1, 58, 2: poff += 8  // ICMP, ICMPv6, IGMP
-        case 33: poff += 16       // DCCP
+        case 33: poff += 12       // DCCP
         case 132: poff += 12      // SCTP
         default: break
         }

@@ -18,7 +18,8 @@ public struct BPFProgram: Sendable, Hashable, CustomStringConvertible {
     ///
     /// - `{ code, jt, jf, k },` tuples, as `bpfc` and `tcpdump -dd` print them;
     /// - `tcpdump -ddd` decimal form: a count, then `code jt jf k` per line
-    ///   (or the same separated by commas, as `bpfc -f xt_bpf` prints it);
+    ///   (or the same separated by commas, as `bpfc -f xt_bpf` prints it;
+    ///   or the records without the count, as `bpfc -f tcpdump` prints them);
     /// - `bpfc` assembly (``BPFAssembler``).
     ///
     /// Errors name the source line and, for verifier refusals, the

@@ -4,7 +4,8 @@
 ///   in C notation (decimal, `0x` hex, `0` octal);
 /// - the decimal form of `tcpdump -ddd`: the instruction count, then one
 ///   `code jt jf k` record per line; records may also be separated by
-///   commas (`bpfc -f xt_bpf`, iptables' `--bytecode`).
+///   commas (`bpfc -f xt_bpf`, iptables' `--bytecode`), or the records
+///   alone without the count (`bpfc -f tcpdump`).
 ///
 /// Comments (`;` or `//` to the end of the line, `/* … */`, lines starting
 /// with `#`) are allowed in both.
@@ -190,12 +191,19 @@ enum BPFTupleParser {
         }
         if !current.isEmpty { records.append((current, currentLine)) }
         guard let first = records.first else { throw BPFSourceError(line: 1, "the program has no instructions") }
-        guard first.values.count == 1 else {
-            throw BPFSourceError(line: first.line, "expected the instruction count alone on the first record (tcpdump -ddd form)")
-        }
-        let body = records.dropFirst()
-        guard first.values[0] == UInt64(body.count) else {
-            throw BPFSourceError(line: first.line, "the count says \(first.values[0]) instructions, \(body.count) follow")
+        let body: ArraySlice<(values: [UInt64], line: Int)>
+        if first.values.count == 4 {
+            // `bpfc -f tcpdump` prints the records without the count.
+            body = records[...]
+        } else {
+            guard first.values.count == 1 else {
+                throw BPFSourceError(line: first.line,
+                                     "expected the instruction count alone on the first record (tcpdump -ddd form) or four numbers code jt jf k")
+            }
+            body = records.dropFirst()
+            guard first.values[0] == UInt64(body.count) else {
+                throw BPFSourceError(line: first.line, "the count says \(first.values[0]) instructions, \(body.count) follow")
+            }
         }
         if body.count > BPFVerifier.maximumLength {
             throw BPFSourceError(line: first.line, "more than \(BPFVerifier.maximumLength) instructions")

@@ -1,0 +1,197 @@
+// A libFuzzer target for the BPF assembler, the program loader and the
+// machine.
+//
+// Built for fuzzing (libFuzzer supplies the driver):
+//   swift build -c debug --product LANABPFFuzz \
+//     -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DLANA_LIBFUZZER
+// Built plainly, the same binary replays inputs (a corpus, or a crash file
+// libFuzzer left behind): `LANABPFFuzz FILE...`, or writes a seed corpus of
+// programs in every source form: `LANABPFFuzz --seeds DIR`.
+//
+// Unsafe code: the input buffer is libFuzzer's, valid for the call; the
+// packet copies are allocated at their exact size so AddressSanitizer sees
+// any read past a packet.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import LANABPF
+
+/// Feeds one input to every BPF front end, and checks:
+/// - whatever assembles disassembles (to assembly and to tuples) and
+///   re-assembles to the same instructions;
+/// - whatever loads as a program (any source form) loads again from its
+///   tuples, its `tcpdump -ddd` form and its disassembly, unchanged;
+/// - the input's bytes read as raw instructions are either refused by the
+///   verifier or run (fused and unfused, with the same result) over the
+///   input itself and over an empty packet.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzBPFLoaders(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    let bytes = UnsafeRawBufferPointer(start: size > 0 ? data : nil, count: size)
+    let text = String(decoding: bytes, as: UTF8.self)
+
+    if let instructions = try? BPFAssembler.assemble(text) {
+        let assembly = BPFDisassembler.assembly(instructions)
+        guard let again = try? BPFAssembler.assemble(assembly), again == instructions else {
+            fatalError("assembled program does not round-trip through its disassembly:\n\(assembly)")
+        }
+        guard let parsed = try? BPFProgram.parse(BPFDisassembler.tuples(instructions)), parsed.instructions == instructions else {
+            fatalError("assembled program does not round-trip through its tuples:\n\(BPFDisassembler.tuples(instructions))")
+        }
+        _ = BPFDisassembler.listing(instructions)
+    }
+
+    if let program = try? BPFProgram(source: text) {
+        let decimal = "\(program.count)\n" + program.instructions.map { "\($0.code) \($0.jt) \($0.jf) \($0.k)" }.joined(separator: "\n")
+        for form in [program.tuples, decimal] {
+            guard let again = try? BPFProgram(source: form), again == program else {
+                fatalError("loaded program does not load again from:\n\(form)")
+            }
+        }
+        // Assembly has no place for fields an instruction ignores (jt on a
+        // load, k of `ret a`): equal up to those.
+        let assembly = BPFDisassembler.assembly(program.instructions)
+        guard let again = try? BPFProgram(source: assembly),
+              again.instructions == program.instructions.map(canonical) else {
+            fatalError("loaded program does not load again from its disassembly:\n\(assembly)")
+        }
+        run(program, on: bytes)
+    }
+
+    // The raw bytes as instructions: 8 bytes each, host order like sock_filter.
+    let count = min(size / 8, BPFVerifier.maximumLength + 1)
+    var raw: [BPFInstruction] = []
+    raw.reserveCapacity(count)
+    for i in 0..<count {
+        let base = i * 8
+        raw.append(BPFInstruction(code: bytes.loadUnaligned(fromByteOffset: base, as: UInt16.self),
+                                  jt: bytes[base + 2], jf: bytes[base + 3],
+                                  k: bytes.loadUnaligned(fromByteOffset: base + 4, as: UInt32.self)))
+    }
+    if let program = try? BPFProgram(raw) {
+        run(program, on: bytes)
+    } else {
+        // Every refusal can be described (it names the instruction).
+        do { try BPFVerifier.verify(raw) } catch { _ = error.description }
+    }
+    return 0
+}
+
+/// `insn` with the fields its operation ignores set to 0.
+func canonical(_ insn: BPFInstruction) -> BPFInstruction {
+    let O = BPFOpcode.self
+    var out = insn
+    if !insn.isConditionalJump { out.jt = 0; out.jf = 0 }
+    switch insn.code {
+    case O.ld | O.w | O.len, O.ldx | O.w | O.len, O.alu | O.neg, O.ret | O.retA, O.misc | O.tax, O.misc | O.txa:
+        out.k = 0
+    case _ where insn.code & 0x07 == O.alu || insn.isConditionalJump:
+        if insn.code & O.x != 0 { out.k = 0 }
+    default:
+        break
+    }
+    return out
+}
+
+/// Runs `program` over exact-size copies of `packet` and of its first 14
+/// bytes, and over nothing; fused and unfused results must agree.
+func run(_ program: BPFProgram, on packet: UnsafeRawBufferPointer) {
+    let fused = BPFCompiledProgram(program)
+    let plain = BPFCompiledProgram(program, fuse: false)
+    for length in [packet.count, min(packet.count, 14), 0] {
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 1)
+        defer { copy.deallocate() }
+        if length > 0 { copy.copyMemory(from: UnsafeRawBufferPointer(rebasing: packet[0..<length])) }
+        var first = BPFEnvironment(), second = BPFEnvironment()
+        first.protocol = 0x0800
+        second.protocol = 0x0800
+        let a = fused.run(UnsafeRawBufferPointer(copy), &first)
+        let b = plain.run(UnsafeRawBufferPointer(copy), &second)
+        if a != b { fatalError("fused \(a) and unfused \(b) differ for\n\(program.tuples)") }
+    }
+}
+
+#if LANA_LIBFUZZER
+/// libFuzzer's driver, for a program that keeps its own `main`.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+/// The entry point. SwiftPM links every executable with
+/// `--defsym main=<Module>_main`, which shadows libFuzzer's own `main`, so
+/// the module's entry point hands over to libFuzzer's driver instead.
+@_cdecl("LANABPFFuzz_main")
+func fuzzerEntryPoint(
+    _ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+) -> CInt {
+    var argc = argc
+    var argv = argv
+    return LLVMFuzzerRunDriver(&argc, &argv, fuzzBPFLoaders)
+}
+#else
+/// Replays files through the target.
+func replay(_ paths: ArraySlice<String>) -> Int32 {
+    for path in paths {
+        guard let file = fopen(path, "rb") else {
+            print("cannot open \(path)")
+            return 1
+        }
+        var contents: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
+            if count == 0 { break }
+            contents += chunk[..<count]
+        }
+        fclose(file)
+        _ = contents.withUnsafeBufferPointer { fuzzBPFLoaders($0.baseAddress, $0.count) }
+    }
+    print("replayed \(paths.count) inputs")
+    return 0
+}
+
+/// Seeds: assembly with every addressing mode and extension, tuples, the
+/// decimal form, and raw instructions.
+func writeSeeds(to directory: String) -> Int32 {
+    var seeds: [[UInt8]] = [
+        "ldh [12]\njeq #0x806, L1, L2\nL1: ret #0xffff\nL2: ret #0\n",
+        "ldh [12]\njneq #0x800, drop\nldb [23]\njneq #6, drop\nldh [20]\njset #0x1fff, drop\nldxb 4*([14]&0xf)\n"
+            + "ldh [x + 16]\njeq #80, accept, drop\naccept: ret #65535\ndrop: ret #0\n",
+        "ld #len\nst M[0]\nldx M[0]\nadd x\nsub #1\nmul #3\ndiv #2\nmod #7\nand #0xff\nor #1\nxor x\nlsh #2\nrsh x\nneg\ntax\ntxa\nret a\n",
+        "ld #proto\nld #type\nld #ifidx\nldx #1\nld #nla\nld #nlan\nld #mark\nld #queue\nld #hatype\nld #rxhash\nld #cpu\n"
+            + "ld #vlan_tci\nld #vlanp\nld #poff\nld #rand\nld #vlan_tpid\nld #xor_x\nret a\n",
+        "/* c */ ld [-1048576] ; net\n# hash\nldb [x+4]\njlt #3, a1\njle x, a1\na1: ja a2\na2: ret %a\n",
+        "{ 0x28, 0, 0, 0x0000000c },\n{ 0x15, 0, 1, 0x00000806 },\n{ 0x6, 0, 0, 0x0000ffff },\n{ 0x6, 0, 0, 0x00000000 },\n",
+        "4\n40 0 0 12\n21 0 1 2054\n6 0 0 65535\n6 0 0 0\n",
+        "4,40 0 0 12,21 0 1 2054,6 0 0 65535,6 0 0 0,",
+    ].map { Array($0.utf8) }
+    let raw: [(UInt16, UInt8, UInt8, UInt32)] = [(0x28, 0, 0, 12), (0x15, 0, 1, 0x800), (0x30, 0, 0, 0xFFFF_F000 + 52), (0x16, 0, 0, 0)]
+    seeds.append(raw.flatMap { insn in
+        withUnsafeBytes(of: insn.0) { Array($0) } + [insn.1, insn.2] + withUnsafeBytes(of: insn.3) { Array($0) }
+    })
+    for (index, seed) in seeds.enumerated() {
+        guard let file = fopen("\(directory)/seed-\(index)", "wb") else {
+            print("cannot write to \(directory)")
+            return 1
+        }
+        _ = seed.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+        fclose(file)
+    }
+    print("wrote \(seeds.count) seeds to \(directory)")
+    return 0
+}
+
+// main.swift's top-level code, written as a declaration: the libFuzzer build
+// compiles this file with -parse-as-library (libFuzzer has the `main`), and
+// the parser rejects top-level statements there even inside an inactive #if.
+let replayStatus: Int32 = {
+    let arguments = CommandLine.arguments
+    let status = arguments.count == 3 && arguments[1] == "--seeds"
+        ? writeSeeds(to: arguments[2]) : replay(arguments.dropFirst())
+    if status != 0 { exit(status) }
+    return status
+}()
+#endif
