@@ -114,7 +114,7 @@ let package = Package(
         .executableTarget(
             name: "fbctl",
             dependencies: [
-                "LANAControl", "LANATool",
+                "LANAControl", "LANATool", "LANABPF",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/fbctl",
@@ -139,6 +139,7 @@ let package = Package(
             dependencies: ["LANACore", "LANABlocks", "LANAEmbedded"]
         ),
         .testTarget(name: "LANABPFTests", dependencies: ["LANABPF", "LANABlocks", "LANACore", "LANAEmbedded", "CPcap", "CLANASupport", "LANATestSupport"]),
+        .testTarget(name: "BpfBlockTests", dependencies: ["LANABPF", "LANABlocks", "LANACore", "LANAEmbedded"]),
         .testTarget(
             name: "LANAControlTests",
             dependencies: ["LANAControl", "LANATestSupport"]

@@ -20,12 +20,17 @@ let package = Package(
     ],
     targets: [
         .target(name: "CBenchSupport"),
+        // libpcap's bpf_filter, the reference of `lana-bench bpf`.
+        .target(name: "CBPFBench", linkerSettings: [.linkedLibrary("pcap")]),
         .executableTarget(
             name: "lana-bench",
             dependencies: [
                 "CBenchSupport",
+                "CBPFBench",
                 .product(name: "LANACore", package: mainPackage),
                 .product(name: "LANABlocks", package: mainPackage),
+                .product(name: "LANAControl", package: mainPackage),
+                .product(name: "LANABPF", package: mainPackage),
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ],
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]

@@ -41,13 +41,22 @@ lanad_pid=$!
 for _ in $(seq 100); do [ -S "$run/lana/control" ] && break; sleep 0.05; done
 [ -S "$run/lana/control" ] || { cat "$run/lanad.log"; exit 1; }
 
-echo "== Appendix C.3 with LANA for Swift (dummy blocks stand in for the bpf filters)"
+echo "== Appendix C.3 with LANA for Swift"
 vlink ethernet hook eth0
 fbctl add fb2 tee
-fbctl add fb3 dummy
+fbctl add fb3 bpf
 fbctl add fb4 counter
-fbctl add fb5 dummy
+fbctl add fb5 bpf
 fbctl add fb6 counter
+say "cat Configs/ipv4.bpf"; cat Configs/ipv4.bpf
+say "cat Configs/arp.bpf"; cat Configs/arp.bpf
+# The thesis pipes bpfc's output into the block; fbctl reads it from stdin
+# with bpf=- (and assembles the source itself with bpf=@file).
+fbctl set fb3 bpf=@Configs/ipv4.bpf
+say "bpfc Configs/arp.bpf | fbctl set fb5 bpf=-"
+bpfc Configs/arp.bpf | in_lana "$bin/fbctl" --run-dir "$run/lana" set fb5 bpf=-
+say "cat /run/lana/fblock/fb3"; cat "$run/lana/fblock/fb3"
+say "cat /run/lana/fblock/fb5"; cat "$run/lana/fblock/fb5"
 fbctl bind fb2 eth0
 fbctl bind fb3 fb2
 fbctl bind fb5 fb2
@@ -59,15 +68,18 @@ say "send 1000 IPv4, 500 ARP and 250 other frames from the peer"
 ip netns exec "$ns_peer" python3 Scripts/lana-send.py peer0 1000 --kind ipv4 --size 98
 ip netns exec "$ns_peer" python3 Scripts/lana-send.py peer0 500 --kind arp
 ip netns exec "$ns_peer" python3 Scripts/lana-send.py peer0 250 --kind other
-# Wait until both counters have seen every frame (the tee copies to fb5).
+# Wait until fb4 has counted every IPv4 frame and fb6 every ARP frame (the
+# tee gives each filter its own copy; the rest is dropped as filtered).
 for _ in $(seq 100); do
-    [ "$(cut -d' ' -f1 "$run/lana/fblock/fb4")" = 1750 ] && [ "$(cut -d' ' -f1 "$run/lana/fblock/fb6")" = 1750 ] && break
+    [ "$(cut -d' ' -f1 "$run/lana/fblock/fb4")" = 1000 ] && [ "$(cut -d' ' -f1 "$run/lana/fblock/fb6")" = 500 ] && break
     sleep 0.05
 done
 say "cat /run/lana/fblock/fb4"; cat "$run/lana/fblock/fb4"
 say "cat /run/lana/fblock/fb6"; cat "$run/lana/fblock/fb6"
 say "cat /run/lana/ppe"; cat "$run/lana/ppe"
+say "cat /run/lana/drops"; cat "$run/lana/drops"
 fbctl show eth0
+fbctl show fb3
 
 echo; echo "== teardown, in the walkthrough's order"
 fbctl unbind fb6 fb5

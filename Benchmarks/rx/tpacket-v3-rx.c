@@ -4,7 +4,8 @@
 // (Sources/LANAPosix/PacketSocket.swift, Sources/lanad/EthernetHooks.swift):
 // TPACKET_V3, 32 blocks of 256 KiB, 2048-byte frame size, 2 ms block retire
 // timeout, PACKET_IGNORE_OUTGOING, promiscuous membership, a fanout group in
-// hash mode, bound to ETH_P_ALL on one interface. It walks every frame
+// hash mode with PACKET_FANOUT_FLAG_IGNORE_OUTGOING where the kernel has it
+// (6.9+), bound to ETH_P_ALL on one interface. It walks every frame
 // header of every block (as lanad's ReceiveRing does), counts frames and
 // bytes, returns the block, and sleeps in poll(2) when the ring is empty.
 // It does not copy the frames anywhere: it is the floor lanad is compared
@@ -42,6 +43,9 @@
 
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23
+#endif
+#ifndef PACKET_FANOUT_FLAG_IGNORE_OUTGOING
+#define PACKET_FANOUT_FLAG_IGNORE_OUTGOING 0x4000
 #endif
 
 enum { BLOCK_SIZE = 1 << 18, BLOCK_COUNT = 32, FRAME_SIZE = 2048, RETIRE_MS = 2 };
@@ -131,8 +135,12 @@ int main(int argc, char **argv) {
     mreq.mr_ifindex = (int)ifindex;
     mreq.mr_type = PACKET_MR_PROMISC;
     if (setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mreq, sizeof mreq) != 0) die("PACKET_ADD_MEMBERSHIP");
-    int fanout = (int)group | (PACKET_FANOUT_HASH << 16);
-    if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &fanout, sizeof fanout) != 0) die("PACKET_FANOUT");
+    // As lanad: the group flag first, without it on kernels that lack it.
+    int fanout = (int)group | ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_IGNORE_OUTGOING) << 16);
+    if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &fanout, sizeof fanout) != 0) {
+        fanout = (int)group | (PACKET_FANOUT_HASH << 16);
+        if (errno != EINVAL || setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &fanout, sizeof fanout) != 0) die("PACKET_FANOUT");
+    }
 
     // Created only once the socket is ready: its existence means "receiving".
     if (countfile) {
@@ -161,6 +169,18 @@ int main(int argc, char **argv) {
                 timeout = (int)((deadline - t) / 1000000u) + 1;
             }
             if (poll(&pfd, 1, timeout) < 0 && errno != EINTR) die("poll");
+            if (pfd.revents & POLLERR) {
+                // A pending socket error (link down, interface deleted) keeps
+                // poll returning at once: clear it, and stop if the interface
+                // is gone rather than spin.
+                int err = 0;
+                socklen_t errlen = sizeof err;
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &errlen);
+                if (if_nametoindex(ifname) != ifindex) {
+                    fprintf(stderr, "tpacket-v3-rx: %s is gone (%s)\n", ifname, strerror(err));
+                    break;
+                }
+            }
             continue;
         }
         uint32_t n = b->hdr.bh1.num_pkts;

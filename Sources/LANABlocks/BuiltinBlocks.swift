@@ -6,6 +6,7 @@ public enum BuiltinBlocks {
         DummyBlock.type,
         CounterBlock.type,
         TeeBlock.type,
+        BpfBlock.type,
     ]
 
     /// Registers every built-in type with `registry`.

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import SystemPackage
 
 extension ControlServer {
@@ -102,6 +103,7 @@ struct ServerLoop: ~Copyable {
             service(client, events: descriptors[index + 2].revents, handler: handler)
         }
         clients.removeAll { $0.isClosed }
+        server.watcherCount.store(clients.count { $0.isWatching }, ordering: .releasing)
         if descriptors[1].revents & Int16(POLLIN) != 0 {
             acceptPending()
         }
@@ -243,7 +245,10 @@ struct ServerLoop: ~Copyable {
         let requestHeader = header!
         let reply: ControlReply
         if request.command == .watch {
+            if !client.isWatching { server.watcherCount.add(1, ordering: .releasing) }
             client.isWatching = true
+            // Counted at once, not at the end of the turn: events of the requests
+            // served after this one in the same turn are for this client too.
             reply = .ok
         } else {
             reply = handler(request, client.peer)

@@ -99,6 +99,10 @@ public final class ControlServer: Sendable {
     }
 
     let shared = Mutex(Shared())
+    /// Connections that sent WATCH, kept by the control thread. With none,
+    /// ``broadcast(event:)`` has nobody to tell and returns at once, which
+    /// spares every operation a wake-up of the control thread.
+    let watcherCount = Atomic<Int>(0)
 
     /// Creates the socket at `socketPath` and starts listening.
     ///
@@ -169,10 +173,20 @@ public final class ControlServer: Sendable {
     /// Pushes `event` to every connection that sent WATCH. Callable from any
     /// thread; the control thread sends it on its next turn.
     ///
+    /// With no watcher connected the event is discarded at once, without
+    /// waking the control thread.
+    ///
     /// Events that cannot be encoded (a NUL byte, over 65 000 bytes) and
     /// events beyond ``Configuration/maximumQueuedEvents`` are dropped and
     /// counted in ``droppedEventCount``.
     public func broadcast(event: String) {
+        guard watcherCount.load(ordering: .acquiring) > 0 else {
+            // Nobody to tell; still count what could not have been sent.
+            if (try? NetlinkMessage.checkEncodable(event, as: .event)) == nil {
+                shared.withLock { $0.droppedEvents += 1 }
+            }
+            return
+        }
         shared.withLock { shared in
             if shared.events.count >= configuration.maximumQueuedEvents {
                 shared.events.removeFirst()

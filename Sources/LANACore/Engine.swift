@@ -45,6 +45,10 @@ public final class Engine: @unchecked Sendable {
     let measureStalls: Bool
     /// Incremented each time the engine found no work and went to sleep.
     let idleCount = Atomic<UInt64>(0)
+    /// Set when the last sleep's poll reported an error on a source
+    /// descriptor; the next sleep then handles it while online. Owner
+    /// thread only.
+    private var sourceErrorPending = false
     private let thread = Mutex<pthread_t?>(nil)
 
     init(index: Int, cpu: Int?, dataPlane: DataPlane, stats: EngineStatsTable,
@@ -168,14 +172,20 @@ public final class Engine: @unchecked Sendable {
             }
         }
         // Errors are handled while still online: the sources are only
-        // guaranteed alive while this engine holds the snapshot.
-        _ = poll(pollSet, nfds_t(count), 0)
-        var failed = false
-        for i in 1..<Swift.max(count, 1) where pollSet[i].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
-            pollSources[i]?._withUnsafeGuaranteedRef { $0.descriptorFailed() }
-            failed = true
+        // guaranteed alive while this engine holds the snapshot. Checking
+        // before every sleep would cost a second poll(2) per wake-up (as
+        // much as the sleep itself), so this check runs only after the
+        // sleeping poll saw an error, which it reports at once.
+        if sourceErrorPending {
+            sourceErrorPending = false
+            _ = poll(pollSet, nfds_t(count), 0)
+            var failed = false
+            for i in 1..<Swift.max(count, 1) where pollSet[i].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
+                pollSources[i]?._withUnsafeGuaranteedRef { $0.descriptorFailed() }
+                failed = true
+            }
+            if failed { return }
         }
-        if failed { return }
         dataPlane.goOffline(epoch)
         idleCount.wrappingAdd(1, ordering: .releasing)
         if stopRequested.load(ordering: .acquiring) { return }
@@ -183,6 +193,11 @@ public final class Engine: @unchecked Sendable {
         if pollSet[0].revents != 0 {
             var value: UInt64 = 0
             _ = read(wakeFD, &value, 8)
+        }
+        // Only our own pollfd array is read here: offline, the sources may
+        // already be gone.
+        for i in 1..<Swift.max(count, 1) where pollSet[i].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
+            sourceErrorPending = true
         }
     }
 }

@@ -38,7 +38,16 @@ public final class Registry: @unchecked Sendable {
     public let environment: BlockType.Environment
     private let state: Mutex<RegistryState>
     private let generation = Atomic<UInt64>(0)
-    private let eventSink = Mutex<(@Sendable (BlockEvent) -> Void)?>(nil)
+    /// Boxed: a closure held directly as a generic `Mutex` value is
+    /// reabstracted on every inout access and written back wrapped in two
+    /// more thunks, so each operation would make the next event call (and
+    /// memory) grow.
+    private let eventSink = Mutex<EventSink?>(nil)
+
+    private final class EventSink: Sendable {
+        let deliver: @Sendable (BlockEvent) -> Void
+        init(_ deliver: @escaping @Sendable (BlockEvent) -> Void) { self.deliver = deliver }
+    }
 
     public init(engineCount: Int) {
         precondition(engineCount >= 1)
@@ -64,7 +73,8 @@ public final class Registry: @unchecked Sendable {
     /// Receives every event (for `fbctl watch`); called on the thread that
     /// made the change, after the change is published.
     public func setEventSink(_ sink: (@Sendable (BlockEvent) -> Void)?) {
-        eventSink.withLock { $0 = sink }
+        let box = sink.map(EventSink.init)
+        eventSink.withLock { $0 = box }
     }
 
     // MARK: Operations
@@ -197,7 +207,7 @@ public final class Registry: @unchecked Sendable {
 
     /// All blocks in ascending IDP order.
     public func list() -> [BlockInfo] {
-        state.withLock { s in s.nodes.compactMap { $0.map { Self.info($0, in: s) } } }
+        state.withLock { s in Self.infos(in: s) }
     }
 
     public func show(_ name: String) throws(RegistryError) -> BlockInfo {
@@ -207,13 +217,37 @@ public final class Registry: @unchecked Sendable {
         }
     }
 
+    /// Every block's info. One pass counts all port references: the
+    /// control thread lists after each operation, so this must stay linear
+    /// in the number of blocks.
+    private static func infos(in s: RegistryState) -> [BlockInfo] {
+        var references = [Int](repeating: 0, count: s.nodes.count)
+        for case let o? in s.nodes {
+            for idp in [o.ports.ingress, o.ports.egress, o.ports.ingressSecondary, o.ports.egressSecondary] {
+                let i = Int(idp.rawValue)
+                if !idp.isNone && references.indices.contains(i) { references[i] += 1 }
+            }
+        }
+        return s.nodes.compactMap { node in
+            node.map { n in
+                let idp = s.names.lookup(n.name) ?? .none
+                let i = Int(idp.rawValue)
+                return info(n, idp: idp, refs: 1 + (references.indices.contains(i) ? references[i] : 0))
+            }
+        }
+    }
+
     private static func info(_ n: RegistryNode, in s: RegistryState) -> BlockInfo {
         let idp = s.names.lookup(n.name) ?? .none
-        let refs = 1 + s.nodes.reduce(0) { acc, other in
-            guard let o = other else { return acc }
+        var refs = 1
+        for case let o? in s.nodes {
             let p = o.ports
-            return acc + [p.ingress, p.egress, p.ingressSecondary, p.egressSecondary].filter { $0 == idp }.count
+            for port in [p.ingress, p.egress, p.ingressSecondary, p.egressSecondary] where port == idp { refs += 1 }
         }
+        return info(n, idp: idp, refs: refs)
+    }
+
+    private static func info(_ n: RegistryNode, idp: IDP, refs: Int) -> BlockInfo {
         return BlockInfo(
             name: n.name, type: n.type.name, idp: idp, ports: n.ports, refs: refs,
             subscribers: n.subscribers.map(\.idp),
@@ -224,7 +258,7 @@ public final class Registry: @unchecked Sendable {
     /// Calls `body` with the registry lock held (the daemon's state writer
     /// uses it to read a consistent picture).
     public func withLockedList<R>(_ body: ([BlockInfo]) -> R) -> R {
-        state.withLock { s in body(s.nodes.compactMap { $0.map { Self.info($0, in: s) } }) }
+        state.withLock { s in body(Self.infos(in: s)) }
     }
 
     // MARK: Commit
@@ -256,7 +290,7 @@ public final class Registry: @unchecked Sendable {
             return fx.events
         }
         for (block, e) in deliveries { block.handleEvent(e) }
-        if let sink = eventSink.withLock({ $0 }) { for e in events { sink(e) } }
+        if let sink = eventSink.withLock({ $0 }) { for e in events { sink.deliver(e) } }
     }
 
     private static func node(_ idp: IDP, in s: RegistryState) -> RegistryNode? {

@@ -63,6 +63,13 @@ struct RegistryState {
 
     func node(_ idp: IDP) -> RegistryNode { nodes[Int(idp.rawValue)]! }
 
+    /// `key=value` for messages and events. A value of several lines or
+    /// more than 200 bytes (a BPF program) is shown by its size, so that
+    /// messages stay one readable line.
+    static func shownOption(_ key: String, _ value: String) -> String {
+        value.utf8.count <= 200 && !value.contains("\n") ? "\(key)=\(value)" : "\(key)=<\(value.utf8.count) bytes>"
+    }
+
     static func quoted(_ s: String) -> String {
         s.allSatisfy { $0.isASCII && !$0.isWhitespace && $0 != "'" } && !s.isEmpty ? s : "'\(s)'"
     }
@@ -157,9 +164,9 @@ struct RegistryState {
         do {
             try n.type.make(environment).setOption(key, value)
         } catch {
-            throw RegistryError(Errno(rawValue: EINVAL), "\(name): \(key)=\(value): \(error.message)")
+            throw RegistryError(Errno(rawValue: EINVAL), "\(name): \(Self.shownOption(key, value)): \(error.message)")
         }
         fx.options.append((n.block, key, value))
-        fx.events.append(BlockEvent(.optionChanged, block: n.name, idp: idp, detail: "\(key)=\(value)"))
+        fx.events.append(BlockEvent(.optionChanged, block: n.name, idp: idp, detail: Self.shownOption(key, value)))
     }
 }

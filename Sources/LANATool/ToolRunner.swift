@@ -41,6 +41,9 @@ public struct ToolRunner {
         case .daemonNotReachable(let path, let errno):
             printError("\(tool): is lanad running? socket \(path): \(errno)")
             return ExitCode(3)
+        case .refused(let errno, let message):
+            // A refused WATCH reads like every other refusal (spec §3).
+            return refusal(words ?? "", errno, message ?? "")
         default:
             printError(prefix + "\(error)")
             return ExitCode(1)
@@ -49,19 +52,26 @@ public struct ToolRunner {
 
     public func finish(_ words: String, _ reply: ControlReply) throws {
         if let error = reply.error {
-            let message = reply.message ?? ""
-            if options.json {
-                printOut("{\"ok\":false,\"errno\":\"\(error.symbolicName)\",\"code\":\(error.rawValue),\"message\":\(jsonString(message))}")
-            }
-            printError("\(tool): \(words): \(error.strerror) (\(error.symbolicName))\(message.isEmpty ? "" : ": " + message)")
-            throw ExitCode(1)
+            throw refusal(words, error, reply.message ?? "")
         }
         if options.json {
             if reply.items.isEmpty { printOut("{\"ok\":true}") }
-            for item in reply.items { printOut(item.json ?? "{\"text\":\(jsonString(item.text ?? ""))}") }
+            for item in reply.items { printOut(item.json ?? "{\"text\":\(JSONText.string(item.text ?? ""))}") }
         } else {
             for item in reply.items { if let t = item.text { writeOut(t) } }
         }
+    }
+}
+
+extension ToolRunner {
+    /// Prints a refusal, `<tool>: <words>: <strerror> (<ERRNO>): <message>`
+    /// (and with `--json` an object on standard output); exit status 1.
+    func refusal(_ words: String, _ error: Errno, _ message: String) -> ExitCode {
+        if options.json {
+            printOut("{\"ok\":false,\"errno\":\"\(error.symbolicName)\",\"code\":\(error.rawValue),\"message\":\(JSONText.string(message))}")
+        }
+        printError("\(tool): \(words): \(error.strerror) (\(error.symbolicName))\(message.isEmpty ? "" : ": " + message)")
+        return ExitCode(1)
     }
 }
 
@@ -87,21 +97,6 @@ func writeAll(_ fd: Int32, _ s: String) {
         if n < 0 { if errno == EINTR { continue }; return }
         off += n
     }
-}
-
-func jsonString(_ s: String) -> String {
-    var out = "\""
-    for u in s.unicodeScalars {
-        switch u {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        default:
-            if u.value < 0x20 { out += "\\u00" + (u.value < 16 ? "0" : "") + String(u.value, radix: 16) } else { out.unicodeScalars.append(u) }
-        }
-    }
-    return out + "\""
 }
 
 /// Runs a command tree the way LANA's tools do: usage errors exit with 2

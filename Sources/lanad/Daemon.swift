@@ -52,6 +52,9 @@ final class Daemon {
         let handler = RequestHandler(registry: registry, state: state)
         let hooks = EthernetHooks(registry: registry, engineCount: placement.count, log: log)
         handler.interfaces = hooks
+        // The state files exist before the first client can connect, so a
+        // client never reads a predecessor's or a missing file.
+        state.refresh()
 
         let server: ControlServer
         do {
@@ -64,9 +67,10 @@ final class Daemon {
         engines.start()
         handler.refreshState()
         if let config = options.config {
-            guard let text = Self.readFile(config) else {
+            let text: String
+            do throws(Errno) { text = try CommandFile.read(config) } catch {
                 engines.stop()
-                throw StartFailure(description: "cannot read configuration \(config): \(Errno(rawValue: errno))")
+                throw StartFailure(description: "cannot read configuration \(config): \(error)")
             }
             let reply = handler.apply(text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
             handler.refreshState()
@@ -106,21 +110,5 @@ final class Daemon {
         log.info("engines stopped: \(total.received) packets received, \(total.totalDrops) dropped")
         directory.cleanUp()
         cleaned = true
-    }
-
-    static func readFile(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var data: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = read(fd, &buf, buf.count)
-            if n < 0 { if errno == EINTR { continue }; return nil }
-            if n == 0 { break }
-            data.append(contentsOf: buf[0..<n])
-            if data.count > 16 << 20 { errno = EFBIG; return nil }
-        }
-        return String(decoding: data, as: UTF8.self)
     }
 }

@@ -63,10 +63,11 @@ final class RequestHandler {
         }
     }
 
-    /// Rewrites the state files (after every change, before replying).
+    /// Rewrites the state files a change affects (after every change,
+    /// before replying).
     func refreshState() {
         if let interfaces { state.setInterfaceLines(interfaces.stateLines) }
-        state.refresh()
+        state.refreshGraph()
     }
 
     private func interfaceSupport() throws(RegistryError) -> any InterfaceHooking {
@@ -147,9 +148,18 @@ final class RequestHandler {
             for o in b.optionHelp { text += "    \(o.key): \(o.help)\n" }
         }
         if !b.options.isEmpty { text += "  settings: \(b.options.joined(separator: " "))\n" }
-        if let s = b.status { text += "  status: \(s.split(separator: "\n").joined(separator: "\n          "))\n" }
+        if let s = b.status.map(Self.statusExcerpt) { text += "  status: \(s.split(separator: "\n").joined(separator: "\n          "))\n" }
         for d in b.details { text += "  \(d)\n" }
         return .ok(text: text, json: Self.json(b, names, detailed: true))
+    }
+
+    /// A status for `fbctl show`: the first 256 lines. Longer ones (a bpf
+    /// block's 4096-instruction program) would not fit one reply; the
+    /// status file has all of it.
+    static func statusExcerpt(_ status: String) -> String {
+        let lines = status.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.count > 257 else { return status }
+        return lines.prefix(256).joined(separator: "\n") + "\n… \(lines.count - 257) more lines in the status file\n"
     }
 
     static func portText(_ idps: [IDP], _ names: [IDP: String]) -> String {
@@ -168,44 +178,20 @@ final class RequestHandler {
 
     static func json(_ b: BlockInfo, _ names: [IDP: String], detailed: Bool) -> String {
         func ports(_ ids: [IDP]) -> String {
-            "[" + ids.filter { !$0.isNone }.map { "{\"name\":\(JSON.string(names[$0] ?? "")),\"idp\":\($0)}" }.joined(separator: ",") + "]"
+            "[" + ids.filter { !$0.isNone }.map { "{\"name\":\(JSONText.string(names[$0] ?? "")),\"idp\":\($0)}" }.joined(separator: ",") + "]"
         }
         var fields = [
-            "\"name\":\(JSON.string(b.name))", "\"type\":\(JSON.string(b.type))", "\"idp\":\(b.idp)", "\"refs\":\(b.refs)",
+            "\"name\":\(JSONText.string(b.name))", "\"type\":\(JSONText.string(b.type))", "\"idp\":\(b.idp)", "\"refs\":\(b.refs)",
             "\"ingress\":\(ports([b.ports.ingress, b.ports.ingressSecondary]))",
             "\"egress\":\(ports([b.ports.egress, b.ports.egressSecondary]))",
             "\"subscribers\":[\(b.subscribers.map(\.description).joined(separator: ","))]",
-            "\"settings\":[\(b.options.map(JSON.string).joined(separator: ","))]",
+            "\"settings\":[\(b.options.map(JSONText.string).joined(separator: ","))]",
         ]
         if detailed {
-            fields.append("\"options\":{\(b.optionHelp.map { "\(JSON.string($0.key)):\(JSON.string($0.help))" }.joined(separator: ","))}")
-            fields.append("\"status\":\(b.status.map(JSON.string) ?? "null")")
-            fields.append("\"details\":[\(b.details.map(JSON.string).joined(separator: ","))]")
+            fields.append("\"options\":{\(b.optionHelp.map { "\(JSONText.string($0.key)):\(JSONText.string($0.help))" }.joined(separator: ","))}")
+            fields.append("\"status\":\(b.status.map { JSONText.string(statusExcerpt($0)) } ?? "null")")
+            fields.append("\"details\":[\(b.details.map(JSONText.string).joined(separator: ","))]")
         }
         return "{" + fields.joined(separator: ",") + "}"
-    }
-}
-
-/// Just enough JSON writing for replies (no Foundation in the daemon).
-enum JSON {
-    static func string(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
     }
 }

@@ -45,13 +45,32 @@ final class RunDirectory: @unchecked Sendable {
         let pid = "\(getpid())\n"
         _ = pid.withCString { write(fd, $0, strlen($0)) }
         lockFD = fd
+        // A daemon that was killed left its state files behind; none of
+        // them describes this daemon's (empty) registry. The control socket
+        // is left to the control server, which replaces it only if it is
+        // stale.
+        removeStateFiles()
         mkdir(blockDirectory, 0o755)
     }
 
     /// Removes everything the daemon wrote, then the lock, then the
     /// directory if the daemon created it.
     func cleanUp() {
-        for f in ["control", "fblocks", "ppe", "drops", "vlink", "stalls"] { unlink(path + "/" + f) }
+        unlink(controlSocket)
+        removeStateFiles()
+        rmdir(blockDirectory)
+        unlink(path + "/lanad.lock")
+        close(lockFD)
+        if created { rmdir(path) }
+    }
+
+    /// The state files of spec §2 (and their temporaries), and everything
+    /// in `fblock/`.
+    private func removeStateFiles() {
+        for f in ["fblocks", "ppe", "drops", "vlink", "stalls"] {
+            unlink(path + "/" + f)
+            unlink(path + "/" + f + ".tmp")
+        }
         if let dir = opendir(blockDirectory) {
             while let entry = readdir(dir) {
                 let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
@@ -59,10 +78,6 @@ final class RunDirectory: @unchecked Sendable {
             }
             closedir(dir)
         }
-        rmdir(blockDirectory)
-        unlink(path + "/lanad.lock")
-        close(lockFD)
-        if created { rmdir(path) }
     }
 }
 

@@ -31,13 +31,25 @@ final class StateFiles: @unchecked Sendable {
         interfaceLines.withLock { $0 = lines }
     }
 
-    func refresh() {
+    /// Rewrites every file whose content changed (the stats thread).
+    func refresh() { refresh(engineCounters: true) }
+
+    /// Rewrites what a control operation can change: `fblocks`, `vlink`
+    /// and `fblock/*` (the control thread, before it replies). The engine
+    /// counters in `ppe` and `drops` are the stats thread's business; a
+    /// control operation does not change them, and leaving them out keeps
+    /// the reply prompt.
+    func refreshGraph() { refresh(engineCounters: false) }
+
+    private func refresh(engineCounters: Bool) {
         let blocks = registry.list()
         var files: [String: String] = [:]
         files["fblocks"] = blocks.map { $0.fblocksLine + "\n" }.joined()
-        files["ppe"] = ppe()
-        files["drops"] = drops()
-        if writeStalls { files["stalls"] = stalls() }
+        if engineCounters {
+            files["ppe"] = ppe()
+            files["drops"] = drops()
+            if writeStalls { files["stalls"] = stalls() }
+        }
         files["vlink"] = interfaceLines.withLock { $0 }.map { $0 + "\n" }.joined()
         for b in blocks {
             if let status = b.status { files["fblock/" + b.name] = status }
@@ -46,7 +58,9 @@ final class StateFiles: @unchecked Sendable {
             for (name, content) in files where last[name] != content {
                 if write(content, to: directory.path + "/" + name) { last[name] = content }
             }
-            for name in last.keys where files[name] == nil {
+            // Only status files go away (their block left or lost its
+            // status); the top-level files always exist.
+            for name in last.keys where files[name] == nil && name.hasPrefix("fblock/") {
                 unlink(directory.path + "/" + name)
                 last[name] = nil
             }

@@ -15,6 +15,9 @@ final class ConcurrentClientsTests: EndToEndTestCase {
         var sharedRemoveWins: [Int] = []
         var sharedAddLosses = 0
         var sharedRemoveLosses = 0
+        /// The events the successful operations must have caused, with
+        /// IDPs left out (see ``normalized(event:)``).
+        var expectedEvents: [String] = []
         var fatal: String?
     }
 
@@ -32,7 +35,7 @@ final class ConcurrentClientsTests: EndToEndTestCase {
         }
         /// Sends and compares the outcome with `expected` (nil = success).
         @discardableResult
-        func expect(_ request: ControlRequest, _ expected: Int32?, _ what: String) -> ControlReply? {
+        func expect(_ request: ControlRequest, _ expected: Int32?, _ what: String, events: [String] = []) -> ControlReply? {
             result.operations += 1
             let reply: ControlReply
             do { reply = try client.send(request) } catch {
@@ -47,28 +50,30 @@ final class ConcurrentClientsTests: EndToEndTestCase {
                 }
             }
             if request.command == .add && got == nil { result.successfulAdds += 1 }
+            if got == nil { result.expectedEvents += events }
             return reply
         }
 
         for r in 0..<rounds {
             let p = "t\(t)r\(r)"
             let a = p + "a", b = p + "b", c = p + "c", n = p + "n"
-            expect(.add(name: a, type: "counter"), nil, "add \(a)")
-            expect(.add(name: b, type: "dummy"), nil, "add \(b)")
-            expect(.add(name: c, type: "dummy"), nil, "add \(c)")
+            expect(.add(name: a, type: "counter"), nil, "add \(a)", events: ["added \(a) counter"])
+            expect(.add(name: b, type: "dummy"), nil, "add \(b)", events: ["added \(b) dummy"])
+            expect(.add(name: c, type: "dummy"), nil, "add \(c)", events: ["added \(c) dummy"])
             expect(.add(name: a, type: "dummy"), EEXIST, "add \(a) again")
-            expect(.bind(a, onTopOf: b), nil, "bind \(a) \(b)")
-            expect(.bind(b, onTopOf: c), nil, "bind \(b) \(c)")
+            expect(.bind(a, onTopOf: b), nil, "bind \(a) \(b)", events: ["bound \(a) egress \(b)", "bound \(b) ingress \(a)"])
+            expect(.bind(b, onTopOf: c), nil, "bind \(b) \(c)", events: ["bound \(b) egress \(c)", "bound \(c) ingress \(b)"])
             expect(.bind(a, onTopOf: c), EBUSY, "bind \(a) \(c)")
             expect(.bind(c, onTopOf: a), ELOOP, "bind \(c) \(a)")
-            expect(.set(name: a, option: "reset=1"), nil, "set \(a)")
-            expect(.subscribe(publisher: c, subscriber: a), nil, "subscribe \(c) \(a)")
+            expect(.set(name: a, option: "reset=1"), nil, "set \(a)", events: ["option \(a) reset=1"])
+            expect(.subscribe(publisher: c, subscriber: a), nil, "subscribe \(c) \(a)", events: ["subscribed \(c) \(a)"])
             expect(.subscribe(publisher: c, subscriber: a), EEXIST, "subscribe \(c) \(a) again")
-            expect(.unsubscribe(publisher: c, subscriber: a), nil, "unsubscribe \(c) \(a)")
+            expect(.unsubscribe(publisher: c, subscriber: a), nil, "unsubscribe \(c) \(a)", events: ["unsubscribed \(c) \(a)"])
             expect(.unsubscribe(publisher: c, subscriber: a), ENOENT, "unsubscribe \(c) \(a) again")
             expect(.unbind(c, from: b), ENOENT, "unbind \(c) \(b)")
-            expect(.add(name: n, type: "counter"), nil, "add \(n)")
-            expect(.replace(a, with: n, dropState: r % 3 == 0), nil, "replace \(a) \(n)")
+            expect(.add(name: n, type: "counter"), nil, "add \(n)", events: ["added \(n) counter"])
+            expect(.replace(a, with: n, dropState: r % 3 == 0), nil, "replace \(a) \(n)",
+                   events: ["replaced \(a) by \(n) (counter, \(r % 3 == 0 ? "state dropped" : "state moved"))"])
             expect(.show(name: n), ENOENT, "show \(n) after replace")
             expect(.show(name: a), nil, "show \(a)")
             if result.fatal != nil { return result }
@@ -81,6 +86,7 @@ final class ConcurrentClientsTests: EndToEndTestCase {
                 if reply.error == nil {
                     result.sharedAddWins.append(r)
                     result.successfulAdds += 1
+                    result.expectedEvents.append("added shared\(r) dummy")
                 } else if reply.error?.rawValue == EEXIST {
                     result.sharedAddLosses += 1
                 } else {
@@ -98,6 +104,7 @@ final class ConcurrentClientsTests: EndToEndTestCase {
                     let reply = try client.send(.remove(name: "gone\(r)"))
                     if reply.error == nil {
                         result.sharedRemoveWins.append(r)
+                        result.expectedEvents.append("removed gone\(r) dummy")
                     } else if reply.error?.rawValue == ENOENT {
                         result.sharedRemoveLosses += 1
                     } else {
@@ -120,29 +127,83 @@ final class ConcurrentClientsTests: EndToEndTestCase {
                 }
             }
             if r % 2 == 0 {
-                expect(.unbind(a, from: b), nil, "unbind \(a) \(b)")
-                expect(.unbind(b, from: c), nil, "unbind \(b) \(c)")
-                expect(.remove(name: a), nil, "rm \(a)")
-                expect(.remove(name: b), nil, "rm \(b)")
-                expect(.remove(name: c), nil, "rm \(c)")
+                expect(.unbind(a, from: b), nil, "unbind \(a) \(b)",
+                       events: ["unbound \(a) egress \(b)", "unbound \(b) ingress \(a)"])
+                expect(.unbind(b, from: c), nil, "unbind \(b) \(c)",
+                       events: ["unbound \(b) egress \(c)", "unbound \(c) ingress \(b)"])
+                expect(.remove(name: a), nil, "rm \(a)", events: ["removed \(a) counter"])
+                expect(.remove(name: b), nil, "rm \(b)", events: ["removed \(b) dummy"])
+                expect(.remove(name: c), nil, "rm \(c)", events: ["removed \(c) dummy"])
             }
             if result.fatal != nil { return result }
         }
         return result
     }
 
+    /// An event line without its IDPs: `bound a 5 egress b 6` → `bound a egress b`.
+    static func normalized(event: String) -> String {
+        event.split(separator: " ").filter { !$0.allSatisfy(\.isNumber) }.joined(separator: " ")
+    }
+
+    /// A WATCH connection on its own thread, recording event lines until
+    /// one starts with `until`.
+    final class EventRecorder: @unchecked Sendable {
+        private let lines = Locked<[String]>([])
+        private let end = Locked<(done: Bool, failure: String?)>((false, nil))
+
+        init(path: String, until marker: String) {
+            let thread = Thread { [lines, end] in
+                do {
+                    let client = try ControlClient(socketPath: path, timeout: .seconds(10))
+                    try client.watch { event in
+                        lines.withLock { $0.append(event) }
+                        return !event.hasPrefix(marker)
+                    }
+                    end.withLock { $0 = (true, nil) }
+                } catch {
+                    end.withLock { $0 = (true, "watch: \(error)") }
+                }
+            }
+            thread.start()
+        }
+
+        var events: [String] { lines.current }
+        var failure: String? { end.current.failure }
+
+        /// Whether the end marker arrived within `timeout` (and nothing failed).
+        func wait(timeout: TimeInterval) -> Bool {
+            waitUntil(timeout: timeout) { self.end.current.done }
+            return end.current.done && end.current.failure == nil
+        }
+    }
+
     func testEightClientsIssuingMixedCommandsAtOnce() throws {
         let lanad = try startLanad()
         assertOK(lanad.fbctl(["apply", "-"], stdin: (0..<Self.removable).map { "fbctl add gone\($0) dummy\n" }.joined()))
         let path = lanad.controlPath
+        // A watcher records every event: the ledger against which no
+        // operation may be missing or applied twice.
+        let watcher = EventRecorder(path: path, until: "added wend ")
+        var probes = 0
+        while !watcher.events.contains(where: { $0.hasPrefix("added wprobe\(probes - 1) ") }) {
+            XCTAssertLessThan(probes, 50, "the watcher never saw a probe event: \(watcher.failure ?? "-")")
+            guard probes < 50 else { return }
+            assertOK(lanad.fbctl("add", "wprobe\(probes)", "dummy"))
+            probes += 1
+            waitUntil(timeout: 0.2) { watcher.events.contains { $0.hasPrefix("added wprobe\(probes - 1) ") } }
+        }
+        let firstEvent = watcher.events.count
+
         let results = Locked<[Int: ThreadResult]>([:])
         let started = Date()
-        let finished = runOnThreads(Self.clients, timeout: 150) { t in
+        let finished = runOnThreads(Self.clients, timeout: 100) { t in
             let r = ConcurrentClientsTests.work(path: path, thread: t)
             results.withLock { $0[t] = r }
         }
         let elapsed = Date().timeIntervalSince(started)
         XCTAssertTrue(finished, "clients did not finish within the deadline")
+        assertOK(lanad.fbctl("add", "wend", "dummy"))
+        XCTAssertTrue(watcher.wait(timeout: 20), "the watcher did not see the end marker: \(watcher.failure ?? "still running")")
         let all = results.current
         XCTAssertEqual(all.count, Self.clients)
         for (_, r) in all.sorted(by: { $0.key < $1.key }) {
@@ -194,14 +255,28 @@ final class ConcurrentClientsTests: EndToEndTestCase {
                 expected.insert("\(p)c dummy ingress=\(p)b egress=-")
             }
         }
+        for name in (0..<probes).map({ "wprobe\($0)" }) + ["wend"] { expected.insert("\(name) dummy ingress=- egress=-") }
         let actual = Set(listLines.map { $0.split(separator: " ").enumerated().filter { $0.offset != 2 }.map(\.element).joined(separator: " ") })
         XCTAssertEqual(actual.subtracting(expected).sorted(), [], "unexpected blocks")
         XCTAssertEqual(expected.subtracting(actual).sorted(), [], "missing blocks")
 
+        // No operation lost or applied twice: every successful one caused
+        // exactly its events, and no refused one caused any.
+        let observed = watcher.events[firstEvent...].dropLast().map(Self.normalized(event:))
+        let expectedEvents = all.values.flatMap(\.expectedEvents)
+        XCTAssertEqual(observed.count, expectedEvents.count, "events seen vs. caused by successful operations")
+        var balance: [String: Int] = [:]
+        for e in expectedEvents { balance[e, default: 0] += 1 }
+        for e in observed { balance[e, default: 0] -= 1 }
+        let unbalanced = balance.filter { $0.value != 0 }.sorted { $0.key < $1.key }
+        XCTAssertEqual(unbalanced.count, 0,
+                       "events missing (> 0) or extra (< 0): \(unbalanced.prefix(20).map { "\($0.key): \($0.value)" })")
+
         // No add lost or applied twice: IDPs are sequential and never
-        // reused, so the next one equals the number of successful adds + 1.
-        let adds = Self.removable + all.values.reduce(0) { $0 + $1.successfulAdds }
-        XCTAssertEqual(adds, Self.removable + Self.clients * Self.rounds * 4 + Self.rounds)
+        // reused, so the next one equals the number of successful adds + 1
+        // (plus the watcher's probes and end marker).
+        let adds = Self.removable + all.values.reduce(0) { $0 + $1.successfulAdds } + probes + 1
+        XCTAssertEqual(adds, Self.removable + Self.clients * Self.rounds * 4 + Self.rounds + probes + 1)
         assertOK(lanad.fbctl("add", "probe", "dummy"))
         XCTAssertTrue(lanad.fblocks?.hasSuffix("probe dummy \(adds + 1) 1 []\n") == true,
                       "next IDP should be \(adds + 1): \(lanad.fblocks?.split(separator: "\n").last ?? "-")")

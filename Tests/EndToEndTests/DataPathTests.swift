@@ -99,7 +99,15 @@ final class DataPathTests: EndToEndTestCase {
         assertOK(lanad.fbctl("add", "d", "dummy"))
         assertRefused(lanad.fbctl("replace", "lo", "d"),
                       "fbctl: replace lo d: Invalid argument (EINVAL): lo is an interface block: vlink blocks cannot be replaced")
+        assertRefused(lanad.fbctl("replace-drop", "lo", "d"),
+                      "fbctl: replace-drop lo d: Invalid argument (EINVAL): lo is an interface block: vlink blocks cannot be replaced")
+        // Nor can one take another block's place (checked before "is bound").
+        assertRefused(lanad.fbctl("replace", "c", "lo"),
+                      "fbctl: replace c lo: Invalid argument (EINVAL): lo is an interface block: vlink blocks cannot be replaced")
+        assertRefused(lanad.fbctl("replace_drop", "d", "lo"),
+                      "fbctl: replace-drop d lo: Invalid argument (EINVAL): lo is an interface block: vlink blocks cannot be replaced")
         XCTAssertEqual(lanad.fblocks, "lo eth 1 2 [2]\nc counter 2 2 [1]\nd dummy 5 1 []\n")
+        XCTAssertEqual(lanad.file("vlink"), "lo ethernet 1 up\n", "refused replaces leave the hook alone")
 
         assertOK(lanad.fbctl("unbind", "c", "lo"))
         assertOK(lanad.vlink(["ethernet", "unhook", "lo"]))

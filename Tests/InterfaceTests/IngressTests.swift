@@ -67,9 +67,10 @@ final class IngressTests: InterfaceTestCase, @unchecked Sendable {
         XCTAssertEqual(d.fblocks()[link.inside]?.first, "eth", "fblocks: \(d.stateFile("fblocks") ?? "-")")
     }
 
-    /// A multi-flow IPv4/UDP stream is spread over both engines by the
-    /// PACKET_FANOUT hash group: both `ppe` lines received some, their sum
-    /// is exactly N, and the counter's per-engine split agrees.
+    /// A multi-flow IPv4/UDP stream, a known mix of all four sizes, is
+    /// spread over both engines by the PACKET_FANOUT hash group: both `ppe`
+    /// lines received some, their sums are exactly N frames and the mix's
+    /// bytes, and the counter's per-engine split agrees.
     func testFanoutSpreadsFlowsOverBothEngines() throws {
         let link = try net.addLink()
         let d = try startDaemon(engines: 2)
@@ -78,14 +79,17 @@ final class IngressTests: InterfaceTestCase, @unchecked Sendable {
         try d.fb("bind", "c", link.inside)
 
         let n = 10_000
-        XCTAssertEqual(try sendFromPeer(link.peer, count: n, sizes: [60, 128], kind: .udp, flows: 997), n)
+        let sizes = [60, 128, 512, 1514]
+        let mixBytes = UInt64(n / sizes.count * sizes.reduce(0, +))
+        XCTAssertEqual(try sendFromPeer(link.peer, count: n, sizes: sizes, kind: .udp, flows: 997), n)
         XCTAssertTrue(waitUntil(within: 20) { d.counter("c")?.packets == UInt64(n) }, "counter \(String(describing: d.counter("c")))")
         XCTAssertTrue(waitUntil(within: 5) { d.engines().reduce(0) { $0 + $1.packets } == UInt64(n) }, "ppe \(d.engines())")
         let engines = d.engines()
         XCTAssertEqual(engines.count, 2)
         for e in engines { XCTAssertGreaterThan(e.packets, 0, "\(e.cpu) received nothing: \(engines)") }
         XCTAssertEqual(engines.reduce(0) { $0 + $1.packets }, UInt64(n))
-        XCTAssertEqual(engines.reduce(0) { $0 + $1.bytes }, UInt64(n / 2 * 60 + n / 2 * 128))
+        XCTAssertEqual(engines.reduce(0) { $0 + $1.bytes }, mixBytes)
+        XCTAssertEqual(d.counter("c")?.bytes, mixBytes, "counter bytes")
         print("fanout split: \(engines.map { "\($0.cpu)=\($0.packets)" }.joined(separator: " "))")
 
         let show = try d.fbctl("show", "c")

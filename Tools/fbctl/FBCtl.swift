@@ -22,6 +22,7 @@ struct FBCtl: ParsableCommand {
         subcommands: [
             Add.self, Remove.self, Set.self, Bind.self, Unbind.self, Replace.self, ReplaceDrop.self,
             Subscribe.self, Unsubscribe.self, List.self, Show.self, Watch.self, Apply.self,
+            BPF.self,
         ]
     )
 
@@ -48,11 +49,14 @@ struct Remove: ParsableCommand {
 
 struct Set: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Send an option to a block.",
-        discussion: "Example: fbctl set fb4 reset=1. Unknown keys and bad values are refused with EINVAL.")
+        discussion: "Example: fbctl set fb4 reset=1. Unknown keys and bad values are refused with EINVAL. For bpf= and filter=, @FILE and - send the contents of FILE or standard input (see 'fbctl bpf --help').")
     @OptionGroup var options: ClientOptions
     @Argument(help: "Block name.") var name: String
     @Argument(help: "key=value") var option: String
-    func run() throws { try ToolRunner(tool: "fbctl", options: options).run("set \(name) \(option)", .set(name: name, option: option)) }
+    func run() throws {
+        let words = "set \(name) \(option)"
+        try ToolRunner(tool: "fbctl", options: options).run(words, .set(name: name, option: try resolvedSetOption(option, words: words)))
+    }
 }
 
 struct Bind: ParsableCommand {
@@ -139,7 +143,7 @@ struct Watch: ParsableCommand {
         var seen = 0
         do {
             try client.watch { event in
-                printOut(options.json ? "{\"event\":\"\(event.replacingQuotes)\"}" : event)
+                printOut(options.json ? "{\"event\":\(JSONText.string(event))}" : event)
                 seen += 1
                 return count.map { seen < $0 } ?? true
             }
@@ -156,33 +160,10 @@ struct Apply: ParsableCommand {
     @Argument(help: "File of command lines, or - for standard input.") var file: String
     func run() throws {
         guard let text = readAll(file == "-" ? nil : file) else {
-            printError("fbctl: apply: cannot read \(file): \(String(cString: strerror(errno)))")
+            printError("fbctl: apply: cannot read \(file == "-" ? "standard input" : file): \(String(cString: strerror(errno)))")
             throw ExitCode(1)
         }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         try ToolRunner(tool: "fbctl", options: options).run("apply \(file)", .apply(lines: lines))
-    }
-}
-
-func readAll(_ path: String?) -> String? {
-    let fd = path.map { open($0, O_RDONLY | O_CLOEXEC) } ?? 0
-    guard fd >= 0 else { return nil }
-    defer { if path != nil { close(fd) } }
-    var data: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = read(fd, &buf, buf.count)
-        if n < 0 { if errno == EINTR { continue }; return nil }
-        if n == 0 { break }
-        data.append(contentsOf: buf[0..<n])
-    }
-    return String(decoding: data, as: UTF8.self)
-}
-
-extension String {
-    var replacingQuotes: String {
-        var out = ""
-        for c in self { if c == "\"" || c == "\\" { out.append("\\") }; out.append(c) }
-        return out
     }
 }

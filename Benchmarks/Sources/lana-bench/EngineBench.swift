@@ -1,3 +1,4 @@
+import CBenchSupport
 import LANABlocks
 import LANACore
 
@@ -116,12 +117,16 @@ struct EngineBenchmark {
             _ = try runOnce(blocks: k, engines: n, cpus: cpus, packets: min(packets, 10_000_000))
         }
         var runs: [Run] = []
+        var reference: [Double] = []
         for r in 0..<repetitions {
             let run = try runOnce(blocks: k, engines: n, cpus: cpus, packets: packets)
             note("#   blocks=\(k) engines=\(n) rep=\(r + 1) packets=\(run.packets) "
                 + "seconds=\(fixed(Double(run.nanoseconds) / 1e9, 3)) mpps=\(fixed(run.mpps, 2)) "
                 + "cpu_share=\(fixed(run.cpuShare, 3)) bursts=\(run.bursts) mallocs=\(run.mallocs) frees=\(run.frees)")
             runs.append(run)
+            // The C reference, interleaved on the engine's CPU so that both
+            // see the same machine.
+            if n == 1 { reference.append(try referenceNanosecondsPerPacket(blocks: k, packets: packets, cpu: cpus[0])) }
         }
         let chosen: Run
         if options.report == "best" {
@@ -135,7 +140,27 @@ struct EngineBenchmark {
             + "worst=\(fixed(mpps.min()!, 2)) mallocs total=\(runs.map(\.mallocs).reduce(0, +))")
         print("engine blocks=\(k) engines=\(n) mpps=\(fixed(chosen.mpps, 2)) "
             + "ns_per_packet=\(fixed(chosen.nsPerPacket, 3)) mallocs_per_burst=\(formatRate(chosen.mallocsPerBurst))")
+        if !reference.isEmpty {
+            let ns = median(reference)
+            print("engine-reference impl=c blocks=\(k) engines=1 mpps=\(fixed(1e3 / ns, 2)) ns_per_packet=\(fixed(ns, 3)) "
+                + "lana_over_c=\(fixed(chosen.nsPerPacket / ns, 2))")
+        }
         fflush(nil)
+    }
+
+    /// One run of the C reference pipeline (CBenchSupport's reference.c)
+    /// on `cpu`: the same work per packet without the framework.
+    func referenceNanosecondsPerPacket(blocks k: Int, packets: UInt64, cpu: Int) throws -> Double {
+        let control = onlineCPUs() >= 2 ? (cpu == 0 ? 1 : 0) : cpu
+        _ = pinCurrentThread(to: cpu)
+        defer { _ = pinCurrentThread(to: control) }
+        let ns = Self.frame.withUnsafeBufferPointer { f in
+            bench_c_reference(Int32(k), packets, f.baseAddress, Int32(f.count))
+        }
+        guard ns > 0 else { throw UsageError("C reference lost packets (blocks=\(k))") }
+        let perPacket = Double(ns) / Double(packets)
+        note("#   reference impl=c blocks=\(k) ns_per_packet=\(fixed(perPacket, 3))")
+        return perPacket
     }
 
     private func formatRate(_ x: Double) -> String {

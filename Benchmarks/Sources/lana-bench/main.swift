@@ -77,6 +77,10 @@ do {
     switch arguments.first {
     case "engine":
         try EngineBenchmark(options: parseEngineOptions(arguments.dropFirst())).runSuite()
+    case "control":
+        try runControlBenchmark(arguments.dropFirst())
+    case "bpf":
+        try runBPFBenchmark(arguments.dropFirst())
     case "-h", "--help":
         print(usage)
     default:

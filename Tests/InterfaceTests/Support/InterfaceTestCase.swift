@@ -40,10 +40,10 @@ class InterfaceTestCase: XCTestCase, @unchecked Sendable {
         try super.tearDownWithError()
     }
 
-    /// Starts lanad (two engines) in the daemon namespace.
+    /// Starts lanad (two engines by default) in the daemon namespace.
     @discardableResult
-    func startDaemon(engines: Int = 2) throws -> Lanad {
-        let d = try Lanad(namespace: net.daemonNamespace, workDirectory: work, engines: engines)
+    func startDaemon(engines: Int = 2, options: [String] = []) throws -> Lanad {
+        let d = try Lanad(namespace: net.daemonNamespace, workDirectory: work, engines: engines, options: options)
         daemon = d
         return d
     }

@@ -90,13 +90,13 @@ final class Lanad: @unchecked Sendable {
     let child: ChildProcess
     let logDirectory: String
 
-    init(namespace: String, workDirectory: String, engines: Int = 2) throws {
+    init(namespace: String, workDirectory: String, engines: Int = 2, options: [String] = []) throws {
         runDirectory = workDirectory + "/run"
         logDirectory = workDirectory
         child = try ChildProcess(
             name: "lanad",
             arguments: [try Shell.which("ip"), "netns", "exec", namespace,
-                        BuildProducts.path("lanad"), "--run-dir", runDirectory, "--engines", String(engines)],
+                        BuildProducts.path("lanad"), "--run-dir", runDirectory, "--engines", String(engines)] + options,
             logDirectory: workDirectory)
         let ready = waitUntil(within: 15, interval: 0.01) {
             guard child.isRunning else { return true }
@@ -152,6 +152,19 @@ final class Lanad: @unchecked Sendable {
     func engines() -> [EngineLine] {
         guard let text = stateFile("ppe") else { return [] }
         return text.split(separator: "\n").compactMap(EngineLine.init)
+    }
+
+    /// `stalls` (lanad --measure-stalls): per engine, the longest burst and
+    /// the longest time between two bursts, in nanoseconds.
+    func stalls() -> [(cpu: String, maxBurstNanos: UInt64, maxGapNanos: UInt64)] {
+        (stateFile("stalls") ?? "").split(separator: "\n").compactMap { line in
+            let f = line.split(separator: " ")
+            guard f.count == 3, f[0].hasSuffix(":"),
+                  let burst = f[1].split(separator: "=").last.flatMap({ UInt64($0) }),
+                  let gap = f[2].split(separator: "=").last.flatMap({ UInt64($0) })
+            else { return nil }
+            return (String(f[0].dropLast()), burst, gap)
+        }
     }
 
     /// `drops`: reason → count.

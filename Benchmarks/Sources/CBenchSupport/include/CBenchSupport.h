@@ -15,4 +15,11 @@ void bench_malloc_probe(void);
 /// an errno value.
 int bench_malloc_probe_on_thread(void);
 
+#include <stdint.h>
+
+/// The reference pipeline (see reference.c): `packets` packets through
+/// counter → `blocks` forwarding blocks → sink on the calling thread.
+/// Returns the elapsed nanoseconds, or 0 if a packet went missing.
+uint64_t bench_c_reference(int blocks, uint64_t packets, const uint8_t *frame, int frame_length);
+
 #endif
