@@ -12,23 +12,26 @@ extension Engine {
         var sameEntry = n == 0
         if fromSources, n < Engine.burstSize, index < table.sourceRanges.count {
             let first = n
+            let metas = ctx.pool.metas
             var i = table.sourceStart[index]
             let end = table.sourceStart[index + 1]
             while i < end, n < Engine.burstSize {
-                n &+= table.sources[i]._withUnsafeGuaranteedRef {
-                    $0.receive(into: work + n, max: Engine.burstSize &- n, engine: ctx)
+                let before = n
+                n &+= table.sources[i]._withUnsafeGuaranteedRef { source in
+                    let got = source.receive(into: work + n, max: Engine.burstSize &- n, engine: ctx)
+                    if got > 0 {
+                        sameEntry = sameEntry && source.entersAtOneIDP
+                            && metas[Int(work[before])].next == metas[Int(work[0])].next
+                    }
+                    return got
                 }
                 i &+= 1
             }
             if n > first {
                 var bytes: UInt64 = 0
-                let metas = ctx.pool.metas
-                let entry = metas[Int(work[0])].next
                 var j = first
                 while j < n {
-                    let m = metas + Int(work[j])
-                    bytes &+= UInt64(m.pointee.length)
-                    sameEntry = sameEntry && m.pointee.next == entry
+                    bytes &+= UInt64(metas[Int(work[j])].length)
                     j &+= 1
                 }
                 stats.add(.received, UInt64(n &- first))
@@ -115,6 +118,10 @@ extension Engine {
         entry.block.unsafelyUnwrapped._withUnsafeGuaranteedRef { $0.process(burst, bctx) }
         stats.add(.blockCalls, UInt64(g))
         let said = summary.pointee
+        if said == Burst.allConsumed {
+            // consumeAll took the whole group out of the graph.
+            return r == 0
+        }
         if said &- 1 < Verdict.firstSpecial &- 1 {
             // forwardAll sent the whole group to one IDP and did the hop
             // bookkeeping: move it on as it is.

@@ -42,24 +42,24 @@ public final class MemorySource: PacketSource, @unchecked Sendable {
     /// Packets still to produce.
     public var remaining: UInt64 { lana_load_relaxed_u64(counter) }
 
+    public override var entersAtOneIDP: Bool { true }
+
     public override func receive(into out: UnsafeMutablePointer<PacketHandle>, max: Int, engine: EngineContext) -> Int {
         let left = lana_load_relaxed_u64(counter)
         if left == 0 { return 0 }
         let want = left < UInt64(max) ? Int(left) : max
         let pool = engine.pool
-        let headroom = pool.headroom
+        let offset = UInt32(truncatingIfNeeded: pool.headroom)
         let length = UInt32(truncatingIfNeeded: frameLength)
-        var n = 0
-        while n < want {
-            guard let h = pool.allocate() else { break }
-            (pool.buffer(h) + headroom).copyMemory(from: frameBytes, byteCount: frameLength)
-            let m = pool.meta(h)
-            m.pointee.length = length
-            m.pointee.next = entry.rawValue
-            m.pointee.direction = direction
-            m.pointee.ifindex = ifindex
-            out[n] = h
-            n &+= 1
+        let n = pool.take(into: out, count: want)
+        let metas = pool.metas
+        var i = 0
+        while i < n {
+            let h = out[i]
+            (pool.buffer(h) + Int(offset)).copyMemory(from: frameBytes, byteCount: frameLength)
+            metas[Int(h)] = PacketMeta(receivedLength: length, offset: offset, entry: entry.rawValue,
+                                       direction: direction, ifindex: ifindex, engine: pool.engine)
+            i &+= 1
         }
         if left != UInt64.max { lana_store_relaxed_u64(counter, left &- UInt64(n)) }
         return n

@@ -80,6 +80,10 @@ public struct Burst {
     /// the hop limit): the engine checks them one by one.
     @usableFromInline static let hopsApplied: UInt32 = 0xFFFF_FFFF
 
+    /// The summary value of ``consumeAll(_:)``: no packet of the group is
+    /// left for the engine to look at.
+    @usableFromInline static let allConsumed: UInt32 = 0xFFFF_FFFE
+
     /// Sends every packet on along its direction: `port[direction]`, or a
     /// drop as `unbound-port` if that port is unbound.
     ///

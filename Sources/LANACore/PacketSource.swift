@@ -17,6 +17,10 @@ open class PacketSource: @unchecked Sendable {
     /// A file descriptor the engine polls while idle, or -1.
     open var pollDescriptor: Int32 { -1 }
 
+    /// Whether every packet this source delivers enters the graph at the
+    /// same IDP. The engine then skips sorting a burst by entry point.
+    open var entersAtOneIDP: Bool { false }
+
     /// Called on the engine thread when `poll` reported an error or hang-up
     /// on ``pollDescriptor``. A source whose descriptor stays broken must
     /// stop offering it (return -1), or the engine would wake up at once

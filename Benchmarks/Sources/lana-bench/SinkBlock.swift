@@ -12,17 +12,6 @@ final class BenchSinkBlock: FunctionalBlock, @unchecked Sendable {
     ) { _ in BenchSinkBlock() }
 
     override func process(_ burst: Burst, _ context: BlockContext) {
-        let engine = context.engine
-        let consumed = Verdict.consumed
-        var i = 0
-        while i < burst.count {
-            let p = burst[i]
-            // The engine reads the verdict after the call; the metadata stays
-            // readable after the free (only this thread may reuse the buffer).
-            p.verdict = consumed
-            engine.free(p)
-            i &+= 1
-        }
-        engine.countDelivered(burst.count)
+        burst.consumeAll(context.engine)
     }
 }
