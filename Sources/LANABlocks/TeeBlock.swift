@@ -14,6 +14,9 @@ public final class TeeBlock: FunctionalBlock, @unchecked Sendable {
         hasSecondaryPorts: true
     ) { _ in TeeBlock() }
 
+    /// Copies never go back where the packet came from: tee reads sources.
+    public override var readsPacketHistory: Bool { true }
+
     public override func process(_ burst: Burst, _ context: BlockContext) {
         let ports = context.ports
         var i = 0

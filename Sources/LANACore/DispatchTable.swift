@@ -13,9 +13,13 @@
 public struct DispatchEntry {
     public let block: Unmanaged<FunctionalBlock>?
     public let ports: BlockPorts
+    /// The block's ``FunctionalBlock/readsPacketHistory``, read once here.
+    public let readsHistory: Bool
 
     @inlinable
-    init(block: Unmanaged<FunctionalBlock>?, ports: BlockPorts) { self.block = block; self.ports = ports }
+    init(block: Unmanaged<FunctionalBlock>?, ports: BlockPorts, readsHistory: Bool) {
+        self.block = block; self.ports = ports; self.readsHistory = readsHistory
+    }
 }
 
 /// An immutable snapshot of the graph as the engines see it.
@@ -42,9 +46,10 @@ public final class DispatchTable: @unchecked Sendable {
         for i in 0..<count {
             if i < blocks.count, i > 0, let b = blocks[i] {
                 owners.append(b.block)
-                (entries + i).initialize(to: DispatchEntry(block: Unmanaged.passUnretained(b.block), ports: b.ports))
+                (entries + i).initialize(to: DispatchEntry(
+                    block: Unmanaged.passUnretained(b.block), ports: b.ports, readsHistory: b.block.readsPacketHistory))
             } else {
-                (entries + i).initialize(to: DispatchEntry(block: nil, ports: .unbound))
+                (entries + i).initialize(to: DispatchEntry(block: nil, ports: .unbound, readsHistory: false))
             }
         }
         let flat = sources.flatMap { $0 }

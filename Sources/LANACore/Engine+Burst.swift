@@ -61,32 +61,41 @@ extension Engine {
     /// first one, hands them to that block in one call, and keeps those it
     /// forwarded for the next round.
     ///
-    /// The common case is a chain: every packet of the burst leaves a block
-    /// for the same next IDP. The round that collects the forwarded packets
-    /// notices that, and the next round hands the working set to the block
-    /// as it is instead of partitioning it again — one pass over the packets
-    /// per hop besides the block's own.
+    /// The common case is a chain: every packet of the working set leaves a
+    /// block for the same next IDP (`forwardAll` reports that in the summary
+    /// slot). Then the working set is *uniform*: the next round hands it to
+    /// the next block as it is, without sorting it, and the per-packet hop
+    /// count and source IDP are not written on every hop — `lag` hops from
+    /// `lagSource` are owed to every packet of `work`, and paid when the
+    /// set stops being uniform, when a block that reads them is called
+    /// (``FunctionalBlock/readsPacketHistory``), or near the hop limit.
     @inline(__always)
     func drive(count: Int, table: DispatchTable, uniform startsUniform: Bool) {
         let metas = context.pool.metas
         var n = count
         var uniform = startsUniform
+        var lag: UInt8 = 0
+        var lagSource: UInt32 = 0
+        // An upper bound of `hops` over `work` while uniform. A uniform start
+        // is a burst fresh from sources: no hops yet.
+        var baseMax: UInt8 = 0
         while n > 0 {
             let target = metas[Int(work[0])].next
-            let members: UnsafeMutablePointer<PacketHandle>
-            var g = 0
+            var members = work
+            var g = n
             var r = 0
-            if uniform {
-                members = work
-                g = n
-            } else {
+            var groupMax: UInt8 = 0
+            if !uniform {
                 members = group
+                g = 0
                 var i = 0
                 while i < n {
                     let h = work[i]
-                    if metas[Int(h)].next == target {
+                    let m = metas + Int(h)
+                    if m.pointee.next == target {
                         group[g] = h
                         g &+= 1
+                        groupMax = Swift.max(groupMax, m.pointee.hops)
                     } else {
                         work[r] = h
                         r &+= 1
@@ -94,72 +103,100 @@ extension Engine {
                     i &+= 1
                 }
             }
-            uniform = dispatch(target: target, members: members, count: g, rest: &r, table: table)
+            guard let entry = table.entry(target) else {
+                let reason: DropReason = target == 0 ? .noNextHop : .unknownIDP
+                for j in 0..<g { drop(members[j], reason) }
+                n = r
+                uniform = false
+                lag = 0
+                continue
+            }
+            if lag != 0 && entry.readsHistory {
+                catchUp(work, count: n, lag: lag, source: lagSource)
+                baseMax &+= lag
+                lag = 0
+            }
+            let burst = Burst(handles: members, count: g, pool: context.pool, idp: target, summary: summary)
+            let bctx = BlockContext(idp: IDP(target), ports: entry.ports, engine: context)
+            summary.pointee = 0
+            entry.block.unsafelyUnwrapped._withUnsafeGuaranteedRef { $0.process(burst, bctx) }
+            stats.add(.blockCalls, UInt64(g))
+            let said = summary.pointee
+            if said == Burst.allConsumed {
+                // consumeAll took the whole group out of the graph.
+                n = r
+                uniform = false
+                lag = 0
+                continue
+            }
+            let priorMax = uniform ? baseMax : groupMax
+            let priorLag = uniform ? lag : 0
+            if said &- 1 < Verdict.firstSpecial &- 1 && priorMax &+ priorLag &+ 1 < Engine.hopLimitHops {
+                // forwardAll sent the whole group to `said`.
+                if r == 0 {
+                    if !uniform { work.update(from: members, count: g) }
+                    n = g
+                    uniform = true
+                    baseMax = priorMax
+                    lag = priorLag &+ 1
+                    lagSource = target
+                    continue
+                }
+                // It joins packets headed elsewhere: settle its history.
+                catchUp(members, count: g, lag: 1, source: target)
+                (work + r).update(from: members, count: g)
+                n = r &+ g
+                uniform = false
+                continue
+            }
+            // Packet by packet.
+            if priorLag != 0 { catchUp(members, count: g, lag: priorLag, source: lagSource) }
+            lag = 0
+            var next = r == 0
+            var nextMax: UInt8 = 0
+            let first = r
+            var firstNext: UInt32 = 0
+            var j = 0
+            while j < g {
+                let h = members[j]
+                let m = metas + Int(h)
+                let v = m.pointee.next
+                if v &- 1 < Verdict.firstSpecial &- 1 {
+                    let hops = m.pointee.hops &+ 1
+                    if hops >= Engine.hopLimitHops {
+                        drop(h, .hopLimit)
+                    } else {
+                        m.pointee.hops = hops
+                        m.pointee.source = target
+                        nextMax = Swift.max(nextMax, hops)
+                        if r == first { firstNext = v } else if v != firstNext { next = false }
+                        work[r] = h
+                        r &+= 1
+                    }
+                } else if v == 0 {
+                    drop(h, .noNextHop)
+                } else if v != Verdict.consumed.rawValue {
+                    drop(h, DropReason(rawValue: UInt8(truncatingIfNeeded: v)) ?? .blockSpecific)
+                }
+                j &+= 1
+            }
             n = r
+            uniform = next
+            baseMax = nextMax
         }
     }
 
-    /// Hands `members[0..<count]` to the block at `target` and appends the
-    /// packets it forwarded to `work[rest...]` (in place when `members` is
-    /// `work` itself: the write index never passes the read index). Returns
-    /// whether the working set is now headed for a single next IDP.
+    /// Pays `lag` hops from `source` to `handles[0..<count]`.
     @inline(__always)
-    func dispatch(target: UInt32, members: UnsafeMutablePointer<PacketHandle>, count g: Int,
-                  rest r: inout Int, table: DispatchTable) -> Bool {
+    func catchUp(_ handles: UnsafeMutablePointer<PacketHandle>, count: Int, lag: UInt8, source: UInt32) {
         let metas = context.pool.metas
-        guard let entry = table.entry(target) else {
-            let reason: DropReason = target == 0 ? .noNextHop : .unknownIDP
-            for j in 0..<g { drop(members[j], reason) }
-            return false
+        var i = 0
+        while i < count {
+            let m = metas + Int(handles[i])
+            m.pointee.hops &+= lag
+            m.pointee.source = source
+            i &+= 1
         }
-        let burst = Burst(handles: members, count: g, pool: context.pool, idp: target, summary: summary)
-        let bctx = BlockContext(idp: IDP(target), ports: entry.ports, engine: context)
-        summary.pointee = 0
-        entry.block.unsafelyUnwrapped._withUnsafeGuaranteedRef { $0.process(burst, bctx) }
-        stats.add(.blockCalls, UInt64(g))
-        let said = summary.pointee
-        if said == Burst.allConsumed {
-            // consumeAll took the whole group out of the graph.
-            return r == 0
-        }
-        if said &- 1 < Verdict.firstSpecial &- 1 {
-            // forwardAll sent the whole group to one IDP and did the hop
-            // bookkeeping: move it on as it is.
-            if members != work { (work + r).update(from: members, count: g) }
-            let uniform = r == 0
-            r &+= g
-            return uniform
-        }
-        let counted = said == Burst.hopsApplied
-        var uniform = r == 0
-        let first = r
-        var firstNext: UInt32 = 0
-        var j = 0
-        while j < g {
-            let h = members[j]
-            let m = metas + Int(h)
-            let v = m.pointee.next
-            if v &- 1 < Verdict.firstSpecial &- 1 {
-                let hops = counted ? m.pointee.hops : m.pointee.hops &+ 1
-                if hops >= Engine.hopLimitHops {
-                    drop(h, .hopLimit)
-                } else {
-                    if !counted {
-                        m.pointee.hops = hops
-                        m.pointee.source = target
-                    }
-                    if r == first { firstNext = v } else if v != firstNext { uniform = false }
-                    work[r] = h
-                    r &+= 1
-                }
-            } else if v == 0 {
-                drop(h, .noNextHop)
-            } else if v != Verdict.consumed.rawValue {
-                drop(h, DropReason(rawValue: UInt8(truncatingIfNeeded: v)) ?? .blockSpecific)
-            }
-            j &+= 1
-        }
-        return uniform
     }
 
     @inline(__always)

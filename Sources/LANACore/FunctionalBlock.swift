@@ -27,6 +27,13 @@ open class FunctionalBlock: @unchecked Sendable {
 
     // MARK: Data path (engine threads)
 
+    /// Whether `process` reads a packet's ``Packet/source`` or
+    /// ``Packet/hops``, or clones packets (a clone inherits them). The
+    /// engine brings those fields up to date before calling such a block;
+    /// for the others it may let them lag along a chain (see
+    /// `Engine.drive`). Read once when the block enters a dispatch snapshot.
+    open var readsPacketHistory: Bool { false }
+
     /// Handles a burst. The default calls ``receive(_:_:)`` for each packet;
     /// blocks that care about speed override this and loop themselves.
     open func process(_ burst: Burst, _ context: BlockContext) {

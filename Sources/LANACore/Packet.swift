@@ -74,12 +74,6 @@ public struct Burst {
     @inlinable
     public subscript(i: Int) -> Packet { pool.packet(handles[i]) }
 
-    /// The summary value telling the engine that ``forwardAll(_:)`` has
-    /// already counted the hop and recorded the source of every packet,
-    /// but their next IDPs differ (or one is a drop, or a packet reached
-    /// the hop limit): the engine checks them one by one.
-    @usableFromInline static let hopsApplied: UInt32 = 0xFFFF_FFFF
-
     /// The summary value of ``consumeAll(_:)``: no packet of the group is
     /// left for the engine to look at.
     @usableFromInline static let allConsumed: UInt32 = 0xFFFF_FFFE
@@ -87,12 +81,11 @@ public struct Burst {
     /// Sends every packet on along its direction: `port[direction]`, or a
     /// drop as `unbound-port` if that port is unbound.
     ///
-    /// Inside an engine it also does the engine's per-hop bookkeeping (hop
-    /// count, source IDP) in the same pass and reports in the summary slot
-    /// whether all packets went to one IDP. For a chain of blocks that is
-    /// the common case, and the engine then moves the whole group on
-    /// without looking at the packets again. So it must be the block's last
-    /// word on the burst: set no verdict after calling it.
+    /// Inside an engine it also reports in the summary slot whether all
+    /// packets went to one IDP. For a chain of blocks that is the common
+    /// case, and the engine then moves the whole group on without looking
+    /// at the packets again. So it must be the block's last word on the
+    /// burst: set no verdict after calling it.
     @inlinable
     public func forwardAll(_ ports: BlockPorts) {
         let metas = pool.metas
@@ -107,26 +100,17 @@ public struct Burst {
         }
         let ingress = ports.verdict(for: .ingress).rawValue
         let egress = ports.verdict(for: .egress).rawValue
-        // Branch-free: which directions were seen (bit 0 ingress, bit 1
-        // egress), and the OR of all hop counts — at or above the limit
-        // (64, a power of two) exactly when some packet is.
+        // Branch-free: which directions were seen (1 ingress, 2 egress).
         var seen: UInt8 = 0
-        var hopBits: UInt8 = 0
-        let source = idp
         var i = 0
         while i < count {
             let m = metas + Int(handles[i])
             let d = m.pointee.direction.rawValue
             m.pointee.next = d == 0 ? ingress : egress
-            m.pointee.source = source
-            let hops = m.pointee.hops &+ 1
-            m.pointee.hops = hops
-            hopBits |= hops
             seen |= d &+ 1
             i &+= 1
         }
         let first = seen == 1 ? ingress : egress
-        let whole = seen != 3 && first &- 1 < Verdict.firstSpecial &- 1 && hopBits < Engine.hopLimitHops
-        summary.pointee = whole ? first : Burst.hopsApplied
+        summary.pointee = seen != 3 && first < Verdict.firstSpecial ? first : 0
     }
 }

@@ -74,6 +74,9 @@ public final class CaptureBlock: FunctionalBlock, @unchecked Sendable {
 
     public var packets: [CapturedPacket] { store.withLock { $0 } }
 
+    /// It records each packet's source and hop count.
+    public override var readsPacketHistory: Bool { true }
+
     public override func process(_ burst: Burst, _ context: BlockContext) {
         for i in 0..<burst.count {
             let p = burst[i]

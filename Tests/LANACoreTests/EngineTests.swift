@@ -147,6 +147,58 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(t.blockCalls, 10 * UInt64(Engine.hopLimit))
     }
 
+    /// A chain longer than the hop limit, all `forwardAll` (the engine lets
+    /// hop counts lag along it): packets still stop after exactly 64 hops.
+    func testHopLimitOnAForwardAllChain() throws {
+        let registry = makeRegistry(engines: 1)
+        let group = EngineGroup(registry: registry, cpus: [nil])
+        try registry.add("b0", type: "dummy")
+        for i in 1..<70 {
+            try registry.add("b\(i)", type: "dummy")
+            try registry.bind("b\(i)", "b\(i - 1)")
+        }
+        registry.attachSource(MemorySource(frame: Self.frame, count: 100, entry: registry.idp(of: "b0")!), engine: 0)
+        XCTAssertEqual(group.engines[0].runUntilIdle(), 100)
+        let t = group.stats.total()
+        XCTAssertEqual(t.drops(.hopLimit), 100)
+        XCTAssertEqual(t.totalDrops, 100)
+        XCTAssertEqual(t.blockCalls, 100 * UInt64(Engine.hopLimit))
+        XCTAssertEqual(group.engines[0].pool.available, group.engines[0].pool.capacity)
+    }
+
+    /// A block that reads packet history after a chain of `forwardAll`
+    /// blocks sees the exact hop count and the block it came from.
+    func testHistoryIsExactWhereABlockReadsIt() throws {
+        final class Probe: FunctionalBlock, @unchecked Sendable {
+            let seen = Mutex<[String]>([])
+            override var readsPacketHistory: Bool { true }
+            override func process(_ burst: Burst, _ context: BlockContext) {
+                for i in 0..<burst.count {
+                    let p = burst[i]
+                    seen.withLock { $0.append("\(p.hops) \(p.source.rawValue)") }
+                }
+                burst.consumeAll(context.engine)
+            }
+        }
+        let registry = makeRegistry(engines: 1)
+        registry.register(BlockType(name: "probe", summary: "records history") { _ in Probe() })
+        let group = EngineGroup(registry: registry, cpus: [nil])
+        try registry.add("c", type: "counter")
+        var below = "c"
+        for i in 1...5 {
+            try registry.add("d\(i)", type: "dummy")
+            try registry.bind("d\(i)", below)
+            below = "d\(i)"
+        }
+        try registry.add("p", type: "probe")
+        try registry.bind("p", below)
+        registry.attachSource(MemorySource(frame: Self.frame, count: 40, entry: registry.idp(of: "c")!), engine: 0)
+        XCTAssertEqual(group.engines[0].runUntilIdle(), 40)
+        let probe = try XCTUnwrap(registry.block(named: "p") as? Probe)
+        let d5 = try XCTUnwrap(registry.idp(of: "d5"))
+        XCTAssertEqual(probe.seen.withLock { $0 }, Array(repeating: "6 \(d5.rawValue)", count: 40))
+    }
+
     /// Thousands of replace / bind / unbind / add / rm while two engines run
     /// traffic: nothing unaccounted, only drops the old or new graph would
     /// make, pools full afterwards, no block used after it was freed.
