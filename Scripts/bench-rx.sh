@@ -49,7 +49,20 @@
 #   lanad, fbctl and vlink from DIR, default $LANA_BIN_DIR; implies
 #   --no-build), --no-build (use the existing release binaries), --run-base DIR
 #   (where lanad's run directories go, default /dev/shm),
-#   --skip-rx, --skip-idle, --skip-reconfig, --keep (keep the work directory).
+#   --skip-rx, --skip-idle, --skip-reconfig, --keep (keep the work directory),
+#   --callgrind N (also count instructions, see below).
+#
+# Instruction counts (--callgrind N, needs valgrind): CPU times on a shared,
+# loaded machine move by ±50 % between runs; instruction counts do not.
+# lanad runs under callgrind for each chain (k = 0, 1, 10), its counters
+# zeroed once the graph is set up, and receives N frames at 20 kpps (slow
+# enough for lanad under valgrind: no ring drops). Output per chain:
+#   callgrind impl=lana blocks=<k> frames=<n> engine_ir_per_frame=<x>
+#      receive_ir_per_frame=<y> ring_drops=<d>
+# engine = the engine thread's user-space instructions per frame (no kernel
+# time); receive = the part in the eth receive path (EthSource, the ring
+# walker, pool take and the frame copy). Frames per wake-up are fewer than
+# at 200 kpps, so per-wake-up costs weigh a little more.
 # Needs root (network namespaces). Builds C programs into a temp directory.
 set -euo pipefail
 
@@ -64,6 +77,7 @@ do_rx=1
 do_idle=1
 do_reconfig=1
 keep=0
+callgrind_frames=0
 scratch=${LANA_SCRATCH_PATH:-.build}
 run_base=/dev/shm
 bin_dir=${LANA_BIN_DIR:-}
@@ -83,7 +97,8 @@ while [[ $# -gt 0 ]]; do
         --skip-idle) do_idle=0; shift ;;
         --skip-reconfig) do_reconfig=0; shift ;;
         --keep) keep=1; shift ;;
-        -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
+        --callgrind) callgrind_frames=$2; shift 2 ;;
+        -h|--help) sed -n '2,66p' "$0"; exit 0 ;;
         *) echo "bench-rx: unknown option $1 (see --help)" >&2; exit 64 ;;
     esac
 done
@@ -395,6 +410,44 @@ if [[ $do_rx -eq 1 ]]; then
                 }
             }
         }' "$results"
+fi
+
+# ---------------------------------------------------------------- instruction counts
+if [[ $callgrind_frames -gt 0 ]]; then
+    command -v valgrind >/dev/null || { echo "bench-rx: --callgrind needs valgrind" >&2; exit 1; }
+    # valgrind 3.19 cannot read DWARF 5; the symbol table is enough.
+    objcopy --strip-debug "$work/bin/lanad" "$work/bin/lanad-cg"
+    for k in 0 1 10; do
+        run="$run_base/bench-rx.$$.$RANDOM$RANDOM"
+        cg="$work/callgrind.$k"
+        mkdir -p "$cg"
+        ip netns exec "$ns_rx" valgrind --tool=callgrind --separate-threads=yes --compress-strings=no \
+            --compress-pos=no --callgrind-out-file="$cg/out.%p" "$work/bin/lanad-cg" --run-dir "$run" --cpus 1 \
+            2>>"$work/lanad.log" &
+        lanad_pid=$!
+        pids+=("$lanad_pid")
+        wait_for 60 test -S "$run/control" || { log "bench-rx: lanad under valgrind did not start"; exit 1; }
+        chain_lines "$k" >"$cg/apply.conf"
+        # The socket exists a moment before lanad listens on it.
+        applied() { fb apply "$cg/apply.conf" >/dev/null 2>&1; }
+        wait_for 30 applied || { log "bench-rx: fbctl apply failed under valgrind"; exit 1; }
+        callgrind_control -z "$lanad_pid" >/dev/null
+        in_tx "$work/bin/tx-ring-gen" -i tx0 -c 0 -r 20000 -n "$callgrind_frames" -d "$dst_mac" >"$work/gen.out"
+        counted() { [[ $(lana_count) -ge $callgrind_frames ]]; }
+        wait_for 60 counted || log "bench-rx: lanad counted $(lana_count) of $callgrind_frames frames"
+        callgrind_control --dump=window "$lanad_pid" >/dev/null
+        got=$(lana_count)
+        drops=$(ring_drops_lana || echo "?")
+        stop_lanad
+        # One dump file per thread; the engine's is the one that ran Engine.run.
+        for f in "$cg"/out.*.1-*; do
+            grep -q 'LANACore6EngineC3run' "$f" || continue
+            callgrind_annotate --inclusive=no --threshold=100 "$f" 2>/dev/null | awk -v k="$k" -v n="$got" -v d="$drops" '
+                /PROGRAM TOTALS/ { t = $1; gsub(",", "", t) }
+                /9EthSource|11ReceiveRing|10takeFrames|13releaseFrames|10PacketPool|memcpy|memmove/ { r = $1; gsub(",", "", r); rx += r }
+                END { printf "callgrind impl=lana blocks=%d frames=%d engine_ir_per_frame=%.1f receive_ir_per_frame=%.1f ring_drops=%s\n", k, n, t / n, rx / n, d }'
+        done
+    done
 fi
 
 # ---------------------------------------------------------------- idle

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Hot-path guard: builds LANACore and LANABlocks in release (scratch path
+# Hot-path guard: builds LANACore, LANABPF and LANABlocks in release (scratch path
 # .build-hotpath, never the default .build), disassembles the engine's burst
 # loop and the blocks' `process` methods from the object files, and fails if
 # any of them — or any LANACore/LANABlocks function they call directly —
@@ -16,7 +16,7 @@
 #   Engine.runBurst/drive/dispatch/drop(...)       @inline(__always): they live
 #                                                   in run()'s closures)
 #   MemorySource.receive(into:max:engine:)         (per packet, engine thread)
-#   DummyBlock/CounterBlock/TeeBlock.process(_:_:)
+#   DummyBlock/CounterBlock/TeeBlock/BpfBlock.process(_:_:)
 # plus, transitively, every function of those objects they call or tail-call
 # directly. Not followed: Engine.sleep(_:) (the idle path, outside the burst
 # loop). Virtual calls (block.process, source.receive) are indirect; the
@@ -56,7 +56,7 @@ fi
 
 bin="$(swift build -c release --scratch-path "$scratch" --show-bin-path)"
 objects=()
-for dir in "$bin/LANACore.build" "$bin/LANABlocks.build"; do
+for dir in "$bin/LANACore.build" "$bin/LANABlocks.build" "$bin/LANABPF.build"; do
     [[ -d "$dir" ]] || { echo "check-hot-path: $dir missing (build first)" >&2; exit 2; }
     for o in "$dir"/*.o; do objects+=("$o"); done
 done
@@ -86,6 +86,7 @@ ROOTS = [
     ("DummyBlock.process", re.compile(r"^DummyBlock\.process\("), True),
     ("CounterBlock.process", re.compile(r"^CounterBlock\.process\("), True),
     ("TeeBlock.process", re.compile(r"^TeeBlock\.process\("), True),
+    ("BpfBlock.process", re.compile(r"^BpfBlock\.process\("), True),
 ]
 # For testing the guard itself: HOTPATH_EXTRA_ROOT='^CounterBlock\.init\(' must fail.
 if os.environ.get("HOTPATH_EXTRA_ROOT"):

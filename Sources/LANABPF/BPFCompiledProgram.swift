@@ -116,7 +116,10 @@ public final class BPFCompiledProgram: @unchecked Sendable {
             #if LANA_INTERNAL_CHECKS
             precondition(pc >= 0 && pc < count, "bpf: pc \(pc) outside the program (\(count))")
             #endif
-            let i = code[pc]
+            // Read in place, field by field (see BPFCompiledProgram+View.swift):
+            // copying the whole step first makes every step wait for all of
+            // its loads.
+            let i = code + pc
             pc &+= 1
             switch i.op {
             case .retK: return i.k
@@ -200,83 +203,89 @@ public final class BPFCompiledProgram: @unchecked Sendable {
             case .neg: a = 0 &- a
 
             case .ja: pc = Int(i.jt)
-            case .jeqK: pc = Int(a == i.k ? i.jt : i.jf)
-            case .jgtK: pc = Int(a > i.k ? i.jt : i.jf)
-            case .jgeK: pc = Int(a >= i.k ? i.jt : i.jf)
-            case .jsetK: pc = Int(a & i.k != 0 ? i.jt : i.jf)
-            case .jeqX: pc = Int(a == x ? i.jt : i.jf)
-            case .jgtX: pc = Int(a > x ? i.jt : i.jf)
-            case .jgeX: pc = Int(a >= x ? i.jt : i.jf)
-            case .jsetX: pc = Int(a & x != 0 ? i.jt : i.jf)
+            case .jeqK: pc = branchy(a == i.k) ? Int(i.jt) : Int(i.jf)
+            case .jgtK: pc = branchy(a > i.k) ? Int(i.jt) : Int(i.jf)
+            case .jgeK: pc = branchy(a >= i.k) ? Int(i.jt) : Int(i.jf)
+            case .jsetK: pc = branchy(a & i.k != 0) ? Int(i.jt) : Int(i.jf)
+            case .jeqX: pc = branchy(a == x) ? Int(i.jt) : Int(i.jf)
+            case .jgtX: pc = branchy(a > x) ? Int(i.jt) : Int(i.jf)
+            case .jgeX: pc = branchy(a >= x) ? Int(i.jt) : Int(i.jf)
+            case .jsetX: pc = branchy(a & x != 0) ? Int(i.jt) : Int(i.jf)
 
             case .ldHJeq:
                 let o = Int(i.k)
                 if o &+ 2 > length { return 0 }
                 checkBounds(o, 2, length); a = load16(p, o)
-                pc = Int(a == i.k2 ? i.jt : i.jf)
+                pc = branchy(a == i.k2) ? Int(i.jt) : Int(i.jf)
             case .ldHJgt:
                 let o = Int(i.k)
                 if o &+ 2 > length { return 0 }
                 checkBounds(o, 2, length); a = load16(p, o)
-                pc = Int(a > i.k2 ? i.jt : i.jf)
+                pc = branchy(a > i.k2) ? Int(i.jt) : Int(i.jf)
             case .ldHJge:
                 let o = Int(i.k)
                 if o &+ 2 > length { return 0 }
                 checkBounds(o, 2, length); a = load16(p, o)
-                pc = Int(a >= i.k2 ? i.jt : i.jf)
+                pc = branchy(a >= i.k2) ? Int(i.jt) : Int(i.jf)
             case .ldHJset:
                 let o = Int(i.k)
                 if o &+ 2 > length { return 0 }
                 checkBounds(o, 2, length); a = load16(p, o)
-                pc = Int(a & i.k2 != 0 ? i.jt : i.jf)
+                pc = branchy(a & i.k2 != 0) ? Int(i.jt) : Int(i.jf)
             case .ldBJeq:
                 let o = Int(i.k)
                 if o >= length { return 0 }
                 checkBounds(o, 1, length); a = load8(p, o)
-                pc = Int(a == i.k2 ? i.jt : i.jf)
+                pc = branchy(a == i.k2) ? Int(i.jt) : Int(i.jf)
             case .ldBJgt:
                 let o = Int(i.k)
                 if o >= length { return 0 }
                 checkBounds(o, 1, length); a = load8(p, o)
-                pc = Int(a > i.k2 ? i.jt : i.jf)
+                pc = branchy(a > i.k2) ? Int(i.jt) : Int(i.jf)
             case .ldBJge:
                 let o = Int(i.k)
                 if o >= length { return 0 }
                 checkBounds(o, 1, length); a = load8(p, o)
-                pc = Int(a >= i.k2 ? i.jt : i.jf)
+                pc = branchy(a >= i.k2) ? Int(i.jt) : Int(i.jf)
             case .ldBJset:
                 let o = Int(i.k)
                 if o >= length { return 0 }
                 checkBounds(o, 1, length); a = load8(p, o)
-                pc = Int(a & i.k2 != 0 ? i.jt : i.jf)
+                pc = branchy(a & i.k2 != 0) ? Int(i.jt) : Int(i.jf)
             case .ldWJeq:
                 let o = Int(i.k)
                 if o &+ 4 > length { return 0 }
                 checkBounds(o, 4, length); a = load32(p, o)
-                pc = Int(a == i.k2 ? i.jt : i.jf)
+                pc = branchy(a == i.k2) ? Int(i.jt) : Int(i.jf)
             case .ldWJgt:
                 let o = Int(i.k)
                 if o &+ 4 > length { return 0 }
                 checkBounds(o, 4, length); a = load32(p, o)
-                pc = Int(a > i.k2 ? i.jt : i.jf)
+                pc = branchy(a > i.k2) ? Int(i.jt) : Int(i.jf)
             case .ldWJge:
                 let o = Int(i.k)
                 if o &+ 4 > length { return 0 }
                 checkBounds(o, 4, length); a = load32(p, o)
-                pc = Int(a >= i.k2 ? i.jt : i.jf)
+                pc = branchy(a >= i.k2) ? Int(i.jt) : Int(i.jf)
             case .ldWJset:
                 let o = Int(i.k)
                 if o &+ 4 > length { return 0 }
                 checkBounds(o, 4, length); a = load32(p, o)
-                pc = Int(a & i.k2 != 0 ? i.jt : i.jf)
+                pc = branchy(a & i.k2 != 0) ? Int(i.jt) : Int(i.jf)
             case .ldIndHJeq:
                 let o = indirectOffset(x, i.k)
                 if o &+ 2 > length { return 0 }
                 checkBounds(o, 2, length); a = load16(p, o)
-                pc = Int(a == i.k2 ? i.jt : i.jf)
+                pc = branchy(a == i.k2) ? Int(i.jt) : Int(i.jf)
             }
         }
     }
+
+    /// A jump condition as a real branch: an interpreter's taken/not-taken
+    /// pattern is predictable per program, and a conditional move would put
+    /// the packet load on the critical path to the next instruction fetch.
+    @inline(__always)
+    static func branchy(_ c: Bool) -> Bool { _fastPath(c) }
 
     @inline(__always)
     static func scratchCheck(_ k: UInt32) {

@@ -10,8 +10,9 @@
 //   points into) goes to `retired` and is freed only in `reclaimRetired()`,
 //   which the registry calls after a grace period that followed the
 //   change, or in `deinit`, which runs after the block left every snapshot
-//   and a grace period passed. `programs` keeps every compiled program a
-//   live or retired `Loaded` points into.
+//   and a grace period passed. The compiled program a `Loaded` points into
+//   stays alive with it: `published` for the current one, the `retired`
+//   entry for a replaced one.
 // - `slots` holds `engineCount` slots of `slotWords` words, 64-byte aligned;
 //   engine `e` writes only slot `e` (single writer, relaxed stores), the
 //   control thread only reads them. Words 8..<24 of a slot are the engine's

@@ -53,12 +53,28 @@ public final class DataPlane: @unchecked Sendable {
 
     /// Publishes `table`, waits for a grace period, then releases the old
     /// snapshot. Serialized by the caller (the registry's lock).
+    ///
+    /// Engines are woken only when their sources changed: a sleeping engine
+    /// is offline and loads the newest snapshot when anything wakes it, so
+    /// a change of blocks or ports alone gives it nothing to do, while a
+    /// changed source list changes the descriptors it must sleep on. Not
+    /// waking it on every `bind` keeps control operations cheap and the
+    /// engine threads asleep.
     public func publish(_ table: DispatchTable) {
         let new = Unmanaged.passRetained(table)
         let old = current.exchange(new, ordering: .sequentiallyConsistent)
+        let sourcesChanged = !old._withUnsafeGuaranteedRef { Self.sameSources($0, table) }
         synchronize()
         old.release()
-        wakeAll()
+        if sourcesChanged { wakeAll() }
+    }
+
+    /// Whether both snapshots give every engine the same source objects.
+    private static func sameSources(_ a: DispatchTable, _ b: DispatchTable) -> Bool {
+        guard a.sourceRanges == b.sourceRanges else { return false }
+        let total = a.sourceRanges.last?.upperBound ?? 0
+        for i in 0..<total where a.sources[i].toOpaque() != b.sources[i].toOpaque() { return false }
+        return true
     }
 
     /// Waits until every engine has passed a quiescent point or is offline.

@@ -2,7 +2,8 @@
 // - `base` points at a live shared mapping of exactly `length` bytes from
 //   `init` until `deinit`, which unmaps it; nothing else unmaps it.
 // - The owner of a `MappedRegion` must outlive every pointer derived from
-//   `base` (ring slots handed to callers are only valid inside callbacks).
+//   `base` (frames handed to callers are valid only until their blocks
+//   are released, see ReceiveRing.swift).
 
 import SystemPackage
 

@@ -2,7 +2,8 @@ import CLANASupport
 import Glibc
 
 extension PacketSocket {
-    /// One received frame, valid only inside the `receiveBurst` closure.
+    /// One received frame, valid only inside the `receiveBurst` closure
+    /// (or until ``releaseFrames()`` when read from a ``RingFrame``).
     public struct Frame {
         /// The frame as captured, starting at the Ethernet header.
         ///
@@ -35,23 +36,89 @@ extension PacketSocket {
         public var identifier: UInt16 { controlInformation & 0x0FFF }
     }
 
+    /// A frame in place in the receive ring: its TPACKET_V3 header, read
+    /// only for the fields asked for. Valid until ``releaseFrames()``.
+    public struct RingFrame {
+        @usableFromInline let header: UnsafeRawPointer
+
+        @inlinable
+        init(header: UnsafeRawPointer) { self.header = header }
+
+        /// The frame as captured, starting at the Ethernet header (see
+        /// ``Frame/bytes``).
+        @inlinable
+        public var bytes: UnsafeRawBufferPointer {
+            let h = lana_tp3_frame_read(header)
+            return UnsafeRawBufferPointer(start: header + Int(h.mac), count: Int(h.snaplen))
+        }
+
+        /// Everything the ring reports about the frame.
+        public var frame: Frame {
+            let h = lana_tp3_frame_read(header)
+            var vlan: VLANTag? = nil
+            if h.status & UInt32(TP_STATUS_VLAN_VALID) != 0 {
+                // Kernels before 4.1 report no TPID; those tags were 802.1Q.
+                let hasTPID = h.status & UInt32(TP_STATUS_VLAN_TPID_VALID) != 0
+                vlan = VLANTag(protocolID: hasTPID ? h.vlan_tpid : 0x8100, controlInformation: h.vlan_tci)
+            }
+            return Frame(
+                bytes: UnsafeRawBufferPointer(start: header + Int(h.mac), count: Int(h.snaplen)),
+                originalLength: Int(h.len), packetType: PacketType(rawValue: h.pkttype), vlan: vlan)
+        }
+    }
+
+    /// The most frames one ``takeFrames(max:)`` hands out.
+    public static var maximumBurst: Int { ReceiveRing.maximumBurst }
+
+    /// Takes up to `max` (at most ``maximumBurst``) waiting frames, in
+    /// arrival order, without copying them: 0 frames means the ring is
+    /// empty and the engine may sleep in epoll on `descriptor`.
+    ///
+    /// Nothing is allocated and no system call is made. The frames stay in
+    /// the ring, and valid, until ``releaseFrames()`` (or the next
+    /// `takeFrames`, which releases them first) returns their blocks to the
+    /// kernel. Call it as soon as the frames are copied, and always before
+    /// sleeping: a block still held keeps the descriptor readable. A burst
+    /// may stop in the middle of a block; the next call continues there.
+    ///
+    ///     let frames = socket.takeFrames(max: 32)
+    ///     for frame in frames { consume(frame.bytes) }
+    ///     socket.releaseFrames()
+    ///
+    /// Why not a closure per frame: the caller's loop then runs inline,
+    /// with no call and no context per frame.
+    public func takeFrames(max: Int) -> UnsafeBufferPointer<RingFrame> {
+        ring.takeFrames(max: max)
+    }
+
+    /// Returns the blocks of the frames the last ``takeFrames(max:)`` handed
+    /// out to the kernel; those frames are invalid afterwards.
+    public func releaseFrames() {
+        ring.releaseFrames()
+    }
+
     /// Hands up to `max` waiting frames to `body`, in arrival order, and
     /// returns how many it handed out: 0 means the ring is empty and the
     /// engine may sleep in epoll on `descriptor`.
     ///
-    /// Nothing is allocated and no system call is made. A block goes back
-    /// to the kernel as soon as its last frame has been handed out, so
-    /// `body` must copy whatever it keeps and must not call `receiveBurst`
-    /// on this socket. A burst may stop in the middle of a block; the next
-    /// call continues there.
+    /// Built on ``takeFrames(max:)``: nothing is allocated, no system call
+    /// is made, and the blocks go back to the kernel when the call returns,
+    /// so `body` must copy whatever it keeps and must not receive on this
+    /// socket itself. For the data path, prefer `takeFrames`.
     ///
     ///     let n = socket.receiveBurst(max: 32) { frame in
-    ///         guard let buffer = pool.allocate() else { counters.poolEmpty += 1; return }
-    ///         pool.copy(frame.bytes, into: buffer)
-    ///         burst.append(buffer)
+    ///         keep(Array(frame.bytes))
     ///     }
     public func receiveBurst(max: Int, _ body: (Frame) -> Void) -> Int {
-        ring.receiveBurst(max: max, body)
+        var total = 0
+        while total < max {
+            let frames = ring.takeFrames(max: max &- total)
+            for f in frames { body(f.frame) }
+            ring.releaseFrames()
+            total &+= frames.count
+            if frames.isEmpty { break }
+        }
+        return total
     }
 
     /// Whether a frame is waiting, without consuming it: lets an engine

@@ -16,11 +16,12 @@ import SystemPackage
 /// split its traffic, one share per engine. The socket sees a copy of each
 /// frame; the host stack keeps receiving the interface's traffic too.
 ///
-/// Threading: the ring (`receiveBurst`, `hasPendingFrames`) belongs to one
-/// thread at a time, its engine; `statistics()` keeps running totals and
-/// belongs to one thread at a time too, which may be a different one (a
-/// stats writer). The type is `Sendable` so it can be created on one
-/// thread (or in another network namespace) and handed to an engine.
+/// Threading: the ring (`takeFrames`, `releaseFrames`, `receiveBurst`,
+/// `hasPendingFrames`) belongs to one thread at a time, its engine;
+/// `statistics()` keeps running totals and belongs to one thread at a time
+/// too, which may be a different one (a stats writer). The type is
+/// `Sendable` so it can be created on one thread (or in another network
+/// namespace) and handed to an engine.
 /// `descriptor` can be registered in epoll from anywhere: it polls
 /// readable while a block is ready and reports `EPOLLERR` when the
 /// interface goes down or away (see `linkState()`).

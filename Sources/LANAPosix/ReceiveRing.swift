@@ -4,17 +4,24 @@
 // - The ring is `blockCount` blocks of `blockSize` bytes at `region.base`,
 //   mapped for the lifetime of this value. The kernel fills blocks in index
 //   order, so the next block to read is always the one after the last one
-//   returned.
+//   walked.
 // - A block belongs to user space from the moment its status has
 //   TP_STATUS_USER (read with acquire, so its frames are visible) until we
 //   store TP_STATUS_KERNEL (with release, after the last read of its
 //   frames). While `cursor.framesLeft > 0` we own block `cursor.block` and
 //   `cursor.frame` points at its next unread frame header.
-// - Frame bytes are handed to the caller's closure only for the duration
-//   of the call: the block may be returned to the kernel right after it.
-// - Not reentrant: the closure must not read the same ring. The cursor is
-//   kept in a local during a burst and written back at the end.
-// - `cursor` is allocated in `init` and freed in `deinit`, nowhere else.
+// - Blocks whose frames have all been handed out are *held*, not returned:
+//   the `cursor.held` blocks before `cursor.block` (modulo `blockCount`)
+//   still belong to user space, so the frame pointers of the last
+//   `takeFrames` stay valid until `releaseFrames` returns those blocks (a
+//   block still being walked stays ours anyway). `held <= blockCount`: the
+//   walk stops rather than enter a held block again.
+// - `frames` holds the headers handed out by the last `takeFrames`, at
+//   most `maximumBurst` of them.
+// - Not reentrant, one thread at a time. The cursor is kept in a local
+//   during a walk and written back at the end.
+// - `cursor` and `frames` are allocated in `init` and freed in `deinit`,
+//   nowhere else.
 
 import CLANASupport
 import Glibc
@@ -26,6 +33,8 @@ struct RingCursor {
     /// Frames not yet handed out in `block`; 0 means we own no block.
     var framesLeft: UInt32 = 0
     var frame: UnsafeMutableRawPointer? = nil
+    /// Walked blocks not yet returned to the kernel, ending before `block`.
+    var held = 0
 }
 
 /// A mapped TPACKET_V3 receive ring and the reader's position in it.
@@ -33,8 +42,12 @@ struct RingCursor {
 /// The cursor lives behind a pointer so the per-frame loop pays no
 /// exclusivity checks, which a `var` in the owning class would cost.
 struct ReceiveRing: ~Copyable {
+    /// Frames one `takeFrames` hands out at most.
+    static let maximumBurst = 64
+
     private let region: MappedRegion
     private let cursor: UnsafeMutablePointer<RingCursor>
+    private let frames: UnsafeMutablePointer<PacketSocket.RingFrame>
     let blockSize: Int
     let blockCount: Int
     /// Set when the kernel lacks PACKET_IGNORE_OUTGOING but the owner asked
@@ -49,29 +62,36 @@ struct ReceiveRing: ~Copyable {
         self.skipsOutgoing = skipsOutgoing
         self.cursor = .allocate(capacity: 1)
         self.cursor.initialize(to: RingCursor())
+        self.frames = .allocate(capacity: ReceiveRing.maximumBurst)
     }
 
     deinit {
         cursor.deinitialize(count: 1)
         cursor.deallocate()
+        frames.deallocate()
     }
 
-    /// See `PacketSocket.receiveBurst`.
-    func receiveBurst(max: Int, _ body: (PacketSocket.Frame) -> Void) -> Int {
+    /// See `PacketSocket.takeFrames`.
+    func takeFrames(max requested: Int) -> UnsafeBufferPointer<PacketSocket.RingFrame> {
+        if cursor.pointee.held > 0 { releaseFrames() }
+        let max = Swift.min(requested, ReceiveRing.maximumBurst)
         let base = region.base
+        let out = frames
         var state = cursor.pointee
-        var delivered = 0
+        var n = 0
 
-        while delivered < max {
+        while n < max {
             if state.framesLeft == 0 {
-                let block = base + state.block * blockSize
+                // Every block is held: the next one is the oldest of them.
+                if state.held == blockCount { break }
+                let block = base + state.block &* blockSize
                 guard lana_tp3_block_status_acquire(block) & UInt32(TP_STATUS_USER) != 0 else { break }
                 let count = lana_tp3_block_num_packets(block)
                 if count == 0 {
                     // Not produced by current kernels, but an empty block
                     // must still go back or the ring would stall on it.
-                    lana_tp3_block_release(block)
-                    state.block = state.block + 1 == blockCount ? 0 : state.block + 1
+                    state.held &+= 1
+                    state.block = state.block &+ 1 == blockCount ? 0 : state.block &+ 1
                     continue
                 }
                 state.framesLeft = count
@@ -80,40 +100,48 @@ struct ReceiveRing: ~Copyable {
 
             let frame = state.frame.unsafelyUnwrapped
             let header = lana_tp3_frame_read(frame)
-            if !(skipsOutgoing && header.pkttype == UInt8(PACKET_OUTGOING)) {
-                body(PacketSocket.Frame(
-                    bytes: UnsafeRawBufferPointer(start: frame + Int(header.mac), count: Int(header.snaplen)),
-                    originalLength: Int(header.len),
-                    packetType: PacketSocket.PacketType(rawValue: header.pkttype),
-                    vlan: ReceiveRing.vlanTag(header)))
-                delivered += 1
+            // The caller copies the frames once the walk is done; their
+            // cache lines (written on the CPU that received them) are
+            // fetched while the walk waits on the next header.
+            lana_tp3_frame_prefetch_data(frame, header.mac)
+            if !skipsOutgoing || header.pkttype != UInt8(PACKET_OUTGOING) {
+                out[n] = PacketSocket.RingFrame(header: UnsafeRawPointer(frame))
+                n &+= 1
             }
-
-            state.framesLeft -= 1
+            state.framesLeft &-= 1
             if state.framesLeft == 0 {
-                lana_tp3_block_release(base + state.block * blockSize)
-                state.block = state.block + 1 == blockCount ? 0 : state.block + 1
+                state.held &+= 1
+                state.block = state.block &+ 1 == blockCount ? 0 : state.block &+ 1
                 state.frame = nil
             } else {
                 state.frame = frame + Int(header.next_offset)
             }
         }
         cursor.pointee = state
-        return delivered
+        return UnsafeBufferPointer(start: out, count: n)
+    }
+
+    /// See `PacketSocket.releaseFrames`.
+    func releaseFrames() {
+        let held = cursor.pointee.held
+        if held == 0 { return }
+        let base = region.base
+        // Oldest first, the order the kernel will reuse them in.
+        var index = cursor.pointee.block &- held
+        if index < 0 { index &+= blockCount }
+        var i = 0
+        while i < held {
+            lana_tp3_block_release(base + index &* blockSize)
+            index = index &+ 1 == blockCount ? 0 : index &+ 1
+            i &+= 1
+        }
+        cursor.pointee.held = 0
     }
 
     var hasPendingFrames: Bool {
         if cursor.pointee.framesLeft > 0 { return true }
+        if cursor.pointee.held == blockCount { return false }
         let block = region.base + cursor.pointee.block * blockSize
         return lana_tp3_block_status_acquire(block) & UInt32(TP_STATUS_USER) != 0
-    }
-
-    @inline(__always)
-    private static func vlanTag(_ header: lana_tp3_frame) -> PacketSocket.VLANTag? {
-        guard header.status & UInt32(TP_STATUS_VLAN_VALID) != 0 else { return nil }
-        // Kernels before 4.1 report no TPID; those tags were 802.1Q.
-        let hasTPID = header.status & UInt32(TP_STATUS_VLAN_TPID_VALID) != 0
-        return PacketSocket.VLANTag(
-            protocolID: hasTPID ? header.vlan_tpid : 0x8100, controlInformation: header.vlan_tci)
     }
 }

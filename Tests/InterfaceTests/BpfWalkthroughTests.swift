@@ -112,6 +112,27 @@ final class BpfWalkthroughTests: InterfaceTestCase, @unchecked Sendable {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: lanad.runDirectory + "/fblock"), [])
     }
 
+    /// `Configs/appendix-c3.conf` builds the same graph in one unit, with
+    /// the same programs, and filters the same way.
+    func testAppendixC3ConfigurationFile() throws {
+        let link = try net.addLink()
+        try renameToEth0(link.inside)
+        let lanad = try startDaemon()
+        let apply = try lanad.fbctl("apply", Self.configs + "/appendix-c3.conf")
+        XCTAssertEqual(apply.status, 0, "\(apply)")
+        XCTAssertEqual(lanad.stateFile("fblock/fb3"), try BpfProgramText.tuples(of: Self.configs + "/ipv4.bpf"))
+        XCTAssertEqual(lanad.stateFile("fblock/fb5"), try BpfProgramText.tuples(of: Self.configs + "/arp.bpf"))
+        try send(link.peer, 40, kind: "ipv4", size: 98)
+        try send(link.peer, 30, kind: "arp", size: 60)
+        try send(link.peer, 20, kind: "other", size: 64)
+        // State files are rewritten one by one: wait for all three.
+        XCTAssertTrue(waitUntil(within: 15) {
+            (lanad.drops()["filtered"] ?? 0) >= 110 && (lanad.counter("fb4")?.packets ?? 0) >= 40 && (lanad.counter("fb6")?.packets ?? 0) >= 30
+        }, "drops: \(lanad.drops()), fb4: \(String(describing: lanad.counter("fb4"))), fb6: \(String(describing: lanad.counter("fb6")))")
+        XCTAssertEqual(lanad.stateFile("fblock/fb4"), "40 3920\n")
+        XCTAssertEqual(lanad.stateFile("fblock/fb6"), "30 1800\n")
+    }
+
     /// A refused program leaves the loaded one in place and says where it
     /// went wrong; a good one swapped in under traffic takes over without
     /// losing or double-counting a frame.
@@ -138,20 +159,35 @@ final class BpfWalkthroughTests: InterfaceTestCase, @unchecked Sendable {
         XCTAssertEqual(missing.stderr, "fbctl: set f bpf=@\(work!)/missing.bpf: cannot read \(work!)/missing.bpf: No such file or directory\n")
         XCTAssertEqual(lanad.stateFile("fblock/f"), try BpfProgramText.tuples(of: Self.configs + "/ipv4.bpf"))
 
-        // Swap between two programs that together match every IPv4 frame
-        // exactly once per swap period: "ip" and "ipv4.bpf" both match IPv4,
-        // so whatever program a burst sees, the counter gets every frame.
-        let sender = try spawnInPeer("sender", [try Shell.which("python3"), Self.repository + "/Scripts/lana-send.py",
-                                                link.peer, "3000", "--kind", "ipv4", "--size", "98"])
-        var swaps = 0
-        while sender.isRunning && swaps < 200 {
-            try lanad.fb("set", "f", swaps.isMultiple(of: 2) ? "filter=ip" : "bpf=@" + Self.configs + "/ipv4.bpf")
-            swaps += 1
+        // Swap between two programs that both match IPv4 ("ip" through
+        // libpcap, ipv4.bpf through the assembler) while frames flow:
+        // whichever program a burst sees, every frame is counted once.
+        let swapper = Swapper()
+        let runDirectory = lanad.runDirectory
+        let ipv4File = Self.configs + "/ipv4.bpf"
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            var n = 0
+            while !swapper.stopped && n < 500 {
+                let r = try? Shell.run([BuildProducts.path("fbctl"), "--run-dir", runDirectory, "set", "f",
+                                        n.isMultiple(of: 2) ? "filter=ip" : "bpf=@" + ipv4File])
+                swapper.record(ok: r?.status == 0)
+                n += 1
+            }
+            done.signal()
         }
-        XCTAssertEqual(sender.wait(seconds: 30), 0, "sender: \(sender.stderr)")
-        XCTAssertTrue(waitUntil(within: 10) { lanad.counter("c")?.packets == 3000 }, "counter: \(String(describing: lanad.counter("c")))")
+        let batches = 10, perBatch = 1000
+        for _ in 0..<batches { try send(link.peer, perBatch, kind: "ipv4", size: 98) }
+        swapper.stop()
+        XCTAssertEqual(done.wait(timeout: .now() + 30), .success)
+        XCTAssertTrue(waitUntil(within: 10) { lanad.counter("c")?.packets == UInt64(batches * perBatch) },
+                      "counter: \(String(describing: lanad.counter("c")))")
         XCTAssertEqual(lanad.drops()["filtered"] ?? 0, 0)
-        XCTAssertGreaterThan(swaps, 0)
+        // Live counters: loading a program keeps them.
+        let show = try lanad.fbctl("show", "f")
+        XCTAssertTrue(show.stdout.contains("matched=\(batches * perBatch) not-matched=0 passed=0"), show.stdout)
+        XCTAssertEqual(swapper.failures, 0)
+        XCTAssertGreaterThanOrEqual(swapper.swaps, 2, "the swaps should overlap the traffic")
     }
 
     /// A 4096-instruction program whose source is far beyond the control
@@ -217,6 +253,17 @@ final class BpfWalkthroughTests: InterfaceTestCase, @unchecked Sendable {
         XCTAssertEqual(badFilter.status, 1)
         XCTAssertTrue(badFilter.stderr.hasPrefix("fbctl: bpf filter tcp port eighty: tcpdump expression: "), badFilter.stderr)
     }
+}
+
+/// Counts program swaps made from another thread.
+final class Swapper: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _stopped = false, _swaps = 0, _failures = 0
+    var stopped: Bool { lock.withLock { _stopped } }
+    var swaps: Int { lock.withLock { _swaps } }
+    var failures: Int { lock.withLock { _failures } }
+    func stop() { lock.withLock { _stopped = true } }
+    func record(ok: Bool) { lock.withLock { if ok { _swaps += 1 } else { _failures += 1 } } }
 }
 
 /// What a program file looks like as tuples, through `fbctl bpf compile`.
