@@ -99,16 +99,17 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
+        .target(name: "LANAFuzzSupport", swiftSettings: strictSwift),
         // libFuzzer target for the control-message decoder; see the README.
         .executableTarget(
             name: "LANAControlFuzz",
-            dependencies: ["LANAControl"],
+            dependencies: ["LANAControl", "LANAFuzzSupport"],
             swiftSettings: strictSwift
         ),
         // libFuzzer target for the BPF assembler and loader; see the README.
         .executableTarget(
             name: "LANABPFFuzz",
-            dependencies: ["LANABPF"],
+            dependencies: ["LANABPF", "LANAFuzzSupport"],
             swiftSettings: strictSwift
         ),
         .executableTarget(

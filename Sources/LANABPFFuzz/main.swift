@@ -16,6 +16,7 @@
 import Glibc
 #endif
 import LANABPF
+import LANAFuzzSupport
 
 /// Feeds one input to every BPF front end, and checks:
 /// - whatever assembles disassembles (to assembly and to tuples) and
@@ -112,45 +113,16 @@ func run(_ program: BPFProgram, on packet: UnsafeRawBufferPointer) {
 }
 
 #if LANA_LIBFUZZER
-/// libFuzzer's driver, for a program that keeps its own `main`.
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
-
-/// The entry point. SwiftPM links every executable with
-/// `--defsym main=<Module>_main`, which shadows libFuzzer's own `main`, so
-/// the module's entry point hands over to libFuzzer's driver instead.
 @_cdecl("LANABPFFuzz_main")
 func fuzzerEntryPoint(
     _ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
 ) -> CInt {
-    var argc = argc
-    var argv = argv
-    return LLVMFuzzerRunDriver(&argc, &argv, fuzzBPFLoaders)
+    runFuzzerDriver(argc, argv, fuzzBPFLoaders)
 }
 #else
 /// Replays files through the target.
 func replay(_ paths: ArraySlice<String>) -> Int32 {
-    for path in paths {
-        guard let file = fopen(path, "rb") else {
-            print("cannot open \(path)")
-            return 1
-        }
-        var contents: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
-            if count == 0 { break }
-            contents += chunk[..<count]
-        }
-        fclose(file)
-        _ = contents.withUnsafeBufferPointer { fuzzBPFLoaders($0.baseAddress, $0.count) }
-    }
-    print("replayed \(paths.count) inputs")
-    return 0
+    LANAFuzzSupport.replay(paths, through: fuzzBPFLoaders)
 }
 
 /// Seeds: assembly with every addressing mode and extension, tuples, the

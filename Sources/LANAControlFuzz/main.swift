@@ -11,6 +11,7 @@
 import Glibc
 #endif
 import LANAControl
+import LANAFuzzSupport
 
 /// Feeds one input to every decoder that reads bytes from a peer.
 ///
@@ -35,45 +36,16 @@ public func fuzzControlDecoders(_ data: UnsafePointer<UInt8>?, _ size: Int) -> C
 }
 
 #if LANA_LIBFUZZER
-/// libFuzzer's driver, for a program that keeps its own `main`.
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
-
-/// The entry point. SwiftPM links every executable with
-/// `--defsym main=<Module>_main`, which shadows libFuzzer's own `main`, so
-/// the module's entry point hands over to libFuzzer's driver instead.
 @_cdecl("LANAControlFuzz_main")
 func fuzzerEntryPoint(
     _ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
 ) -> CInt {
-    var argc = argc
-    var argv = argv
-    return LLVMFuzzerRunDriver(&argc, &argv, fuzzControlDecoders)
+    runFuzzerDriver(argc, argv, fuzzControlDecoders)
 }
 #else
 /// Replays files through the target.
 func replay(_ paths: ArraySlice<String>) -> Int32 {
-    for path in paths {
-        guard let file = fopen(path, "rb") else {
-            print("cannot open \(path)")
-            return 1
-        }
-        var contents: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
-            if count == 0 { break }
-            contents += chunk[..<count]
-        }
-        fclose(file)
-        _ = contents.withUnsafeBufferPointer { fuzzControlDecoders($0.baseAddress, $0.count) }
-    }
-    print("replayed \(paths.count) inputs")
-    return 0
+    LANAFuzzSupport.replay(paths, through: fuzzControlDecoders)
 }
 
 // main.swift's top-level code, written as a declaration: the libFuzzer build
