@@ -129,6 +129,15 @@ extension Engine {
                 lag = 0
                 continue
             }
+            if said >= Verdict.firstSpecial && said < Burst.allConsumed {
+                // forwardAll dropped the whole group (its port is unbound).
+                context.pool.free(members, count: g)
+                stats.countDrop(DropReason(rawValue: UInt8(truncatingIfNeeded: said)) ?? .blockSpecific, UInt64(g))
+                n = r
+                uniform = false
+                lag = 0
+                continue
+            }
             let priorMax = uniform ? baseMax : groupMax
             let priorLag = uniform ? lag : 0
             if said &- 1 < Verdict.firstSpecial &- 1 && priorMax &+ priorLag &+ 1 < Engine.hopLimitHops {

@@ -111,6 +111,7 @@ public struct Burst {
             i &+= 1
         }
         let first = seen == 1 ? ingress : egress
-        summary.pointee = seen != 3 && first < Verdict.firstSpecial ? first : 0
+        // One next hop for all — or one drop (an unbound port) for all.
+        summary.pointee = seen != 3 && first < Burst.allConsumed ? first : 0
     }
 }
