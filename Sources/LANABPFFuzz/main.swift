@@ -120,14 +120,9 @@ func fuzzerEntryPoint(
     runFuzzerDriver(argc, argv, fuzzBPFLoaders)
 }
 #else
-/// Replays files through the target.
-func replay(_ paths: ArraySlice<String>) -> Int32 {
-    LANAFuzzSupport.replay(paths, through: fuzzBPFLoaders)
-}
-
 /// Seeds: assembly with every addressing mode and extension, tuples, the
 /// decimal form, and raw instructions.
-func writeSeeds(to directory: String) -> Int32 {
+func seeds() -> [[UInt8]] {
     var seeds: [[UInt8]] = [
         "ldh [12]\njeq #0x806, L1, L2\nL1: ret #0xffff\nL2: ret #0\n",
         "ldh [12]\njneq #0x800, drop\nldb [23]\njneq #6, drop\nldh [20]\njset #0x1fff, drop\nldxb 4*([14]&0xf)\n"
@@ -144,26 +139,11 @@ func writeSeeds(to directory: String) -> Int32 {
     seeds.append(raw.flatMap { insn in
         withUnsafeBytes(of: insn.0) { Array($0) } + [insn.1, insn.2] + withUnsafeBytes(of: insn.3) { Array($0) }
     })
-    for (index, seed) in seeds.enumerated() {
-        guard let file = fopen("\(directory)/seed-\(index)", "wb") else {
-            print("cannot write to \(directory)")
-            return 1
-        }
-        _ = seed.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
-        fclose(file)
-    }
-    print("wrote \(seeds.count) seeds to \(directory)")
-    return 0
+    return seeds
 }
 
 // main.swift's top-level code, written as a declaration: the libFuzzer build
 // compiles this file with -parse-as-library (libFuzzer has the `main`), and
 // the parser rejects top-level statements there even inside an inactive #if.
-let replayStatus: Int32 = {
-    let arguments = CommandLine.arguments
-    let status = arguments.count == 3 && arguments[1] == "--seeds"
-        ? writeSeeds(to: arguments[2]) : replay(arguments.dropFirst())
-    if status != 0 { exit(status) }
-    return status
-}()
+let replayStatus = runWithoutFuzzer(fuzzBPFLoaders, seeds: seeds)
 #endif

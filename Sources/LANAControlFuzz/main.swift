@@ -43,16 +43,8 @@ func fuzzerEntryPoint(
     runFuzzerDriver(argc, argv, fuzzControlDecoders)
 }
 #else
-/// Replays files through the target.
-func replay(_ paths: ArraySlice<String>) -> Int32 {
-    LANAFuzzSupport.replay(paths, through: fuzzControlDecoders)
-}
-
-// main.swift's top-level code, written as a declaration: the libFuzzer build
-// compiles this file with -parse-as-library (libFuzzer has the `main`), and
-// the parser rejects top-level statements there even inside an inactive #if.
-/// Writes one valid request per command, replies and an event into `directory`.
-func writeSeeds(to directory: String) -> Int32 {
+/// Seeds: one valid request per command, replies and an event.
+func seeds() -> [[UInt8]] {
     let requests: [ControlRequest] = [
         .add(name: "c1", type: "counter"), .remove(name: "c1"), .set(name: "f", option: "bpf=ret #0"),
         .bind("a", onTopOf: "b"), .unbind("a", from: "b"), .replace("a", with: "b", dropState: true),
@@ -66,23 +58,11 @@ func writeSeeds(to directory: String) -> Int32 {
     seeds += try! ControlReply.ok(items: [.init(text: "a dummy 1 0\n", json: "{}")]).encode(replyingTo: header, command: .list)
     seeds += try! ControlReply.failure(.invalidArgument, "line 2: bad", line: 1).encode(replyingTo: header, command: .apply)
     seeds.append(try! ControlProtocol.encodeEvent("bound a b"))
-    for (index, seed) in seeds.enumerated() {
-        guard let file = fopen("\(directory)/seed-\(index)", "wb") else {
-            print("cannot write to \(directory)")
-            return 1
-        }
-        _ = seed.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
-        fclose(file)
-    }
-    print("wrote \(seeds.count) seeds to \(directory)")
-    return 0
+    return seeds
 }
 
-let replayStatus: Int32 = {
-    let arguments = CommandLine.arguments
-    let status = arguments.count == 3 && arguments[1] == "--seeds"
-        ? writeSeeds(to: arguments[2]) : replay(arguments.dropFirst())
-    if status != 0 { exit(status) }
-    return status
-}()
+// main.swift's top-level code, written as a declaration: the libFuzzer build
+// compiles this file with -parse-as-library (libFuzzer has the `main`), and
+// the parser rejects top-level statements there even inside an inactive #if.
+let replayStatus = runWithoutFuzzer(fuzzControlDecoders, seeds: seeds)
 #endif

@@ -52,3 +52,29 @@ public func replay(_ paths: ArraySlice<String>, through target: FuzzTarget) -> I
     print("replayed \(paths.count) inputs")
     return 0
 }
+
+/// Writes `seeds` as files `seed-<n>` into `directory`. Returns the exit
+/// status.
+public func writeSeeds(_ seeds: [[UInt8]], to directory: String) -> Int32 {
+    for (index, seed) in seeds.enumerated() {
+        guard let file = fopen("\(directory)/seed-\(index)", "wb") else {
+            print("cannot write to \(directory)")
+            return 1
+        }
+        _ = seed.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+        fclose(file)
+    }
+    print("wrote \(seeds.count) seeds to \(directory)")
+    return 0
+}
+
+/// The plain (non-fuzzing) build's command line: `--seeds DIR` writes
+/// `seeds()`, anything else is a list of files to replay through `target`.
+/// Exits on failure; returns 0 otherwise.
+public func runWithoutFuzzer(_ target: FuzzTarget, seeds: () -> [[UInt8]]) -> Int32 {
+    let arguments = CommandLine.arguments
+    let status = arguments.count == 3 && arguments[1] == "--seeds"
+        ? writeSeeds(seeds(), to: arguments[2]) : replay(arguments.dropFirst(), through: target)
+    if status != 0 { exit(status) }
+    return status
+}
