@@ -109,3 +109,40 @@ enum ControlAttributePolicy {
         return table
     }()
 }
+
+/// A set of attributes as a bit mask. The decoder checks which attributes a
+/// message carries for every request; a `Set` would allocate each time.
+public struct ControlAttributeSet: Equatable, Sendable, ExpressibleByArrayLiteral {
+    var bits: UInt32 = 0
+
+    public init() {}
+
+    public init(_ attributes: some Sequence<ControlAttribute>) {
+        for a in attributes { insert(a) }
+    }
+
+    public init(arrayLiteral attributes: ControlAttribute...) {
+        self.init(attributes)
+    }
+
+    public func contains(_ attribute: ControlAttribute) -> Bool {
+        bits & (1 << UInt32(attribute.rawValue)) != 0
+    }
+
+    public mutating func insert(_ attribute: ControlAttribute) {
+        bits |= 1 << UInt32(attribute.rawValue)
+    }
+
+    public func union(_ other: ControlAttributeSet) -> ControlAttributeSet {
+        var u = self
+        u.bits |= other.bits
+        return u
+    }
+
+    public func isSubset(of other: ControlAttributeSet) -> Bool { bits & ~other.bits == 0 }
+
+    public var isEmpty: Bool { bits == 0 }
+
+    /// The members in ascending attribute type, for messages.
+    public var members: [ControlAttribute] { ControlAttribute.allCases.filter(contains) }
+}

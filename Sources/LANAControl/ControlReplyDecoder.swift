@@ -94,7 +94,7 @@ public struct ControlReplyDecoder: Sendable {
             guard raw == expected.rawValue else {
                 throw .malformed("reply data has command \(raw); expected \(expected.rawValue) (\(expected.wireName))")
             }
-            return [.text, .json, .lineNumber]
+            return [.text, .json, .lineNumber] as ControlAttributeSet
         }
         let values = try NetlinkMessage.converting(datagram, view: view).parsedAttributes()
         if view.command == ControlProtocol.eventCommand {

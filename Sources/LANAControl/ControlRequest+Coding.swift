@@ -40,7 +40,7 @@ extension ControlRequest {
                     "unknown command \(raw); this version knows commands "
                         + "\(ControlCommand.allCases.first!.rawValue)…\(ControlCommand.allCases.last!.rawValue)")
             }
-            return command.requiredAttributes + command.optionalAttributes
+            return command.allowedAttributeSet
         }
         guard view.header.flags & NetlinkConstant.flagRequest != 0 else {
             throw .malformed(

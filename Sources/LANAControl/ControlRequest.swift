@@ -157,7 +157,35 @@ extension ControlRequest {
     /// Checks that the fields match the command: required ones present,
     /// others absent, flags known.
     public func validate() throws(ControlProtocolError) {
-        let present = Set(attributeValues.map(\.0))
+        // The daemon validates every request it decodes: the common case
+        // (all is well) is checked on bit masks, without allocating.
+        let required = command.requiredAttributeSet
+        let present = presentAttributes
+        if required.isSubset(of: present), present.isSubset(of: command.allowedAttributeSet),
+            flags.subtracting(.known).isEmpty
+        {
+            return
+        }
+        try explainInvalid(present)
+    }
+
+    /// The attributes the fields would be encoded as.
+    private var presentAttributes: ControlAttributeSet {
+        var set = ControlAttributeSet()
+        if name != nil { set.insert(.name) }
+        if name2 != nil { set.insert(.name2) }
+        if type != nil { set.insert(.type) }
+        if option != nil { set.insert(.option) }
+        if interfaceName != nil { set.insert(.interfaceName) }
+        if tag != nil { set.insert(.tag) }
+        if !flags.isEmpty { set.insert(.flags) }
+        if !lines.isEmpty { set.insert(.line) }
+        return set
+    }
+
+    /// Throws the error naming what ``validate()`` found wrong.
+    private func explainInvalid(_ presentSet: ControlAttributeSet) throws(ControlProtocolError) {
+        let present = Set(presentSet.members)
         let allowed = Set(command.requiredAttributes + command.optionalAttributes)
         for attribute in command.requiredAttributes where !present.contains(attribute) {
             throw .malformed("\(command.wireName) requires attribute \(attribute.wireName)")

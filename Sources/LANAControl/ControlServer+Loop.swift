@@ -10,12 +10,15 @@ extension ControlServer {
     ///     often (never while a request is being handled), for the daemon's
     ///     periodic work.
     ///   - onTick: Periodic work.
+    ///   - afterReply: Runs on this thread each time a reply has been sent,
+    ///     for work the handler can leave until the client has its answer.
     ///   - handler: Answers one request; runs on this thread, one request
     ///     at a time. It may call ``broadcast(event:)``; those events go out
     ///     after its reply.
     public func run(
         tickInterval: Duration? = nil,
         onTick: () -> Void = {},
+        afterReply: () -> Void = {},
         handler: (ControlRequest, PeerCredentials) -> ControlReply
     ) throws(ControlServerError) {
         let alreadyRunning = shared.withLock { shared in
@@ -41,7 +44,7 @@ extension ControlServer {
                 let milliseconds = max(0, seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1)
                 timeout = Int32(min(milliseconds, Int64(Int32.max)))
             }
-            let keepGoing = try loop.turn(timeout: timeout, handler: handler)
+            let keepGoing = try loop.turn(timeout: timeout, handler: handler, afterReply: afterReply)
             guard keepGoing else { return }
             if let due = nextTick, let tickInterval, clock.now >= due {
                 onTick()
@@ -73,7 +76,8 @@ struct ServerLoop: ~Copyable {
 
     /// One poll and the work it reveals; `false` once stop was requested.
     mutating func turn(
-        timeout: Int32, handler: (ControlRequest, PeerCredentials) -> ControlReply
+        timeout: Int32, handler: (ControlRequest, PeerCredentials) -> ControlReply,
+        afterReply: () -> Void = {}
     ) throws(ControlServerError) -> Bool {
         if let until = listenerPausedUntil, ContinuousClock.now >= until { listenerPausedUntil = nil }
         let readable = Int16(POLLIN) | pollReadHangUp
@@ -100,7 +104,7 @@ struct ServerLoop: ~Copyable {
             if !runQueuedWork() { return false }
         }
         for (index, client) in clients.enumerated() {
-            service(client, events: descriptors[index + 2].revents, handler: handler)
+            service(client, events: descriptors[index + 2].revents, handler: handler, afterReply: afterReply)
         }
         clients.removeAll { $0.isClosed }
         server.watcherCount.store(clients.count { $0.isWatching }, ordering: .releasing)
@@ -173,7 +177,8 @@ struct ServerLoop: ~Copyable {
     /// Reads and answers what one client sent, or sends what is queued.
     private mutating func service(
         _ client: ControlConnection, events: Int16,
-        handler: (ControlRequest, PeerCredentials) -> ControlReply
+        handler: (ControlRequest, PeerCredentials) -> ControlReply,
+        afterReply: () -> Void
     ) {
         guard events != 0, !client.isClosed else { return }
         if events & Int16(POLLNVAL) != 0 {
@@ -212,6 +217,7 @@ struct ServerLoop: ~Copyable {
                 let datagrams = answer(length: length, from: client, handler: handler)
                 client.enqueue(datagrams)
                 client.flush()
+                afterReply()
             }
         }
     }

@@ -174,19 +174,15 @@ public final class ControlServer: Sendable {
     /// thread; the control thread sends it on its next turn.
     ///
     /// With no watcher connected the event is discarded at once, without
-    /// waking the control thread.
+    /// waking the control thread or even making its text.
     ///
     /// Events that cannot be encoded (a NUL byte, over 65 000 bytes) and
     /// events beyond ``Configuration/maximumQueuedEvents`` are dropped and
     /// counted in ``droppedEventCount``.
-    public func broadcast(event: String) {
-        guard watcherCount.load(ordering: .acquiring) > 0 else {
-            // Nobody to tell; still count what could not have been sent.
-            if (try? NetlinkMessage.checkEncodable(event, as: .event)) == nil {
-                shared.withLock { $0.droppedEvents += 1 }
-            }
-            return
-        }
+    public func broadcast(event makeEvent: @autoclosure () -> String) {
+        // Nobody to tell: the text is not even made.
+        guard watcherCount.load(ordering: .acquiring) > 0 else { return }
+        let event = makeEvent()
         shared.withLock { shared in
             if shared.events.count >= configuration.maximumQueuedEvents {
                 shared.events.removeFirst()

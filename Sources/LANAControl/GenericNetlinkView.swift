@@ -31,7 +31,7 @@ struct GenericNetlinkView {
     ///     command may carry; throws for a command that is not known.
     static func parse(
         _ bytes: UnsafeRawBufferPointer,
-        allowedAttributes: (UInt8) throws(ControlProtocolError) -> [ControlAttribute]
+        allowedAttributes: (UInt8) throws(ControlProtocolError) -> ControlAttributeSet
     ) throws(ControlProtocolError) -> GenericNetlinkView {
         let minimum = NetlinkConstant.headerSize + NetlinkConstant.genericHeaderSize
         guard let header = NetlinkHeader(parsing: bytes) else {
@@ -79,11 +79,11 @@ struct GenericNetlinkView {
         _ bytes: UnsafeRawBufferPointer,
         from start: Int,
         to end: Int,
-        allowed: [ControlAttribute],
+        allowed: ControlAttributeSet,
         command: UInt8
     ) throws(ControlProtocolError) -> [Attribute] {
         var attributes: [Attribute] = []
-        var seen: Set<ControlAttribute> = []
+        var seen = ControlAttributeSet()
         var offset = start
         while offset < end {
             let remaining = end - offset
@@ -108,7 +108,7 @@ struct GenericNetlinkView {
             }
             guard allowed.contains(attribute) else {
                 let commandName = ControlCommand(rawValue: command)?.wireName ?? "command \(command)"
-                let expected = allowed.isEmpty ? "none" : allowed.map(\.wireName).joined(separator: ", ")
+                let expected = allowed.isEmpty ? "none" : allowed.members.map(\.wireName).joined(separator: ", ")
                 throw .malformed(
                     "attribute \(attribute.wireName) is not valid in \(commandName) "
                         + "(expected: \(expected))")
@@ -157,7 +157,9 @@ struct GenericNetlinkView {
                     "attribute \(attribute.wireName) has a NUL byte at position \(nul) before its end; "
                         + "expected one NUL-terminated string")
             }
-            guard String(validating: content, as: UTF8.self) != nil else {
+            // ASCII, as names and most options are, is valid UTF-8 without
+            // building a String to find out.
+            guard content.allSatisfy({ $0 < 0x80 }) || String(validating: content, as: UTF8.self) != nil else {
                 throw .malformed("attribute \(attribute.wireName) is not valid UTF-8")
             }
         }

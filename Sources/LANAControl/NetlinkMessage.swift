@@ -220,7 +220,11 @@ struct NetlinkMessage: ~Copyable {
             case .string:
                 let payload = UnsafeRawBufferPointer(
                     start: nla_data(current), count: Int(nla_len(current)) - 1)
-                guard let string = String(validating: payload, as: UTF8.self) else {
+                // ASCII needs no validation pass of its own.
+                let ascii = payload.allSatisfy { $0 < 0x80 }
+                guard let string = ascii ? String(decoding: payload, as: UTF8.self)
+                    : String(validating: payload, as: UTF8.self)
+                else {
                     throw .malformed("attribute \(kind.wireName) is not valid UTF-8")
                 }
                 values.append((kind, .string(string)))

@@ -3,7 +3,7 @@
 ///
 /// Registered with ``Registry/register(_:)`` under its name in a crit-bit
 /// tree; `fbctl add <name> <type>` looks it up there.
-public struct BlockType: Sendable {
+public final class BlockType: Sendable {
     /// One `set key=value` option: its key and a line of help.
     public struct Option: Sendable, Equatable {
         public let key: String

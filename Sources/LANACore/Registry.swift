@@ -221,13 +221,7 @@ public final class Registry: @unchecked Sendable {
     /// control thread lists after each operation, so this must stay linear
     /// in the number of blocks.
     private static func infos(in s: RegistryState) -> [BlockInfo] {
-        var references = [Int](repeating: 0, count: s.nodes.count)
-        for case let o? in s.nodes {
-            for idp in [o.ports.ingress, o.ports.egress, o.ports.ingressSecondary, o.ports.egressSecondary] {
-                let i = Int(idp.rawValue)
-                if !idp.isNone && references.indices.contains(i) { references[i] += 1 }
-            }
-        }
+        let references = s.referenceCounts()
         return s.nodes.compactMap { node in
             node.map { n in
                 let idp = s.names.lookup(n.name) ?? .none
@@ -253,6 +247,12 @@ public final class Registry: @unchecked Sendable {
             subscribers: n.subscribers.map(\.idp),
             options: n.block.optionValues().map { "\($0.key)=\($0.value)" },
             optionHelp: n.type.options, status: n.block.statusText(), details: n.block.detailLines())
+    }
+
+    /// Calls `body` with the registry lock held, for readers in other
+    /// files of this module.
+    func withLockedState<R>(_ body: (RegistryState) -> R) -> R {
+        state.withLock { s in body(s) }
     }
 
     /// Calls `body` with the registry lock held (the daemon's state writer
@@ -282,9 +282,9 @@ public final class Registry: @unchecked Sendable {
             for e in fx.events {
                 // A block added and removed within one batch exists in
                 // neither picture; its events have no subscribers left.
-                let publisher = Self.node(e.idp, in: s) ?? Self.node(e.idp, in: before)
-                for sub in publisher?.subscribers ?? [] {
-                    if let target = Self.node(sub.idp, in: s) { deliveries.append((target.block, e)) }
+                let subscribers = Self.subscribers(of: e.idp, in: s) ?? Self.subscribers(of: e.idp, in: before) ?? []
+                for sub in subscribers {
+                    if let target = Self.block(sub.idp, in: s) { deliveries.append((target, e)) }
                 }
             }
             return fx.events
@@ -293,9 +293,14 @@ public final class Registry: @unchecked Sendable {
         if let sink = eventSink.withLock({ $0 }) { for e in events { sink.deliver(e) } }
     }
 
-    private static func node(_ idp: IDP, in s: RegistryState) -> RegistryNode? {
+    private static func subscribers(of idp: IDP, in s: RegistryState) -> [Subscription]? {
         let i = Int(idp.rawValue)
-        return s.nodes.indices.contains(i) ? s.nodes[i] : nil
+        return s.nodes.indices.contains(i) ? s.nodes[i]?.subscribers : nil
+    }
+
+    private static func block(_ idp: IDP, in s: RegistryState) -> FunctionalBlock? {
+        let i = Int(idp.rawValue)
+        return s.nodes.indices.contains(i) ? s.nodes[i]?.block : nil
     }
 
     private func publish(_ s: RegistryState) {

@@ -15,20 +15,21 @@ extension RegistryState {
         if a == b {
             throw RegistryError(Errno(rawValue: EINVAL), "cannot bind \(aName) on top of itself")
         }
-        var an = node(a), bn = node(b)
-        if an.ports.egress == b || an.ports.egressSecondary == b {
+        let ai = Int(a.rawValue), bi = Int(b.rawValue)
+        let aPorts = nodes[ai]!.ports
+        if aPorts.egress == b || aPorts.egressSecondary == b {
             throw RegistryError(Errno(rawValue: EEXIST), "\(aName) is already bound on top of \(bName)")
         }
-        let aSecondary = try freePort(of: an, .egress)
-        let bSecondary = try freePort(of: bn, .ingress)
+        let aSecondary = try freePort(of: a, .egress)
+        let bSecondary = try freePort(of: b, .ingress)
         if let path = egressPath(from: b, to: a) {
             throw RegistryError(Errno(rawValue: ELOOP),
                 "binding \(aName) on top of \(bName) would create a loop: \(path.map { node($0).name }.joined(separator: " -> ")) -> \(bName)")
         }
-        if aSecondary { an.ports.egressSecondary = b } else { an.ports.egress = b }
-        if bSecondary { bn.ports.ingressSecondary = a } else { bn.ports.ingress = a }
-        nodes[Int(a.rawValue)] = an
-        nodes[Int(b.rawValue)] = bn
+        // In place: copying a node out and back costs a retain and release
+        // of each of its fields, on the control channel's latency path.
+        if aSecondary { nodes[ai]!.ports.egressSecondary = b } else { nodes[ai]!.ports.egress = b }
+        if bSecondary { nodes[bi]!.ports.ingressSecondary = a } else { nodes[bi]!.ports.ingress = a }
         addSubscription(of: b, to: a, explicit: false)
         addSubscription(of: a, to: b, explicit: false)
         fx.events.append(BlockEvent(.bound, block: aName, idp: a, detail: "egress \(bName) \(b)"))
@@ -38,11 +39,13 @@ extension RegistryState {
 
     /// Whether a bind on `side` of `n` uses the secondary port; throws EBUSY
     /// if both are taken (or the type has no secondary port).
-    private func freePort(of n: RegistryNode, _ side: Direction) throws(RegistryError) -> Bool {
-        let primary = n.ports[side]
+    private func freePort(of idp: IDP, _ side: Direction) throws(RegistryError) -> Bool {
+        let ports = nodes[Int(idp.rawValue)]!.ports
+        let primary = ports[side]
         if primary.isNone { return false }
+        let n = node(idp)
         if n.type.hasSecondaryPorts {
-            let secondary = n.ports.secondary(side)
+            let secondary = ports.secondary(side)
             if secondary.isNone { return true }
             throw RegistryError(Errno(rawValue: EBUSY),
                 "\(side) ports of \(n.name) are already bound to \(node(primary).name) and \(node(secondary).name)")
@@ -52,12 +55,15 @@ extension RegistryState {
 
     /// A path of egress links from `start` to `goal`, if one exists.
     private func egressPath(from start: IDP, to goal: IDP) -> [IDP]? {
+        // The common case: nothing below `start` at all.
+        let first = nodes[Int(start.rawValue)]!.ports
+        if start != goal && first.egress.isNone && first.egressSecondary.isNone { return nil }
         var stack: [[IDP]] = [[start]]
         var seen: Set<IDP> = [start]
         while let path = stack.popLast() {
             let last = path.last!
             if last == goal { return path }
-            let p = node(last).ports
+            let p = nodes[Int(last.rawValue)]!.ports
             for next in [p.egress, p.egressSecondary] where !next.isNone && !seen.contains(next) {
                 seen.insert(next)
                 stack.append(path + [next])
@@ -68,16 +74,15 @@ extension RegistryState {
 
     mutating func unbind(_ aName: String, _ bName: String, fx: inout RegistryEffects) throws(RegistryError) {
         let a = try idp(aName), b = try idp(bName)
-        var an = node(a), bn = node(b)
-        let aHas = an.ports.egress == b || an.ports.egressSecondary == b
-        let bHas = bn.ports.ingress == a || bn.ports.ingressSecondary == a
+        let ai = Int(a.rawValue), bi = Int(b.rawValue)
+        let aPorts = nodes[ai]!.ports, bPorts = nodes[bi]!.ports
+        let aHas = aPorts.egress == b || aPorts.egressSecondary == b
+        let bHas = bPorts.ingress == a || bPorts.ingressSecondary == a
         guard aHas && bHas else {
             throw RegistryError(Errno(rawValue: ENOENT), "\(aName) is not bound on top of \(bName)")
         }
-        Self.clear(&an.ports, .egress, b)
-        Self.clear(&bn.ports, .ingress, a)
-        nodes[Int(a.rawValue)] = an
-        nodes[Int(b.rawValue)] = bn
+        Self.clear(&nodes[ai]!.ports, .egress, b)
+        Self.clear(&nodes[bi]!.ports, .ingress, a)
         dropBindSubscription(of: b, to: a)
         dropBindSubscription(of: a, to: b)
         fx.events.append(BlockEvent(.unbound, block: aName, idp: a, detail: "egress \(bName) \(b)"))
@@ -100,22 +105,20 @@ extension RegistryState {
 
     /// `subscriber` receives `publisher`'s events.
     mutating func addSubscription(of subscriber: IDP, to publisher: IDP, explicit: Bool) {
-        var n = node(publisher)
-        if let i = n.subscribers.firstIndex(where: { $0.idp == subscriber }) {
-            if explicit { n.subscribers[i].explicit = true } else { n.subscribers[i].binds += 1 }
+        let p = Int(publisher.rawValue)
+        if let i = nodes[p]!.subscribers.firstIndex(where: { $0.idp == subscriber }) {
+            if explicit { nodes[p]!.subscribers[i].explicit = true } else { nodes[p]!.subscribers[i].binds += 1 }
         } else {
-            n.subscribers.insert(Subscription(idp: subscriber, explicit: explicit, binds: explicit ? 0 : 1), at: 0)
+            nodes[p]!.subscribers.insert(Subscription(idp: subscriber, explicit: explicit, binds: explicit ? 0 : 1), at: 0)
         }
-        nodes[Int(publisher.rawValue)] = n
     }
 
     private mutating func dropBindSubscription(of subscriber: IDP, to publisher: IDP) {
-        var n = node(publisher)
-        if let i = n.subscribers.firstIndex(where: { $0.idp == subscriber }) {
-            n.subscribers[i].binds -= 1
-            if !n.subscribers[i].isLive { n.subscribers.remove(at: i) }
+        let p = Int(publisher.rawValue)
+        if let i = nodes[p]!.subscribers.firstIndex(where: { $0.idp == subscriber }) {
+            nodes[p]!.subscribers[i].binds -= 1
+            if !nodes[p]!.subscribers[i].isLive { nodes[p]!.subscribers.remove(at: i) }
         }
-        nodes[Int(publisher.rawValue)] = n
     }
 
     /// `subscribe a b`: b receives a's events.

@@ -96,9 +96,11 @@ final class Daemon {
 
         log.info("lanad running: \(placement.count) engine(s) on CPUs \(placement.map { $0.map(String.init) ?? "-" }.joined(separator: ",")), run directory \(directory.path)")
         do {
-            try server.run(tickInterval: .milliseconds(200), onTick: {
-                if hooks.poll() { handler.refreshState() }
-            }) { request, _ in handler.handle(request) }
+            try server.run(
+                tickInterval: .milliseconds(200),
+                onTick: { if hooks.poll() { handler.refreshState() } },
+                afterReply: { state.prepareNext() }
+            ) { request, _ in handler.handle(request) }
         } catch {
             log.error("control server failed: \(error)")
         }

@@ -10,6 +10,8 @@ final class RunDirectory: @unchecked Sendable {
 
     var controlSocket: String { path + "/control" }
     var blockDirectory: String { path + "/fblock" }
+    /// The next version of `fblocks`, created ahead (see `PreparedStateFile`).
+    static let preparedFblocks = ".fblocks.next"
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -71,6 +73,7 @@ final class RunDirectory: @unchecked Sendable {
             unlink(path + "/" + f)
             unlink(path + "/" + f + ".tmp")
         }
+        unlink(path + "/" + Self.preparedFblocks)
         if let dir = opendir(blockDirectory) {
             while let entry = readdir(dir) {
                 let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }

@@ -15,8 +15,16 @@ final class StateFiles: @unchecked Sendable {
     private let engines: EngineGroup
     /// Lines of the `vlink` file, set by the control thread.
     private let interfaceLines = Mutex<[String]>([])
-    /// Last content written per path; guarded so both threads can refresh.
-    private let written = Mutex<[String: String]>([:])
+    /// What was written; guarded so both threads can refresh.
+    private let written: Mutex<Written>
+
+    private struct Written: ~Copyable {
+        var fblocks: PreparedStateFile
+        /// Last content of the other top-level files.
+        var others: [String: [UInt8]] = [:]
+        /// Last content of `fblock/<name>`, by block name.
+        var statuses: [String: [UInt8]] = [:]
+    }
 
     private let writeStalls: Bool
 
@@ -25,6 +33,8 @@ final class StateFiles: @unchecked Sendable {
         self.directory = directory
         self.registry = registry
         self.engines = engines
+        written = Mutex(Written(fblocks: PreparedStateFile(
+            path: directory.path + "/fblocks", temporaryPath: directory.path + "/" + RunDirectory.preparedFblocks)))
     }
 
     func setInterfaceLines(_ lines: [String]) {
@@ -32,7 +42,10 @@ final class StateFiles: @unchecked Sendable {
     }
 
     /// Rewrites every file whose content changed (the stats thread).
-    func refresh() { refresh(engineCounters: true) }
+    func refresh() {
+        refresh(engineCounters: true)
+        prepareNext()
+    }
 
     /// Rewrites what a control operation can change: `fblocks`, `vlink`
     /// and `fblock/*` (the control thread, before it replies). The engine
@@ -41,28 +54,44 @@ final class StateFiles: @unchecked Sendable {
     /// the reply prompt.
     func refreshGraph() { refresh(engineCounters: false) }
 
+    /// The part of replacing `fblocks` that can wait until the reply is
+    /// out (see ``PreparedStateFile``).
+    func prepareNext() {
+        written.withLock { $0.fblocks.prepare() }
+    }
+
     private func refresh(engineCounters: Bool) {
-        let blocks = registry.list()
-        var files: [String: String] = [:]
-        files["fblocks"] = blocks.map { $0.fblocksLine + "\n" }.joined()
+        let graph = registry.stateText()
+        var files: [(String, [UInt8])] = []
         if engineCounters {
-            files["ppe"] = ppe()
-            files["drops"] = drops()
-            if writeStalls { files["stalls"] = stalls() }
+            files.append(("ppe", Array(ppe().utf8)))
+            files.append(("drops", Array(drops().utf8)))
+            if writeStalls { files.append(("stalls", Array(stalls().utf8))) }
         }
-        files["vlink"] = interfaceLines.withLock { $0 }.map { $0 + "\n" }.joined()
-        for b in blocks {
-            if let status = b.status { files["fblock/" + b.name] = status }
+        var vlink: [UInt8] = []
+        for line in interfaceLines.withLock({ $0 }) {
+            vlink.append(contentsOf: line.utf8)
+            vlink.append(UInt8(ascii: "\n"))
         }
-        written.withLock { last in
-            for (name, content) in files where last[name] != content {
-                if write(content, to: directory.path + "/" + name) { last[name] = content }
+        files.append(("vlink", vlink))
+        written.withLock { w in
+            w.fblocks.replace(with: graph.fblocks)
+            for (name, content) in files where w.others[name] != content {
+                if write(content, to: directory.path + "/" + name) { w.others[name] = content }
             }
-            // Only status files go away (their block left or lost its
-            // status); the top-level files always exist.
-            for name in last.keys where files[name] == nil && name.hasPrefix("fblock/") {
-                unlink(directory.path + "/" + name)
-                last[name] = nil
+            for (name, text) in graph.statuses {
+                let content = Array(text.utf8)
+                if w.statuses[name] != content, write(content, to: directory.blockDirectory + "/" + name) {
+                    w.statuses[name] = content
+                }
+            }
+            // A status file goes when its block left or lost its status.
+            if !w.statuses.isEmpty {
+                let live = Set(graph.statuses.map(\.name))
+                for name in w.statuses.keys where !live.contains(name) {
+                    unlink(directory.blockDirectory + "/" + name)
+                    w.statuses[name] = nil
+                }
             }
         }
     }
@@ -89,14 +118,14 @@ final class StateFiles: @unchecked Sendable {
         return DropReason.allCases.map { "\($0) \(t.drops($0))\n" }.joined()
     }
 
-    private func write(_ content: String, to path: String) -> Bool {
+    private func write(_ content: [UInt8], to path: String) -> Bool {
         let tmp = path + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return false }
         var ok = true
-        content.utf8CString.withUnsafeBufferPointer { buf in
+        content.withUnsafeBufferPointer { buf in
             var off = 0
-            let total = buf.count - 1
+            let total = buf.count
             while off < total {
                 let n = Glibc.write(fd, buf.baseAddress! + off, total - off)
                 if n < 0 { if errno == EINTR { continue }; ok = false; break }

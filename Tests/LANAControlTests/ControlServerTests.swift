@@ -275,7 +275,11 @@ final class ControlServerTests: XCTestCase {
         let deadline = Date() + 5
         while server.ticks.load(ordering: .relaxed) < 3 && Date() < deadline { usleep(5_000) }
         XCTAssertGreaterThanOrEqual(server.ticks.load(ordering: .relaxed), 3)
-        // An event that cannot be encoded is dropped and counted.
+        // An event that cannot be encoded is dropped and counted (with a
+        // watcher connected; with none, events are not even made).
+        let raw = try RawClient(path: server.socketPath)
+        raw.send(try ControlRequest.watch.encode(sequence: 3))
+        XCTAssertEqual(acknowledgedErrno(raw.receive()!), 0)
         server.server.broadcast(event: "bad\0event")
         while server.server.droppedEventCount == 0 && Date() < deadline { usleep(5_000) }
         XCTAssertEqual(server.server.droppedEventCount, 1)
