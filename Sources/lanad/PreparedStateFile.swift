@@ -9,8 +9,8 @@ import Glibc
 /// nearly every control operation and must be current before the reply, so
 /// the control thread calls ``replace(with:)`` (write + rename into an
 /// already open temporary) before replying and ``prepare()`` after: that
-/// closes the replaced inode, which the file kept open so that the rename
-/// did not have to free it, and creates the next temporary.
+/// creates the next temporary and hands over the replaced inode, which the
+/// file kept open so that the rename did not have to free it.
 ///
 /// Readers see exactly what a plain write + rename gives them: every version
 /// is a new inode, and one opened before a replace keeps its old content.
@@ -74,11 +74,14 @@ struct PreparedStateFile: ~Copyable {
         return true
     }
 
-    /// Frees replaced inodes and creates the next temporary file; the work
-    /// that ``replace(with:)`` leaves for after the reply.
-    mutating func prepare() {
-        for fd in retired { close(fd) }
-        retired.removeAll(keepingCapacity: true)
+    /// Creates the next temporary file and hands over the descriptors of
+    /// replaced inodes, for the caller to close: the work that
+    /// ``replace(with:)`` leaves for after the reply. Closing the last
+    /// reference of an inode frees it, which costs more than making one;
+    /// the daemon does that on another thread (``DescriptorCloser``).
+    mutating func prepare() -> [Int32] {
         if next < 0 { next = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+        defer { retired.removeAll(keepingCapacity: true) }
+        return retired
     }
 }

@@ -27,6 +27,8 @@ final class StateFiles: @unchecked Sendable {
     }
 
     private let writeStalls: Bool
+    /// Frees replaced versions of `fblocks` off the control thread.
+    private let closer = DescriptorCloser()
 
     init(directory: RunDirectory, registry: Registry, engines: EngineGroup, writeStalls: Bool = false) {
         self.writeStalls = writeStalls
@@ -57,7 +59,7 @@ final class StateFiles: @unchecked Sendable {
     /// The part of replacing `fblocks` that can wait until the reply is
     /// out (see ``PreparedStateFile``).
     func prepareNext() {
-        written.withLock { $0.fblocks.prepare() }
+        closer.close(written.withLock { $0.fblocks.prepare() })
     }
 
     private func refresh(engineCounters: Bool) {

@@ -4,6 +4,23 @@ import XCTest
 
 /// Start-up, run directory, file modes, locking and shutdown (spec §2, §10).
 final class LifecycleTests: EndToEndTestCase {
+    /// Every version of `fblocks` is a new file: a reader that opened the
+    /// old one keeps reading the old content, whole, however many changes
+    /// follow; the path always names the newest.
+    func testFblocksIsReplacedNotRewritten() throws {
+        let lanad = try startLanad()
+        assertOK(lanad.fbctl("add", "a", "dummy"))
+        let before = try XCTUnwrap(lanad.fblocks)
+        let fd = open(lanad.runDirectory + "/fblocks", O_RDONLY | O_CLOEXEC)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        for name in ["b", "c", "d"] { assertOK(lanad.fbctl("add", name, "dummy")) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        XCTAssertEqual(String(decoding: buffer[0..<max(n, 0)], as: UTF8.self), before)
+        XCTAssertEqual(lanad.fblocks?.split(separator: "\n").map { $0.split(separator: " ")[0] }, ["a", "b", "c", "d"])
+    }
+
     func testRunDirectoryContentsAndModes() throws {
         let lanad = try startLanad()
         let dir = lanad.runDirectory
