@@ -57,6 +57,19 @@ public final class CounterBlock: FunctionalBlock, @unchecked Sendable {
         let slot = slots + context.engine.index &* Self.slotWords
         var inPackets: UInt64 = 0, inBytes: UInt64 = 0, outPackets: UInt64 = 0, outBytes: UInt64 = 0
         var i = 0
+        if let direction = burst.uniformDirection {
+            // One direction for the whole burst: only the bytes to add up.
+            var bytes: UInt64 = 0
+            while i < burst.count {
+                bytes &+= UInt64(burst[i].length)
+                i &+= 1
+            }
+            if direction == .ingress {
+                inPackets = UInt64(burst.count); inBytes = bytes
+            } else {
+                outPackets = UInt64(burst.count); outBytes = bytes
+            }
+        }
         while i < burst.count {
             let p = burst[i]
             let length = UInt64(p.length)

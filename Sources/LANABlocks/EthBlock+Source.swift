@@ -69,7 +69,7 @@ public final class EthSource: PacketSource, @unchecked Sendable {
                 engine.dropOnArrival(length > limit ? .oversize : .poolEmpty, bytes: length)
             } else {
                 let h = out[n]
-                (pool.buffer(h) + headroom).copyMemory(from: frame.baseAddress.unsafelyUnwrapped, byteCount: length)
+                PacketPool.copyFrame(to: pool.buffer(h) + headroom, from: frame.baseAddress.unsafelyUnwrapped, count: length)
                 let m = pool.meta(h)
                 m.pointee = template
                 m.pointee.length = UInt32(truncatingIfNeeded: length)
@@ -84,6 +84,7 @@ public final class EthSource: PacketSource, @unchecked Sendable {
         if n > 0 {
             lana_add_owned_u64(slot + EthBlock.Slot.rxPackets.rawValue, UInt64(n))
             lana_add_owned_u64(slot + EthBlock.Slot.rxBytes.rawValue, UInt64(bytes))
+            engine.reportReceived(bytes: bytes, direction: .ingress)
         }
         if n < count { lana_add_owned_u64(slot + EthBlock.Slot.rxDropped.rawValue, UInt64(count &- n)) }
         return n

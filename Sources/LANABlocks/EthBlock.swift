@@ -47,6 +47,11 @@ public final class EthBlock: FunctionalBlock, @unchecked Sendable {
     }
 
     public override func process(_ burst: Burst, _ context: BlockContext) {
+        // Frames fresh from the interface: all go up, decided once.
+        if burst.uniformDirection == .ingress {
+            burst.forwardAll(context.ports)
+            return
+        }
         let engine = context.engine.index
         let slot = counters + engine &* Self.slotWords
         let canSend = engine < transmitterOwners.count

@@ -8,10 +8,24 @@ public struct EngineContext {
     public let pool: PacketPool
     @usableFromInline let backlog: Backlog
     @usableFromInline let stats: EngineStatsSlot
+    /// Filled by a source that reports its frames (see
+    /// ``reportReceived(bytes:direction:)``); the engine clears it.
+    @usableFromInline let report: UnsafeMutablePointer<SourceReport>
 
     @inlinable
-    init(index: Int, pool: PacketPool, backlog: Backlog, stats: EngineStatsSlot) {
+    init(index: Int, pool: PacketPool, backlog: Backlog, stats: EngineStatsSlot,
+         report: UnsafeMutablePointer<SourceReport>) {
         self.index = index; self.pool = pool; self.backlog = backlog; self.stats = stats
+        self.report = report
+    }
+
+    /// Tells the engine, from a source's `receive`, the total length and
+    /// the one direction of the frames this call delivered, so that it
+    /// need not read every packet's metadata again to count them. Optional:
+    /// without it the engine looks at each packet.
+    @inlinable
+    public func reportReceived(bytes: Int, direction: Direction) {
+        report.pointee = SourceReport(bytes: UInt64(truncatingIfNeeded: bytes), direction: direction.rawValue, valid: true)
     }
 
     /// Copies a packet for a second path. The copy counts as created by the
@@ -75,6 +89,18 @@ public struct EngineContext {
     @inlinable
     public func countDelivered(_ n: Int) {
         stats.add(.delivered, UInt64(n))
+    }
+}
+
+/// What a source reported about the frames of one `receive` call.
+public struct SourceReport {
+    @usableFromInline var bytes: UInt64
+    @usableFromInline var direction: UInt8
+    @usableFromInline var valid: Bool
+
+    @inlinable
+    init(bytes: UInt64, direction: UInt8, valid: Bool) {
+        self.bytes = bytes; self.direction = direction; self.valid = valid
     }
 }
 

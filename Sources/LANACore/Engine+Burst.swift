@@ -9,15 +9,21 @@ extension Engine {
     func runBurst(_ table: DispatchTable, fromSources: Bool) -> Int {
         let ctx = context
         var n = ctx.backlog.pop(into: work, max: Engine.burstSize)
+        var direction = Burst.mixedDirections
         var sameEntry = n == 0
         if fromSources, n < Engine.burstSize, index < table.sourceRanges.count {
             let first = n
             let metas = ctx.pool.metas
+            let report = ctx.report
+            var bytes: UInt64 = 0
+            // Directions seen: 1 ingress, 2 egress, 3 both.
+            var seen: UInt8 = 0
             var i = table.sourceStart[index]
             let end = table.sourceStart[index + 1]
             while i < end, n < Engine.burstSize {
                 let before = n
-                n &+= table.sources[i]._withUnsafeGuaranteedRef { source in
+                report.pointee.valid = false
+                let got = table.sources[i]._withUnsafeGuaranteedRef { source in
                     let got = source.receive(into: work + n, max: Engine.burstSize &- n, engine: ctx)
                     if got > 0 {
                         sameEntry = sameEntry && source.entersAtOneIDP
@@ -25,15 +31,25 @@ extension Engine {
                     }
                     return got
                 }
+                n &+= got
+                if got > 0 {
+                    if report.pointee.valid {
+                        bytes &+= report.pointee.bytes
+                        seen |= report.pointee.direction &+ 1
+                    } else {
+                        var j = before
+                        while j < n {
+                            let m = metas + Int(work[j])
+                            bytes &+= UInt64(m.pointee.length)
+                            seen |= m.pointee.direction.rawValue &+ 1
+                            j &+= 1
+                        }
+                    }
+                }
                 i &+= 1
             }
             if n > first {
-                var bytes: UInt64 = 0
-                var j = first
-                while j < n {
-                    bytes &+= UInt64(metas[Int(work[j])].length)
-                    j &+= 1
-                }
+                direction = seen == 3 ? Burst.mixedDirections : seen &- 1
                 stats.add(.received, UInt64(n &- first))
                 stats.add(.receivedBytes, bytes)
             }
@@ -41,14 +57,14 @@ extension Engine {
         if n == 0 { return 0 }
         // A burst from one source usually enters at one IDP: then the first
         // round needs no partitioning either.
-        drive(count: n, table: table, uniform: sameEntry)
+        drive(count: n, table: table, uniform: sameEntry, direction: sameEntry ? direction : Burst.mixedDirections)
         // Copies that blocks queued (tee) are driven under the same snapshot
         // before the next quiescent point, so a block removed in between can
         // never be the target of a queued packet. The graph is acyclic, so
         // this ends.
         while ctx.backlog.count > 0 {
             let m = ctx.backlog.pop(into: work, max: Engine.burstSize)
-            drive(count: m, table: table, uniform: false)
+            drive(count: m, table: table, uniform: false, direction: Burst.mixedDirections)
             n &+= m
         }
         stats.add(.bursts, 1)
@@ -69,18 +85,27 @@ extension Engine {
     /// `lagSource` are owed to every packet of `work`, and paid when the
     /// set stops being uniform, when a block that reads them is called
     /// (``FunctionalBlock/readsPacketHistory``), or near the hop limit.
+    ///
+    /// While uniform, the set may also share a `direction`: then blocks
+    /// that `forwardAll` write only the summary, not each packet's `next`,
+    /// and `target` carries the next IDP instead of the first packet.
     @inline(__always)
-    func drive(count: Int, table: DispatchTable, uniform startsUniform: Bool) {
+    func drive(count: Int, table: DispatchTable, uniform startsUniform: Bool, direction startDirection: UInt8) {
         let metas = context.pool.metas
         var n = count
         var uniform = startsUniform
+        var direction = startDirection
+        // The next IDP of a set moved on by a summary (its packets' `next`
+        // may be stale), or 0: read it from the first packet.
+        var known: UInt32 = 0
         var lag: UInt8 = 0
         var lagSource: UInt32 = 0
         // An upper bound of `hops` over `work` while uniform. A uniform start
         // is a burst fresh from sources: no hops yet.
         var baseMax: UInt8 = 0
         while n > 0 {
-            let target = metas[Int(work[0])].next
+            let target = known != 0 ? known : metas[Int(work[0])].next
+            known = 0
             var members = work
             var g = n
             var r = 0
@@ -108,6 +133,7 @@ extension Engine {
                 for j in 0..<g { drop(members[j], reason) }
                 n = r
                 uniform = false
+                direction = Burst.mixedDirections
                 lag = 0
                 continue
             }
@@ -116,7 +142,8 @@ extension Engine {
                 baseMax &+= lag
                 lag = 0
             }
-            let burst = Burst(handles: members, count: g, pool: context.pool, idp: target, summary: summary)
+            let burst = Burst(handles: members, count: g, pool: context.pool, idp: target, summary: summary,
+                              direction: uniform ? direction : Burst.mixedDirections)
             let bctx = BlockContext(idp: IDP(target), ports: entry.ports, engine: context)
             summary.pointee = 0
             entry.block.unsafelyUnwrapped._withUnsafeGuaranteedRef { $0.process(burst, bctx) }
@@ -126,6 +153,7 @@ extension Engine {
                 // consumeAll took the whole group out of the graph.
                 n = r
                 uniform = false
+                direction = Burst.mixedDirections
                 lag = 0
                 continue
             }
@@ -135,6 +163,7 @@ extension Engine {
                 stats.countDrop(DropReason(rawValue: UInt8(truncatingIfNeeded: said)) ?? .blockSpecific, UInt64(g))
                 n = r
                 uniform = false
+                direction = Burst.mixedDirections
                 lag = 0
                 continue
             }
@@ -143,24 +172,32 @@ extension Engine {
             if said &- 1 < Verdict.firstSpecial &- 1 && priorMax &+ priorLag &+ 1 < Engine.hopLimitHops {
                 // forwardAll sent the whole group to `said`.
                 if r == 0 {
-                    if !uniform { work.update(from: members, count: g) }
+                    if !uniform {
+                        work.update(from: members, count: g)
+                        direction = Burst.mixedDirections
+                    }
                     n = g
                     uniform = true
+                    known = said
                     baseMax = priorMax
                     lag = priorLag &+ 1
                     lagSource = target
                     continue
                 }
                 // It joins packets headed elsewhere: settle its history.
+                // (Not uniform before, so its `next` fields were written.)
                 catchUp(members, count: g, lag: 1, source: target)
                 (work + r).update(from: members, count: g)
                 n = r &+ g
                 uniform = false
+                direction = Burst.mixedDirections
                 continue
             }
-            // Packet by packet.
+            // Packet by packet. A summary (a group at the hop limit) is
+            // every packet's verdict, whether or not `next` was written.
             if priorLag != 0 { catchUp(members, count: g, lag: priorLag, source: lagSource) }
             lag = 0
+            direction = Burst.mixedDirections
             var next = r == 0
             var nextMax: UInt8 = 0
             let first = r
@@ -169,7 +206,7 @@ extension Engine {
             while j < g {
                 let h = members[j]
                 let m = metas + Int(h)
-                let v = m.pointee.next
+                let v = said != 0 ? said : m.pointee.next
                 if v &- 1 < Verdict.firstSpecial &- 1 {
                     let hops = m.pointee.hops &+ 1
                     if hops >= Engine.hopLimitHops {

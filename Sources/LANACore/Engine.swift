@@ -35,6 +35,8 @@ public final class Engine: @unchecked Sendable {
     let group: UnsafeMutablePointer<PacketHandle>
     /// Written by ``Burst/forwardAll(_:)`` during a block call.
     let summary: UnsafeMutablePointer<UInt32>
+    /// The sources' report slot (see `EngineContext.reportReceived`).
+    let sourceReport: UnsafeMutablePointer<SourceReport>
     let pollSet: UnsafeMutablePointer<pollfd>
     /// The source behind each `pollSet` entry from 1 on.
     let pollSources: UnsafeMutablePointer<Unmanaged<PacketSource>?>
@@ -61,11 +63,14 @@ public final class Engine: @unchecked Sendable {
         poolStorage = PacketPoolStorage(capacity: poolCapacity, engine: UInt16(truncatingIfNeeded: index))
         backlogStorage = BacklogStorage(capacity: backlogCapacity)
         self.stats = stats.slot(index)
-        context = EngineContext(index: index, pool: poolStorage.pool, backlog: backlogStorage.backlog, stats: self.stats)
+        context = EngineContext(index: index, pool: poolStorage.pool, backlog: backlogStorage.backlog, stats: self.stats,
+                                report: sourceReport)
         work = .allocate(capacity: Engine.burstSize)
         group = .allocate(capacity: Engine.burstSize)
         summary = .allocate(capacity: 1)
         summary.initialize(to: 0)
+        sourceReport = .allocate(capacity: 1)
+        sourceReport.initialize(to: SourceReport(bytes: 0, direction: 0, valid: false))
         pollSet = .allocate(capacity: Engine.maxPollDescriptors)
         pollSources = .allocate(capacity: Engine.maxPollDescriptors)
         pollSources.initialize(repeating: nil, count: Engine.maxPollDescriptors)
@@ -77,6 +82,7 @@ public final class Engine: @unchecked Sendable {
         work.deallocate()
         group.deallocate()
         summary.deallocate()
+        sourceReport.deallocate()
         pollSet.deallocate()
         pollSources.deallocate()
         close(wakeFD)

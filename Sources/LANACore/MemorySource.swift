@@ -56,12 +56,13 @@ public final class MemorySource: PacketSource, @unchecked Sendable {
         var i = 0
         while i < n {
             let h = out[i]
-            (pool.buffer(h) + Int(offset)).copyMemory(from: frameBytes, byteCount: frameLength)
+            PacketPool.copyFrame(to: pool.buffer(h) + Int(offset), from: frameBytes, count: frameLength)
             metas[Int(h)] = PacketMeta(receivedLength: length, offset: offset, entry: entry.rawValue,
                                        direction: direction, ifindex: ifindex, engine: pool.engine)
             i &+= 1
         }
         if left != UInt64.max { lana_store_relaxed_u64(counter, left &- UInt64(n)) }
+        engine.reportReceived(bytes: n &* frameLength, direction: direction)
         return n
     }
 }

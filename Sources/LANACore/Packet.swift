@@ -56,20 +56,31 @@ public struct Burst {
     @usableFromInline let summary: UnsafeMutablePointer<UInt32>?
     /// The IDP of the block being called.
     @usableFromInline let idp: UInt32
+    /// The direction of every packet of the burst when the engine knows it
+    /// is one (`Direction.rawValue`), else ``Burst/mixedDirections``.
+    @usableFromInline let direction: UInt8
+
+    @usableFromInline static let mixedDirections: UInt8 = 2
 
     /// A burst outside an engine (tests, harnesses): no summary.
     @inlinable
     public init(handles: UnsafeMutablePointer<PacketHandle>, count: Int, pool: PacketPool) {
         self.handles = handles; self.count = count; self.pool = pool
-        summary = nil; idp = 0
+        summary = nil; idp = 0; direction = Burst.mixedDirections
     }
 
     @inlinable
     init(handles: UnsafeMutablePointer<PacketHandle>, count: Int, pool: PacketPool,
-         idp: UInt32, summary: UnsafeMutablePointer<UInt32>) {
+         idp: UInt32, summary: UnsafeMutablePointer<UInt32>, direction: UInt8) {
         self.handles = handles; self.count = count; self.pool = pool
-        self.summary = summary; self.idp = idp
+        self.summary = summary; self.idp = idp; self.direction = direction
     }
+
+    /// The direction all packets of this burst travel in, when the engine
+    /// knows they share one (a chain of blocks fed by one interface), so a
+    /// block can decide once for the burst; `nil` means look at each packet.
+    @inlinable
+    public var uniformDirection: Direction? { Direction(rawValue: direction) }
 
     @inlinable
     public subscript(i: Int) -> Packet { pool.packet(handles[i]) }
@@ -82,10 +93,13 @@ public struct Burst {
     /// drop as `unbound-port` if that port is unbound.
     ///
     /// Inside an engine it also reports in the summary slot whether all
-    /// packets went to one IDP. For a chain of blocks that is the common
+    /// packets went to one IDP (when the burst has a ``uniformDirection``,
+    /// that is all it writes). For a chain of blocks that is the common
     /// case, and the engine then moves the whole group on without looking
     /// at the packets again. So it must be the block's last word on the
-    /// burst: set no verdict after calling it.
+    /// burst: set no verdict after calling it, and do not call it on a
+    /// burst whose packets the block turned around (changed `direction`
+    /// of): it sends them along the direction the burst came in with.
     @inlinable
     public func forwardAll(_ ports: BlockPorts) {
         let metas = pool.metas
@@ -97,6 +111,17 @@ public struct Burst {
                 i &+= 1
             }
             return
+        }
+        if direction < Burst.mixedDirections {
+            // One direction for all: one verdict for all, and the engine
+            // moves the group on by the summary alone — no packet touched.
+            // (`next` of the packets is left stale; the engine reads the
+            // summary instead.)
+            let v = ports.verdict(for: Direction(rawValue: direction).unsafelyUnwrapped).rawValue
+            if v != 0 && v < Burst.allConsumed {
+                summary.pointee = v
+                return
+            }
         }
         let ingress = ports.verdict(for: .ingress).rawValue
         let egress = ports.verdict(for: .egress).rawValue

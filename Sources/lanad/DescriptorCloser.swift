@@ -8,10 +8,10 @@ import Synchronization
 /// its reply is out (see `PreparedStateFile`); the `close` that then frees
 /// the inode costs several microseconds, which would delay the next request
 /// of a busy client. Here those descriptors are collected and closed on
-/// this thread, woken once per ``batch`` descriptors (and every 200 ms for
-/// stragglers), so the control thread pays one wake-up per batch, not a
-/// close per operation. At most ``batch`` descriptors wait, far below any
-/// descriptor limit.
+/// this thread, woken once per ``batch`` descriptors, so the control thread
+/// pays one wake-up per batch, not a close per operation. Fewer than
+/// ``batch`` descriptors wait (far below any descriptor limit) and an idle
+/// daemon never wakes this thread.
 final class DescriptorCloser: @unchecked Sendable {
     static let batch = 32
 
@@ -29,7 +29,7 @@ final class DescriptorCloser: @unchecked Sendable {
         func run() {
             var p = pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
             while !stopping.load(ordering: .acquiring) {
-                if poll(&p, 1, 200) > 0 {
+                if poll(&p, 1, -1) > 0 {
                     var value: UInt64 = 0
                     _ = read(wakeFD, &value, 8)
                 }

@@ -99,16 +99,24 @@ final class EthernetHooks: InterfaceHooking {
         }
     }
 
+    /// Reads the ring drops the kernel counted since the last call into the
+    /// eth blocks' counters (`fbctl show` calls it, so they are current).
+    func collectRingDrops() {
+        for h in hooked.values {
+            var drops: UInt64 = 0
+            for s in h.sources { drops &+= (try? s.socket.statistics().drops) ?? 0 }
+            h.block.ringDrops = drops
+        }
+    }
+
     /// Periodic work on the control thread: collects ring drops from the
     /// kernel and unhooks interfaces that disappeared. Returns whether
     /// anything changed.
     @discardableResult
     func poll() -> Bool {
+        collectRingDrops()
         var changed = false
         for (name, h) in hooked {
-            var drops: UInt64 = 0
-            for s in h.sources { drops &+= (try? s.socket.statistics().drops) ?? 0 }
-            h.block.ringDrops = drops
             if case .gone = Interface.linkState(index: h.block.interfaceIndex) {
                 do {
                     try registry.removeInterface(name, force: true)

@@ -15,6 +15,8 @@ protocol InterfaceHooking: AnyObject {
     func checkHook(_ ifname: String) throws(RegistryError)
     /// Lines of the `vlink` state file.
     var stateLines: [String] { get }
+    /// Brings the interfaces' counters up to date (before `show`).
+    func collectRingDrops()
 }
 
 /// Answers control requests on the control thread: maps each to registry
@@ -135,6 +137,7 @@ final class RequestHandler {
     }
 
     private func show(_ name: String) throws(RegistryError) -> ControlReply {
+        interfaces?.collectRingDrops()
         let b = try registry.show(name)
         let names = Dictionary(uniqueKeysWithValues: registry.list().map { ($0.idp, $0.name) })
         var text = "\(b.name) (\(b.type)), IDP \(b.idp)\n"
