@@ -63,14 +63,15 @@ public final class Engine: @unchecked Sendable {
         poolStorage = PacketPoolStorage(capacity: poolCapacity, engine: UInt16(truncatingIfNeeded: index))
         backlogStorage = BacklogStorage(capacity: backlogCapacity)
         self.stats = stats.slot(index)
+        let report = UnsafeMutablePointer<SourceReport>.allocate(capacity: 1)
+        report.initialize(to: SourceReport(bytes: 0, direction: 0, valid: false))
+        sourceReport = report
         context = EngineContext(index: index, pool: poolStorage.pool, backlog: backlogStorage.backlog, stats: self.stats,
-                                report: sourceReport)
+                                report: report)
         work = .allocate(capacity: Engine.burstSize)
         group = .allocate(capacity: Engine.burstSize)
         summary = .allocate(capacity: 1)
         summary.initialize(to: 0)
-        sourceReport = .allocate(capacity: 1)
-        sourceReport.initialize(to: SourceReport(bytes: 0, direction: 0, valid: false))
         pollSet = .allocate(capacity: Engine.maxPollDescriptors)
         pollSources = .allocate(capacity: Engine.maxPollDescriptors)
         pollSources.initialize(repeating: nil, count: Engine.maxPollDescriptors)
