@@ -71,7 +71,7 @@ public final class EthSource: PacketSource, @unchecked Sendable {
                 let h = out[n]
                 PacketPool.copyFrame(to: pool.buffer(h) + headroom, from: frame.baseAddress.unsafelyUnwrapped, count: length)
                 let m = pool.meta(h)
-                m.pointee = template
+                template.store(to: m)
                 m.pointee.length = UInt32(truncatingIfNeeded: length)
                 n &+= 1
                 bytes &+= length

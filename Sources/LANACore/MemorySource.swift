@@ -53,12 +53,13 @@ public final class MemorySource: PacketSource, @unchecked Sendable {
         let length = UInt32(truncatingIfNeeded: frameLength)
         let n = pool.take(into: out, count: want)
         let metas = pool.metas
+        let template = PacketMeta(receivedLength: length, offset: offset, entry: entry.rawValue,
+                                  direction: direction, ifindex: ifindex, engine: pool.engine)
         var i = 0
         while i < n {
             let h = out[i]
             PacketPool.copyFrame(to: pool.buffer(h) + Int(offset), from: frameBytes, count: frameLength)
-            metas[Int(h)] = PacketMeta(receivedLength: length, offset: offset, entry: entry.rawValue,
-                                       direction: direction, ifindex: ifindex, engine: pool.engine)
+            template.store(to: metas + Int(h))
             i &+= 1
         }
         if left != UInt64.max { lana_store_relaxed_u64(counter, left &- UInt64(n)) }
