@@ -69,16 +69,17 @@ public final class CounterBlock: FunctionalBlock, @unchecked Sendable {
             } else {
                 outPackets = UInt64(burst.count); outBytes = bytes
             }
-        }
-        while i < burst.count {
-            let p = burst[i]
-            let length = UInt64(p.length)
-            if p.direction == .ingress {
-                inPackets &+= 1; inBytes &+= length
-            } else {
-                outPackets &+= 1; outBytes &+= length
+        } else {
+            while i < burst.count {
+                let p = burst[i]
+                let length = UInt64(p.length)
+                if p.direction == .ingress {
+                    inPackets &+= 1; inBytes &+= length
+                } else {
+                    outPackets &+= 1; outBytes &+= length
+                }
+                i &+= 1
             }
-            i &+= 1
         }
         burst.forwardAll(context.ports)
         if inPackets != 0 {

@@ -133,12 +133,6 @@ public struct ControlAttributeSet: Equatable, Sendable, ExpressibleByArrayLitera
         bits |= 1 << UInt32(attribute.rawValue)
     }
 
-    public func union(_ other: ControlAttributeSet) -> ControlAttributeSet {
-        var u = self
-        u.bits |= other.bits
-        return u
-    }
-
     public func isSubset(of other: ControlAttributeSet) -> Bool { bits & ~other.bits == 0 }
 
     public var isEmpty: Bool { bits == 0 }

@@ -17,6 +17,8 @@ public struct BlockInfo: Sendable, Equatable {
 
     /// The `fblocks` line: `<name> <type> <idp> <refs> [<subscribed idps…>]`.
     public var fblocksLine: String {
-        "\(name) \(type) \(idp) \(refs) [\(subscribers.map(\.description).joined(separator: " "))]"
+        var line: [UInt8] = []
+        Self.appendFblocksLine(to: &line, name: name, type: type, idp: idp, refs: refs, subscribers: subscribers)
+        return String(decoding: line, as: UTF8.self)
     }
 }

@@ -23,24 +23,38 @@ extension Registry {
             // A node's index in `nodes` is its IDP.
             for (i, node) in s.nodes.enumerated() {
                 guard let n = node else { continue }
-                let idp = IDP(rawValue: UInt32(i))
-                text.fblocks.append(contentsOf: n.name.utf8)
-                text.fblocks.append(UInt8(ascii: " "))
-                text.fblocks.append(contentsOf: n.type.name.utf8)
-                text.fblocks.append(UInt8(ascii: " "))
-                text.fblocks.appendDecimal(UInt64(idp.rawValue))
-                text.fblocks.append(UInt8(ascii: " "))
-                text.fblocks.appendDecimal(UInt64(1 + refs[i]))
-                text.fblocks.append(contentsOf: " [".utf8)
-                for (k, sub) in n.subscribers.enumerated() {
-                    if k > 0 { text.fblocks.append(UInt8(ascii: " ")) }
-                    text.fblocks.appendDecimal(UInt64(sub.idp.rawValue))
-                }
-                text.fblocks.append(contentsOf: "]\n".utf8)
+                BlockInfo.appendFblocksLine(to: &text.fblocks, name: n.name, type: n.type.name,
+                                            idp: IDP(rawValue: UInt32(i)), refs: 1 + refs[i],
+                                            subscribers: n.subscribers.lazy.map(\.idp))
+                text.fblocks.append(UInt8(ascii: "\n"))
                 if let status = n.block.statusText() { text.statuses.append((n.name, status)) }
             }
             return text
         }
+    }
+}
+
+extension BlockInfo {
+    /// Appends one `fblocks` line (without its newline):
+    /// `<name> <type> <idp> <refs> [<subscribed idps…>]`. The one place that
+    /// format is written, for the state file and for ``fblocksLine``.
+    static func appendFblocksLine(to out: inout [UInt8], name: String, type: String, idp: IDP, refs: Int,
+                                  subscribers: some Sequence<IDP>) {
+        out.append(contentsOf: name.utf8)
+        out.append(UInt8(ascii: " "))
+        out.append(contentsOf: type.utf8)
+        out.append(UInt8(ascii: " "))
+        out.appendDecimal(UInt64(idp.rawValue))
+        out.append(UInt8(ascii: " "))
+        out.appendDecimal(UInt64(refs))
+        out.append(contentsOf: " [".utf8)
+        var first = true
+        for sub in subscribers {
+            if !first { out.append(UInt8(ascii: " ")) }
+            first = false
+            out.appendDecimal(UInt64(sub.rawValue))
+        }
+        out.append(UInt8(ascii: "]"))
     }
 }
 

@@ -255,11 +255,6 @@ public final class Registry: @unchecked Sendable {
         state.withLock { s in body(s) }
     }
 
-    /// Calls `body` with the registry lock held (the daemon's state writer
-    /// uses it to read a consistent picture).
-    public func withLockedList<R>(_ body: ([BlockInfo]) -> R) -> R {
-        state.withLock { s in body(Self.infos(in: s)) }
-    }
 
     // MARK: Commit
 

@@ -23,7 +23,7 @@ struct PreparedStateFile: ~Copyable {
     private var next: Int32 = -1
     /// Open on the inode `path` names now, or -1.
     private var current: Int32 = -1
-    /// Open on replaced inodes, closed by ``prepare()``.
+    /// Open on replaced inodes, handed to the caller by ``prepare()``.
     private var retired: [Int32] = []
 
     /// - Parameters:
@@ -47,21 +47,9 @@ struct PreparedStateFile: ~Copyable {
     @discardableResult
     mutating func replace(with bytes: [UInt8]) -> Bool {
         if content == bytes { return true }
-        if next < 0 { next = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+        openNext()
         guard next >= 0 else { return false }
-        let written = bytes.withUnsafeBytes { buf -> Bool in
-            var off = 0
-            while off < buf.count {
-                let n = write(next, buf.baseAddress! + off, buf.count - off)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return false
-                }
-                off += n
-            }
-            return true
-        }
-        guard written, rename(temporaryPath, path) == 0 else {
+        guard writeAll(next, bytes), rename(temporaryPath, path) == 0 else {
             close(next)
             next = -1
             unlink(temporaryPath)
@@ -80,8 +68,28 @@ struct PreparedStateFile: ~Copyable {
     /// reference of an inode frees it, which costs more than making one;
     /// the daemon does that on another thread (``DescriptorCloser``).
     mutating func prepare() -> [Int32] {
-        if next < 0 { next = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+        openNext()
         defer { retired.removeAll(keepingCapacity: true) }
         return retired
+    }
+
+    private mutating func openNext() {
+        if next < 0 { next = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+    }
+}
+
+/// Writes all of `bytes` to `fd`, retrying after EINTR and short writes.
+func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+    bytes.withUnsafeBytes { buf -> Bool in
+        var off = 0
+        while off < buf.count {
+            let n = write(fd, buf.baseAddress! + off, buf.count - off)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return false
+            }
+            off += n
+        }
+        return true
     }
 }

@@ -124,16 +124,7 @@ final class StateFiles: @unchecked Sendable {
         let tmp = path + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return false }
-        var ok = true
-        content.withUnsafeBufferPointer { buf in
-            var off = 0
-            let total = buf.count
-            while off < total {
-                let n = Glibc.write(fd, buf.baseAddress! + off, total - off)
-                if n < 0 { if errno == EINTR { continue }; ok = false; break }
-                off += n
-            }
-        }
+        let ok = writeAll(fd, content)
         close(fd)
         if ok && rename(tmp, path) == 0 { return true }
         unlink(tmp)
