@@ -173,10 +173,13 @@ final class UnixSeqpacketSocket: Sendable {
 
     /// Receives one datagram into `buffer`, reporting its true length even
     /// when it did not fit (MSG_TRUNC).
-    func receive(into buffer: inout [UInt8]) throws(Errno) -> ReceiveResult {
+    /// With `nonBlocking`, returns `.wouldBlock` at once when no datagram
+    /// is waiting, even on a blocking socket (MSG_DONTWAIT).
+    func receive(into buffer: inout [UInt8], nonBlocking: Bool = false) throws(Errno) -> ReceiveResult {
+        let flags = Int32(MSG_TRUNC) | (nonBlocking ? Int32(MSG_DONTWAIT) : 0)
         while true {
             let received = buffer.withUnsafeMutableBytes {
-                Glibc.recv(descriptor, $0.baseAddress, $0.count, Int32(MSG_TRUNC))
+                Glibc.recv(descriptor, $0.baseAddress, $0.count, flags)
             }
             if received > 0 { return .datagram(length: received) }
             if received == 0 { return .empty }

@@ -313,6 +313,27 @@ final class ControlServerTests: XCTestCase {
         }
     }
 
+    func testRepliesArriveWhetherTheClientSpinsOrSleeps() throws {
+        let server = try TestServer()
+        defer { server.stop() }
+        for spin in [Duration.zero, .microseconds(200), .milliseconds(2)] {
+            let client = try ControlClient(socketPath: server.socketPath, spin: spin)
+            XCTAssertEqual(client.spin, spin)
+            // Prompt replies, which a spinning client catches while polling.
+            for i in 0..<50 {
+                let reply = try client.send(.add(name: "b\(i)", type: "dummy"))
+                XCTAssertNil(reply.error)
+            }
+            // A reply that comes long after the spin ends: the client sleeps
+            // in the kernel and still gets it, on this request, not the next.
+            XCTAssertNil(try client.send(.set(name: "x", option: "sleep")).error)
+            let items = try client.send(.list).items.map(\.text)
+            XCTAssertEqual(items, ["b1 dummy 1 0\n", "b2 dummy 2 0\n", "b3 dummy 3 0\n"])
+        }
+        // Spinning never outlasts the timeout.
+        XCTAssertEqual(try ControlClient(socketPath: server.socketPath, timeout: .microseconds(100)).spin, .microseconds(100))
+    }
+
     func testStaleSocketIsReplacedAndLiveOneRefused() throws {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/control"
