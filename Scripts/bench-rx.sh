@@ -62,7 +62,9 @@
 # engine = the engine thread's user-space instructions per frame (no kernel
 # time); receive = the part in the eth receive path (EthSource, the ring
 # walker, pool take and the frame copy). Frames per wake-up are fewer than
-# at 200 kpps, so per-wake-up costs weigh a little more.
+# at 200 kpps, so per-wake-up costs weigh a little more. Extra valgrind
+# options come from LANA_CALLGRIND_OPTIONS (e.g. --dump-instr=yes, for
+# callgrind_annotate or a per-instruction look with objdump; keep --keep).
 # Needs root (network namespaces). Builds C programs into a temp directory.
 set -euo pipefail
 
@@ -98,7 +100,7 @@ while [[ $# -gt 0 ]]; do
         --skip-reconfig) do_reconfig=0; shift ;;
         --keep) keep=1; shift ;;
         --callgrind) callgrind_frames=$2; shift 2 ;;
-        -h|--help) sed -n '2,66p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,68p' "$0"; exit 0 ;;
         *) echo "bench-rx: unknown option $1 (see --help)" >&2; exit 64 ;;
     esac
 done
@@ -422,7 +424,7 @@ if [[ $callgrind_frames -gt 0 ]]; then
         cg="$work/callgrind.$k"
         mkdir -p "$cg"
         ip netns exec "$ns_rx" valgrind --tool=callgrind --separate-threads=yes --compress-strings=no \
-            --compress-pos=no --callgrind-out-file="$cg/out.%p" "$work/bin/lanad-cg" --run-dir "$run" --cpus 1 \
+            --compress-pos=no ${LANA_CALLGRIND_OPTIONS:-} --callgrind-out-file="$cg/out.%p" "$work/bin/lanad-cg" --run-dir "$run" --cpus 1 \
             2>>"$work/lanad.log" &
         lanad_pid=$!
         pids+=("$lanad_pid")

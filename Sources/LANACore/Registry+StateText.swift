@@ -7,28 +7,46 @@
 /// status and detail lines `fblocks` does not need).
 public struct RegistryStateText: Sendable {
     /// The `fblocks` file: `<name> <type> <idp> <refs> [<subscribed idps…>]`
-    /// per block, ascending IDP.
-    public var fblocks: [UInt8] = []
+    /// per block, ascending IDP; `nil` when the caller already has this
+    /// version's.
+    public var fblocks: [UInt8]?
     /// `(name, status)` of every block that has a status file.
     public var statuses: [(name: String, text: String)] = []
+    /// The registry's version this text shows: it changes with every
+    /// committed change, and only then.
+    public var version: UInt64 = 0
 }
 
 extension Registry {
     /// The `fblocks` text and the status files, consistent with each other.
-    public func stateText() -> RegistryStateText {
+    ///
+    /// - Parameter knownVersion: The ``RegistryStateText/version`` whose
+    ///   `fblocks` the caller already has: if nothing changed since, the
+    ///   text is not rendered again (the stats thread, several times a
+    ///   second, needs only the counters' status files).
+    public func stateText(knownVersion: UInt64? = nil) -> RegistryStateText {
         withLockedState { s in
             var text = RegistryStateText()
-            text.fblocks.reserveCapacity(48 * s.nodes.count)
-            let refs = s.referenceCounts()
+            text.version = s.version
+            let renderFblocks = knownVersion != s.version
+            var fblocks: [UInt8] = []
+            var refs: [Int] = []
+            if renderFblocks {
+                fblocks.reserveCapacity(48 * s.nodes.count)
+                refs = s.referenceCounts()
+            }
             // A node's index in `nodes` is its IDP.
             for (i, node) in s.nodes.enumerated() {
                 guard let n = node else { continue }
-                BlockInfo.appendFblocksLine(to: &text.fblocks, name: n.name, type: n.type.name,
-                                            idp: IDP(rawValue: UInt32(i)), refs: 1 + refs[i],
-                                            subscribers: n.subscribers.lazy.map(\.idp))
-                text.fblocks.append(UInt8(ascii: "\n"))
+                if renderFblocks {
+                    BlockInfo.appendFblocksLine(to: &fblocks, name: n.name, type: n.type.name,
+                                                idp: IDP(rawValue: UInt32(i)), refs: 1 + refs[i],
+                                                subscribers: n.subscribers.lazy.map(\.idp))
+                    fblocks.append(UInt8(ascii: "\n"))
+                }
                 if let status = n.block.statusText() { text.statuses.append((n.name, status)) }
             }
+            if renderFblocks { text.fblocks = fblocks }
             return text
         }
     }

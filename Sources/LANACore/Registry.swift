@@ -265,6 +265,7 @@ public final class Registry: @unchecked Sendable {
             var fx = RegistryEffects()
             try body(&copy, &fx)
             let before = s
+            copy.version &+= 1
             s = copy
             if fx.graphChanged { publish(s) }
             for (new, old) in fx.adoptions { new.adoptState(from: old) }

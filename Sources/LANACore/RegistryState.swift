@@ -46,6 +46,9 @@ struct RegistryState {
     var nodes: [RegistryNode?] = [nil]
     var sources: [[(owner: IDP, source: PacketSource)]]
     let environment: BlockType.Environment
+    /// Bumped by every committed change, so that readers can tell that
+    /// nothing changed without comparing what they render.
+    var version: UInt64 = 0
 
     init(environment: BlockType.Environment) {
         self.environment = environment

@@ -20,6 +20,8 @@ final class StateFiles: @unchecked Sendable {
 
     private struct Written: ~Copyable {
         var fblocks: PreparedStateFile
+        /// The registry version `fblocks` shows, once written.
+        var fblocksVersion: UInt64?
         /// Last content of the other top-level files.
         var others: [String: [UInt8]] = [:]
         /// Last content of `fblock/<name>`, by block name.
@@ -63,7 +65,6 @@ final class StateFiles: @unchecked Sendable {
     }
 
     private func refresh(engineCounters: Bool) {
-        let graph = registry.stateText()
         var files: [(String, [UInt8])] = []
         if engineCounters {
             files.append(("ppe", Array(ppe().utf8)))
@@ -77,7 +78,10 @@ final class StateFiles: @unchecked Sendable {
         }
         files.append(("vlink", vlink))
         written.withLock { w in
-            w.fblocks.replace(with: graph.fblocks)
+            // Rendered under this lock: a refresh that rendered an older
+            // version can never overwrite a newer one.
+            let graph = registry.stateText(knownVersion: w.fblocksVersion)
+            if let fblocks = graph.fblocks, w.fblocks.replace(with: fblocks) { w.fblocksVersion = graph.version }
             for (name, content) in files where w.others[name] != content {
                 if write(content, to: directory.path + "/" + name) { w.others[name] = content }
             }

@@ -159,6 +159,33 @@ final class RegistryTests: XCTestCase {
         assertRefused(ENOENT, mentioning: "not bound") { try registry.unbind("b", "a") }
     }
 
+    // MARK: State text
+
+    func testStateTextIsRenderedAgainOnlyAfterAChange() throws {
+        try registry.add("fb1", type: "counter")
+        let first = registry.stateText()
+        XCTAssertEqual(first.fblocks.map { String(decoding: $0, as: UTF8.self) }, "fb1 counter 1 1 []\n")
+        XCTAssertEqual(first.statuses.map(\.name), ["fb1"])
+
+        // Nothing changed: the counters' statuses, but no fblocks text.
+        let same = registry.stateText(knownVersion: first.version)
+        XCTAssertNil(same.fblocks)
+        XCTAssertEqual(same.version, first.version)
+        XCTAssertEqual(same.statuses.map(\.text), first.statuses.map(\.text))
+
+        // A refused operation is no change; a bind is.
+        XCTAssertThrowsError(try registry.add("fb1", type: "dummy"))
+        XCTAssertNil(registry.stateText(knownVersion: first.version).fblocks)
+        try registry.add("fb2", type: "dummy")
+        try registry.bind("fb2", "fb1")
+        let changed = registry.stateText(knownVersion: first.version)
+        XCTAssertNotEqual(changed.version, first.version)
+        XCTAssertEqual(changed.fblocks.map { String(decoding: $0, as: UTF8.self) },
+                       "fb1 counter 1 2 [2]\nfb2 dummy 2 2 [1]\n")
+        XCTAssertEqual(changed.fblocks.map { String(decoding: $0, as: UTF8.self) },
+                       fblocks().map { $0 + "\n" }.joined())
+    }
+
     // MARK: Tee clone ports
 
     func testTeeSecondBindFillsClonePortThirdIsRefused() throws {
