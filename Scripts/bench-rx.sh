@@ -13,7 +13,8 @@
 # - a --window (5 s) after a --warmup (1.5 s): CPU time of the receiver
 #   process divided by the packets it received in the window;
 # - the reference and lanad interleaved in every round (C, lana k=0, 1, 10,
-#   --rounds times, default 3), medians and ratios at the end.
+#   in an order that rotates from round to round, --rounds times, default
+#   3), medians and ratios at the end.
 #
 # CPU time: the sum over the process's threads of /proc/<pid>/task/*/schedstat
 # (sum_exec_runtime, nanoseconds) gives `cpu_ns_per_packet` (whole process:
@@ -43,7 +44,8 @@
 #   reconfig mode=<atomic|with-unbind> ops=<n> … unaccounted=<n> max_burst_us=<x> max_gap_us=<y>
 #   reconfig-drops mode=<…> <reason>=<count> …
 #
-# Options: --rounds N, --rate PPS, --warmup S, --window S, --idle-seconds S,
+# Options: --rounds N, --loads "fixed full" (either or both), --rate PPS,
+#   --warmup S, --window S, --idle-seconds S,
 #   --reconfig-seconds S, --scratch-path DIR (SwiftPM scratch directory of the
 #   release build; default $LANA_SCRATCH_PATH or .build), --bin-dir DIR (take
 #   lanad, fbctl and vlink from DIR, default $LANA_BIN_DIR; implies
@@ -69,6 +71,7 @@
 set -euo pipefail
 
 rounds=3
+loads="fixed full"
 rate=200000
 warmup=1.5
 window=5
@@ -86,6 +89,7 @@ bin_dir=${LANA_BIN_DIR:-}
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --rounds) rounds=$2; shift 2 ;;
+        --loads) loads=$2; shift 2 ;;
         --rate) rate=$2; shift 2 ;;
         --warmup) warmup=$2; shift 2 ;;
         --window) window=$2; shift 2 ;;
@@ -100,7 +104,7 @@ while [[ $# -gt 0 ]]; do
         --skip-reconfig) do_reconfig=0; shift ;;
         --keep) keep=1; shift ;;
         --callgrind) callgrind_frames=$2; shift 2 ;;
-        -h|--help) sed -n '2,68p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,70p' "$0"; exit 0 ;;
         *) echo "bench-rx: unknown option $1 (see --help)" >&2; exit 64 ;;
     esac
 done
@@ -362,9 +366,13 @@ measure() {
 
 if [[ $do_rx -eq 1 ]]; then
     for (( r = 1; r <= rounds; r++ )); do
-        for load in fixed full; do
-            measure c 0 "$load" "$r"
-            for k in 0 1 10; do measure lana "$k" "$load" "$r"; done
+        for load in $loads; do
+            # The order rotates from round to round, so that a drift within
+            # a round (the generator, the host) does not favour one receiver.
+            order=("c 0" "lana 0" "lana 1" "lana 10")
+            for (( i = 0; i < 4; i++ )); do
+                measure ${order[(i + r - 1) % 4]} "$load" "$r"
+            done
         done
         log "bench-rx: round $r done; load: $(uptime)"
     done
