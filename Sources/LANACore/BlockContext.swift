@@ -109,10 +109,16 @@ public struct SourceReport {
 public struct BlockContext {
     public let idp: IDP
     public let ports: BlockPorts
-    public let engine: EngineContext
+    /// A pointer to the engine's context, not a copy (see ``Burst``): this
+    /// is built for every block call.
+    @usableFromInline let enginePointer: UnsafePointer<EngineContext>
 
     @inlinable
-    public init(idp: IDP, ports: BlockPorts, engine: EngineContext) {
-        self.idp = idp; self.ports = ports; self.engine = engine
+    init(idp: IDP, ports: BlockPorts, engine: UnsafePointer<EngineContext>) {
+        self.idp = idp; self.ports = ports; self.enginePointer = engine
     }
+
+    /// The engine running this call.
+    @inlinable
+    public var engine: EngineContext { enginePointer.pointee }
 }

@@ -142,9 +142,9 @@ extension Engine {
                 baseMax &+= lag
                 lag = 0
             }
-            let burst = Burst(handles: members, count: g, pool: context.pool, idp: target, summary: summary,
+            let burst = Burst(handles: members, count: g, engine: contextPointer, idp: target, summary: summary,
                               direction: uniform ? direction : Burst.mixedDirections)
-            let bctx = BlockContext(idp: IDP(target), ports: entry.ports, engine: context)
+            let bctx = BlockContext(idp: IDP(target), ports: entry.ports, engine: contextPointer)
             summary.pointee = 0
             entry.block.unsafelyUnwrapped._withUnsafeGuaranteedRef { $0.process(burst, bctx) }
             stats.add(.blockCalls, UInt64(g))

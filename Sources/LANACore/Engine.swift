@@ -30,6 +30,9 @@ public final class Engine: @unchecked Sendable {
     let backlogStorage: BacklogStorage
     let stats: EngineStatsSlot
     let context: EngineContext
+    /// The same context at a stable address, for ``Burst`` and
+    /// ``BlockContext`` to point at; allocated in `init`, freed in `deinit`.
+    let contextPointer: UnsafeMutablePointer<EngineContext>
     /// Working set of the current burst and the group handed to a block.
     let work: UnsafeMutablePointer<PacketHandle>
     let group: UnsafeMutablePointer<PacketHandle>
@@ -68,6 +71,8 @@ public final class Engine: @unchecked Sendable {
         sourceReport = report
         context = EngineContext(index: index, pool: poolStorage.pool, backlog: backlogStorage.backlog, stats: self.stats,
                                 report: report)
+        contextPointer = .allocate(capacity: 1)
+        contextPointer.initialize(to: context)
         work = .allocate(capacity: Engine.burstSize)
         group = .allocate(capacity: Engine.burstSize)
         summary = .allocate(capacity: 1)
@@ -80,6 +85,8 @@ public final class Engine: @unchecked Sendable {
     }
 
     deinit {
+        contextPointer.deinitialize(count: 1)
+        contextPointer.deallocate()
         work.deallocate()
         group.deallocate()
         summary.deallocate()

@@ -51,7 +51,10 @@ public struct Packet {
 public struct Burst {
     @usableFromInline let handles: UnsafeMutablePointer<PacketHandle>
     public let count: Int
-    public let pool: PacketPool
+    /// The engine running the call. A pointer, not a copy: a burst is made
+    /// for every block call, and copying the engine's context (pool, backlog,
+    /// counters) each time was most of the cost of a call.
+    @usableFromInline let engine: UnsafePointer<EngineContext>
     /// The engine's summary slot for this call (see ``forwardAll(_:)``).
     @usableFromInline let summary: UnsafeMutablePointer<UInt32>?
     /// The IDP of the block being called.
@@ -62,19 +65,16 @@ public struct Burst {
 
     @usableFromInline static let mixedDirections: UInt8 = 2
 
-    /// A burst outside an engine (tests, harnesses): no summary.
     @inlinable
-    public init(handles: UnsafeMutablePointer<PacketHandle>, count: Int, pool: PacketPool) {
-        self.handles = handles; self.count = count; self.pool = pool
-        summary = nil; idp = 0; direction = Burst.mixedDirections
-    }
-
-    @inlinable
-    init(handles: UnsafeMutablePointer<PacketHandle>, count: Int, pool: PacketPool,
+    init(handles: UnsafeMutablePointer<PacketHandle>, count: Int, engine: UnsafePointer<EngineContext>,
          idp: UInt32, summary: UnsafeMutablePointer<UInt32>, direction: UInt8) {
-        self.handles = handles; self.count = count; self.pool = pool
+        self.handles = handles; self.count = count; self.engine = engine
         self.summary = summary; self.idp = idp; self.direction = direction
     }
+
+    /// The pool the burst's packets belong to (the engine's).
+    @inlinable
+    public var pool: PacketPool { engine.pointee.pool }
 
     /// The direction all packets of this burst travel in, when the engine
     /// knows they share one (a chain of blocks fed by one interface), so a
