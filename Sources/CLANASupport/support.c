@@ -98,6 +98,16 @@ int lana_thread_affinity(int *cpus, int capacity) {
     return n;
 }
 
+int lana_set_thread_affinity(const int *cpus, int count) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int i = 0; i < count; i++) {
+        if (cpus[i] < 0 || cpus[i] >= CPU_SETSIZE) return EINVAL;
+        CPU_SET(cpus[i], &set);
+    }
+    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
 int lana_current_cpu(void) {
     return sched_getcpu();
 }

@@ -13,6 +13,13 @@ public enum CPUAffinity {
         try Syscall.pinCurrentThread(to: cpu)
     }
 
+    /// Restricts the calling thread, and the threads it starts from now on,
+    /// to `cpus`. Affects only this thread.
+    public static func restrictCurrentThread(to cpus: CPUList) throws(Errno) {
+        guard !cpus.cpus.isEmpty else { throw Errno.invalidArgument }
+        try Syscall.setThreadAffinity(cpus.cpus)
+    }
+
     /// The CPUs the calling thread may run on (its affinity mask), which
     /// inside a container or under `taskset` can be fewer than are online.
     public static func allowedCPUs() throws(Errno) -> CPUList {

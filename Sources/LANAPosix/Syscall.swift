@@ -293,6 +293,11 @@ internal enum Syscall {
         try Errno.check(lana_pin_current_thread(CInt(cpu)))
     }
 
+    static func setThreadAffinity(_ cpus: [Int]) throws(Errno) {
+        let list = cpus.map { CInt($0) }
+        try Errno.check(list.withUnsafeBufferPointer { lana_set_thread_affinity($0.baseAddress, CInt($0.count)) })
+    }
+
     /// The calling thread's affinity mask as CPU numbers, ascending.
     static func threadAffinity() throws(Errno) -> [Int] {
         var buffer = [CInt](repeating: 0, count: 1024)

@@ -1,6 +1,7 @@
 import Glibc
 import LANABlocks
 import LANAControl
+import LANAPosix
 import LANACore
 import Logging
 import SystemPackage
@@ -44,6 +45,16 @@ final class Daemon {
         } else {
             let n = options.engines ?? EngineGroup.onlineCPUs
             placement = (0..<n).map { $0 % EngineGroup.onlineCPUs }
+        }
+        // Every thread started from here on inherits this mask; engines pin
+        // themselves to their own CPU.
+        if let rest = Daemon.housekeepingCPUs(engines: placement) {
+            do {
+                try CPUAffinity.restrictCurrentThread(to: rest)
+                log.info("control, state and signal threads on CPUs \(rest), off the engines' CPUs")
+            } catch {
+                log.warning("could not keep the control threads off the engines' CPUs: \(error)")
+            }
         }
         let registry = Registry(engineCount: placement.count)
         BuiltinBlocks.register(in: registry)
@@ -114,5 +125,19 @@ final class Daemon {
         log.info("engines stopped: \(total.received) packets received, \(total.totalDrops) dropped")
         directory.cleanUp()
         cleaned = true
+    }
+
+    /// The CPUs this process may use that no engine is pinned to, or `nil`
+    /// when there are none (every CPU runs an engine) or an engine is not
+    /// pinned. The daemon's other threads (control, state files, signals)
+    /// go there, so that an engine has its core and its caches to itself,
+    /// as DPDK keeps its main lcore and VPP its main thread apart.
+    static func housekeepingCPUs(engines placement: [Int?]) -> CPUList? {
+        guard !placement.isEmpty, !placement.contains(where: { $0 == nil }),
+              let allowed = try? CPUAffinity.allowedCPUs()
+        else { return nil }
+        let engineCPUs = Set(placement.compactMap { $0 })
+        let rest = allowed.cpus.filter { !engineCPUs.contains($0) }
+        return rest.isEmpty ? nil : CPUList(rest)
     }
 }

@@ -21,6 +21,42 @@ final class LifecycleTests: EndToEndTestCase {
         XCTAssertEqual(lanad.fblocks?.split(separator: "\n").map { $0.split(separator: " ")[0] }, ["a", "b", "c", "d"])
     }
 
+    /// With a CPU left over, the control, state-file and signal threads
+    /// run off the engines' CPUs; each engine has its CPU to itself.
+    func testEnginesHaveTheirCPUsToThemselves() throws {
+        let allowed = cpuList(allowedCPUs(task: "/proc/self"))
+        guard allowed.count >= 2 else { throw XCTSkip("needs two CPUs this process may use, has \(allowed)") }
+        let engineCPU = allowed.last!
+        let lanad = try startLanad(engines: nil, extraArguments: ["--cpus", String(engineCPU)])
+        var masks: [[Int]] = []
+        let settled = waitUntil(timeout: 10) {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(lanad.pid)/task")) ?? []
+            masks = tasks.map { cpuList(allowedCPUs(task: "/proc/\(lanad.pid)/task/\($0)")) }
+            return masks.filter { $0 == [engineCPU] }.count == 1
+        }
+        XCTAssertTrue(settled, "no thread pinned to CPU \(engineCPU): \(masks)")
+        XCTAssertGreaterThanOrEqual(masks.count, 3, "engine, control and other threads: \(masks)")
+        let others = masks.filter { $0 != [engineCPU] }
+        XCTAssertEqual(others.count, masks.count - 1, "\(masks)")
+        XCTAssertEqual(others.filter { $0 != Array(allowed.dropLast()) }, [], "\(masks)")
+        XCTAssertTrue(lanad.log.contains("off the engines' CPUs"), lanad.log)
+    }
+
+    /// `Cpus_allowed_list` of a task, e.g. `0-2,4`.
+    private func allowedCPUs(task: String) -> String {
+        let status = readTextFile(task + "/status") ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") } ?? ""
+        return line.split(separator: "\t").last.map { String($0).trimmingCharacters(in: .whitespaces) } ?? ""
+    }
+
+    private func cpuList(_ text: String) -> [Int] {
+        text.split(separator: ",").flatMap { part -> [Int] in
+            let bounds = part.split(separator: "-").compactMap { Int($0) }
+            guard let lo = bounds.first, let hi = bounds.last, lo <= hi else { return [] }
+            return Array(lo...hi)
+        }
+    }
+
     func testRunDirectoryContentsAndModes() throws {
         let lanad = try startLanad()
         let dir = lanad.runDirectory

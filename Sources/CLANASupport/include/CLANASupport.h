@@ -163,6 +163,8 @@ int lana_if_flags(int fd, const char *name, unsigned *flags);
 /// CPUs the calling thread may run on, ascending, up to `capacity`.
 /// Returns the count or a negative errno value.
 int lana_thread_affinity(int *cpus, int capacity);
+/// Restricts the calling thread to `cpus[0..<count]`; 0 or an errno value.
+int lana_set_thread_affinity(const int *cpus, int count);
 
 /// CPU the calling thread is running on, or -1.
 int lana_current_cpu(void);
