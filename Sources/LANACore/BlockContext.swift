@@ -106,6 +106,7 @@ public struct SourceReport {
 
 /// Everything a block needs to handle one burst: its own IDP, its current
 /// ports (from the same snapshot as the lookup that found it) and the engine.
+/// Valid for the duration of the call only: it points into the engine.
 public struct BlockContext {
     public let idp: IDP
     public let ports: BlockPorts

@@ -47,7 +47,8 @@ public struct Packet {
 ///
 /// The engine groups a burst of up to 32 packets by next IDP and calls each
 /// block once per group, so the per-call cost is paid once per burst rather
-/// than once per packet.
+/// than once per packet. Valid for the duration of the call only: it points
+/// into the engine.
 public struct Burst {
     @usableFromInline let handles: UnsafeMutablePointer<PacketHandle>
     public let count: Int
