@@ -62,12 +62,11 @@ public final class EthSource: PacketSource, @unchecked Sendable {
         var n = 0
         var bytes = 0
         var i = 0
-        while i < count {
+        // While there are buffers: only oversize frames are dropped.
+        while i < count && n < taken {
             let frame = start[i].bytes
             let length = frame.count
-            if length > limit || n == taken {
-                engine.dropOnArrival(length > limit ? .oversize : .poolEmpty, bytes: length)
-            } else {
+            if _fastPath(length <= limit) {
                 let h = out[n]
                 PacketPool.copyFrame(to: pool.buffer(h) + headroom, from: frame.baseAddress.unsafelyUnwrapped, count: length)
                 let m = pool.meta(h)
@@ -75,7 +74,15 @@ public final class EthSource: PacketSource, @unchecked Sendable {
                 m.pointee.length = UInt32(truncatingIfNeeded: length)
                 n &+= 1
                 bytes &+= length
+            } else {
+                engine.dropOnArrival(.oversize, bytes: length)
             }
+            i &+= 1
+        }
+        // The pool ran dry: the rest are dropped as such.
+        while i < count {
+            let length = start[i].bytes.count
+            engine.dropOnArrival(length > limit ? .oversize : .poolEmpty, bytes: length)
             i &+= 1
         }
         socket.releaseFrames()
