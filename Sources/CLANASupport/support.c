@@ -8,10 +8,7 @@
 
 int lana_pin_current_thread(int cpu) {
 #ifdef __linux__
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+    return lana_set_thread_affinity(&cpu, 1);
 #else
     (void)cpu;
     return 0;

@@ -60,8 +60,12 @@ public final class ControlClient {
     /// How long ``send(_:)`` waits for a complete reply.
     public let timeout: Duration
     /// How long ``send(_:)`` polls for the reply before it sleeps in the
-    /// kernel (default 200 µs, at most ``timeout``; `.zero` sleeps at once).
+    /// kernel (default ``defaultSpin``, at most ``timeout``; `.zero` sleeps
+    /// at once).
     public let spin: Duration
+    /// Long enough for most replies (they come within tens of microseconds),
+    /// short enough that a slow one costs little CPU.
+    public static let defaultSpin = Duration.microseconds(200)
 
     private let socket: UnixSeqpacketSocket
     private var nextSequence: UInt32 = 1
@@ -73,11 +77,12 @@ public final class ControlClient {
     /// - Parameters:
     ///   - socketPath: The control socket, `<run-dir>/control`.
     ///   - timeout: Bound on connecting and on each request (default 5 s).
+    ///   - spin: How long each request polls for its reply before sleeping
+    ///     (see ``spin``).
     /// - Throws: ``ControlClientError/daemonNotReachable(socketPath:errno:)``
     ///   when nothing listens there.
-    ///   - spin: How long each request polls for its reply before sleeping.
     public init(
-        socketPath: String, timeout: Duration = .seconds(5), spin: Duration = .microseconds(200)
+        socketPath: String, timeout: Duration = .seconds(5), spin: Duration = ControlClient.defaultSpin
     ) throws(ControlClientError) {
         self.socketPath = socketPath
         self.timeout = timeout

@@ -29,10 +29,11 @@ public final class Engine: @unchecked Sendable {
     let poolStorage: PacketPoolStorage
     let backlogStorage: BacklogStorage
     let stats: EngineStatsSlot
-    let context: EngineContext
-    /// The same context at a stable address, for ``Burst`` and
-    /// ``BlockContext`` to point at; allocated in `init`, freed in `deinit`.
+    /// What blocks and sources see of this engine, at a stable address for
+    /// ``Burst`` and ``BlockContext`` to point at; allocated in `init`,
+    /// freed in `deinit`.
     let contextPointer: UnsafeMutablePointer<EngineContext>
+    var context: EngineContext { contextPointer.pointee }
     /// Working set of the current burst and the group handed to a block.
     let work: UnsafeMutablePointer<PacketHandle>
     let group: UnsafeMutablePointer<PacketHandle>
@@ -69,10 +70,9 @@ public final class Engine: @unchecked Sendable {
         let report = UnsafeMutablePointer<SourceReport>.allocate(capacity: 1)
         report.initialize(to: SourceReport(bytes: 0, direction: 0, valid: false))
         sourceReport = report
-        context = EngineContext(index: index, pool: poolStorage.pool, backlog: backlogStorage.backlog, stats: self.stats,
-                                report: report)
         contextPointer = .allocate(capacity: 1)
-        contextPointer.initialize(to: context)
+        contextPointer.initialize(to: EngineContext(index: index, pool: poolStorage.pool, backlog: backlogStorage.backlog,
+                                                    stats: self.stats, report: report))
         work = .allocate(capacity: Engine.burstSize)
         group = .allocate(capacity: Engine.burstSize)
         summary = .allocate(capacity: 1)

@@ -57,7 +57,7 @@ public struct Burst {
     /// counters) each time was most of the cost of a call.
     @usableFromInline let engine: UnsafePointer<EngineContext>
     /// The engine's summary slot for this call (see ``forwardAll(_:)``).
-    @usableFromInline let summary: UnsafeMutablePointer<UInt32>?
+    @usableFromInline let summary: UnsafeMutablePointer<UInt32>
     /// The IDP of the block being called.
     @usableFromInline let idp: UInt32
     /// The direction of every packet of the burst when the engine knows it
@@ -93,7 +93,7 @@ public struct Burst {
     /// Sends every packet on along its direction: `port[direction]`, or a
     /// drop as `unbound-port` if that port is unbound.
     ///
-    /// Inside an engine it also reports in the summary slot whether all
+    /// It also reports in the engine's summary slot whether all
     /// packets went to one IDP (when the burst has a ``uniformDirection``,
     /// that is all it writes). For a chain of blocks that is the common
     /// case, and the engine then moves the whole group on without looking
@@ -103,16 +103,6 @@ public struct Burst {
     /// of): it sends them along the direction the burst came in with.
     @inlinable
     public func forwardAll(_ ports: BlockPorts) {
-        let metas = pool.metas
-        guard let summary else {
-            var i = 0
-            while i < count {
-                let m = metas + Int(handles[i])
-                m.pointee.next = ports.verdict(for: m.pointee.direction).rawValue
-                i &+= 1
-            }
-            return
-        }
         if direction < Burst.mixedDirections {
             // One direction for all: one verdict for all, and the engine
             // moves the group on by the summary alone — no packet touched.
@@ -124,6 +114,7 @@ public struct Burst {
                 return
             }
         }
+        let metas = pool.metas
         let ingress = ports.verdict(for: .ingress).rawValue
         let egress = ports.verdict(for: .egress).rawValue
         // Branch-free: which directions were seen (1 ingress, 2 egress).

@@ -118,24 +118,9 @@ extension Burst {
     /// with the packets once `process` returns.
     @inlinable
     public func consumeAll(_ engine: EngineContext) {
-        if let summary {
-            // In an engine the summary says it for all: no packet touched.
-            pool.free(handles, count: count)
-            engine.countDelivered(count)
-            summary.pointee = Burst.allConsumed
-            return
-        }
-        let metas = pool.metas
-        let consumed = Verdict.consumed.rawValue
-        var i = 0
-        while i < count {
-            // A harness reads the verdict after the call; the metadata stays
-            // readable after the free (only this thread may reuse the buffer).
-            metas[Int(handles[i])].next = consumed
-            i &+= 1
-        }
+        // The summary says it for all: no packet touched.
         pool.free(handles, count: count)
         engine.countDelivered(count)
-        summary?.pointee = Burst.allConsumed
+        summary.pointee = Burst.allConsumed
     }
 }

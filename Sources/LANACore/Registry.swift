@@ -255,7 +255,6 @@ public final class Registry: @unchecked Sendable {
         state.withLock { s in body(s) }
     }
 
-
     // MARK: Commit
 
     private func mutate(_ body: (inout RegistryState, inout RegistryEffects) throws(RegistryError) -> Void) throws(RegistryError) {

@@ -15,7 +15,7 @@
 // interleaved with the first: the same two request/reply exchanges per
 // iteration, with datagrams of the same sizes, between two threads of this
 // process over a SOCK_SEQPACKET socket pair, the client polling for each
-// reply as ControlClient does (200 µs before it sleeps). It is the floor
+// reply as ControlClient does (ControlClient.defaultSpin before it sleeps). It is the floor
 // the kernel's IPC and the server's wake-ups set; the difference is lanad's own work
 // (decoding, the registry change, publishing the dispatch table, rewriting
 // the state files). p90, p99.9, max and lanad's CPU time per round trip
@@ -277,13 +277,18 @@ final class EchoPair: @unchecked Sendable {
         }
     }
 
+    private static let spinNanoseconds: UInt64 = {
+        let c = ControlClient.defaultSpin.components
+        return UInt64(c.seconds) * 1_000_000_000 + UInt64(c.attoseconds / 1_000_000_000)
+    }()
+
     /// Two request/reply exchanges (as bind + unbind), in nanoseconds.
     func roundTrips() -> UInt64 {
         let start = nowNanoseconds()
         for _ in 0..<2 {
             _ = request.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            // Like ControlClient: poll for up to 200 µs, then sleep.
-            let until = nowNanoseconds() &+ 200_000
+            // Like ControlClient: poll for a while, then sleep.
+            let until = nowNanoseconds() &+ EchoPair.spinNanoseconds
             var n = 0
             repeat {
                 n = buffer.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
