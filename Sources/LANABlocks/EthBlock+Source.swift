@@ -3,8 +3,18 @@ import LANACore
 import LANAPosix
 
 /// One engine's receive path of an ``EthBlock``: a packet socket with a
-/// `TPACKET_V3` ring in the interface's fanout group. Frames are copied into
-/// the engine's pool and enter the graph at the block's IDP going ingress.
+/// `TPACKET_V3` ring in the interface's fanout group. Frames enter the graph
+/// at the block's IDP going ingress.
+///
+/// Zero copy: a packet's bytes stay in the ring, where the kernel wrote
+/// them; the packet takes only a handle (its metadata) from the engine's
+/// pool. The ring blocks are given back to the kernel at the next
+/// `receive`, which the engine makes only once the burst has left the graph
+/// (see ``PacketPool/detach(_:)`` for a block that keeps a packet longer).
+/// Why: the frame's cache lines were written by the CPU that received it,
+/// and copying them cost two more cache-line transfers per frame than
+/// reading the ring's headers does — most of what receiving cost beyond a
+/// receiver that only counts frames.
 public final class EthSource: PacketSource, @unchecked Sendable {
     public let socket: PacketSocket
     private let block: EthBlock
@@ -43,34 +53,33 @@ public final class EthSource: PacketSource, @unchecked Sendable {
 
     public override var entersAtOneIDP: Bool { true }
 
-    /// Copies up to `max` frames from the ring into buffers taken from the
-    /// pool in one step. Per frame this is a length check, one copy and one
-    /// metadata store: no call, no closure, no VLAN or packet-type decoding
-    /// (blocks that need those read them from the frame).
+    /// Hands up to `max` frames to the engine as packets, their bytes in
+    /// the ring. Per frame this is a length check and a metadata store: no
+    /// call, no closure, no copy, no VLAN or packet-type decoding (blocks
+    /// that need those read them from the frame). Releasing the frames of
+    /// the previous call is `takeFrames`'s first step.
     public override func receive(into out: UnsafeMutablePointer<PacketHandle>, max: Int, engine: EngineContext) -> Int {
         let frames = socket.takeFrames(max: max)
         let count = frames.count
         if count == 0 { return 0 }
         let pool = engine.pool
         let limit = pool.maximumFrameLength
-        let headroom = pool.headroom
         let taken = pool.take(into: out, count: count)
-        let template = PacketMeta(receivedLength: 0, offset: UInt32(truncatingIfNeeded: headroom),
-                                  entry: entry.rawValue, direction: .ingress, ifindex: ifindex,
-                                  engine: pool.engine)
+        let template = PacketMeta(receivedLength: 0, address: 0, entry: entry.rawValue, direction: .ingress,
+                                  ifindex: ifindex, engine: pool.engine)
         let start = frames.baseAddress.unsafelyUnwrapped
         var n = 0
         var bytes = 0
         var i = 0
-        // While there are buffers: only oversize frames are dropped.
+        // While there are handles: only oversize frames (ones a clone or a
+        // detach could not hold) are dropped.
         while i < count && n < taken {
             let frame = start[i].bytes
             let length = frame.count
             if _fastPath(length <= limit) {
-                let h = out[n]
-                PacketPool.copyFrame(to: pool.buffer(h) + headroom, from: frame.baseAddress.unsafelyUnwrapped, count: length)
-                let m = pool.meta(h)
+                let m = pool.meta(out[n])
                 template.store(to: m)
+                m.pointee.address = UInt(bitPattern: frame.baseAddress)
                 m.pointee.length = UInt32(truncatingIfNeeded: length)
                 n &+= 1
                 bytes &+= length
@@ -85,8 +94,7 @@ public final class EthSource: PacketSource, @unchecked Sendable {
             engine.dropOnArrival(length > limit ? .oversize : .poolEmpty, bytes: length)
             i &+= 1
         }
-        socket.releaseFrames()
-        // Buffers left over by oversize frames.
+        // Handles left over by oversize frames.
         if n < taken { pool.free(UnsafePointer(out + n), count: taken &- n) }
         if n > 0 {
             lana_add_owned_u64(slot + EthBlock.Slot.rxPackets.rawValue, UInt64(n))

@@ -40,6 +40,16 @@ public struct EngineContext {
         return pool.packet(h)
     }
 
+    /// Makes sure a packet's bytes are in its own buffer, so the block may
+    /// keep the packet after its call returns (a queue waiting for an
+    /// address, say): a received packet's bytes may still be in the ring
+    /// they arrived in, which goes back to the kernel after the burst.
+    /// `false` if the frame does not fit a buffer (then drop it).
+    @inlinable
+    public func detach(_ packet: Packet) -> Bool {
+        pool.detach(packet.handle)
+    }
+
     /// Allocates an empty packet (for replies a block sends on its own).
     @inlinable
     public func allocate() -> Packet? {

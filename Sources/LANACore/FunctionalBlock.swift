@@ -10,7 +10,10 @@
 /// Rules for the data path (they are what keeps an engine at tens of Mpps):
 /// keep configuration in `let`s; keep per-engine mutable state in raw,
 /// cache-line padded slots indexed by ``EngineContext/index``; never allocate,
-/// lock or touch a `Dictionary` in ``process(_:_:)``.
+/// lock or touch a `Dictionary` in ``process(_:_:)``. A packet belongs to
+/// the burst: forward it, consume it or drop it; a block that keeps one past
+/// its call must ``EngineContext/detach(_:)`` it first (its bytes may be in
+/// a receive ring that goes back to the kernel after the burst).
 ///
 /// The smallest useful block is `DummyBlock` in LANABlocks:
 ///

@@ -6,8 +6,9 @@ import CLANASupport
 
 /// An in-memory packet source: copies a template frame into pool buffers,
 /// `count` times, entering the graph at a given IDP. The test and benchmark
-/// stand-in for a network interface — each packet costs what a received one
-/// does (a buffer from the pool and a copy of the frame).
+/// stand-in for a network interface. Each packet costs a buffer from the pool
+/// and a copy of the frame: a little more than a frame from an `eth` block's
+/// ring, whose bytes stay where the kernel wrote them.
 public final class MemorySource: PacketSource, @unchecked Sendable {
     private let frame: [UInt8]
     private let frameBytes: UnsafeMutableRawPointer
@@ -49,17 +50,20 @@ public final class MemorySource: PacketSource, @unchecked Sendable {
         if left == 0 { return 0 }
         let want = left < UInt64(max) ? Int(left) : max
         let pool = engine.pool
-        let offset = UInt32(truncatingIfNeeded: pool.headroom)
+        let headroom = pool.headroom
         let length = UInt32(truncatingIfNeeded: frameLength)
         let n = pool.take(into: out, count: want)
         let metas = pool.metas
-        let template = PacketMeta(receivedLength: length, offset: offset, entry: entry.rawValue,
+        let template = PacketMeta(receivedLength: length, address: 0, entry: entry.rawValue,
                                   direction: direction, ifindex: ifindex, engine: pool.engine)
         var i = 0
         while i < n {
             let h = out[i]
-            PacketPool.copyFrame(to: pool.buffer(h) + Int(offset), from: frameBytes, count: frameLength)
-            template.store(to: metas + Int(h))
+            let destination = pool.buffer(h) + headroom
+            PacketPool.copyFrame(to: destination, from: frameBytes, count: frameLength)
+            let m = metas + Int(h)
+            template.store(to: m)
+            m.pointee.address = UInt(bitPattern: destination)
             i &+= 1
         }
         if left != UInt64.max { lana_store_relaxed_u64(counter, left &- UInt64(n)) }

@@ -3,11 +3,10 @@
 public struct Packet {
     public let handle: PacketHandle
     @usableFromInline let meta: UnsafeMutablePointer<PacketMeta>
-    @usableFromInline let buffer: UnsafeMutableRawPointer
 
     @inlinable
-    init(handle: PacketHandle, meta: UnsafeMutablePointer<PacketMeta>, buffer: UnsafeMutableRawPointer) {
-        self.handle = handle; self.meta = meta; self.buffer = buffer
+    init(handle: PacketHandle, meta: UnsafeMutablePointer<PacketMeta>) {
+        self.handle = handle; self.meta = meta
     }
 
     @inlinable public var length: Int { Int(meta.pointee.length) }
@@ -30,15 +29,18 @@ public struct Packet {
         nonmutating set { meta.pointee.next = newValue.rawValue }
     }
 
-    /// The frame's bytes, from the Ethernet header on.
+    /// The frame's bytes, from the Ethernet header on. Valid during the
+    /// block's call; they may be in the receive ring the frame arrived in
+    /// (see ``PacketPool/detach(_:)``).
     @inlinable public var bytes: UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(start: buffer + Int(meta.pointee.offset), count: Int(meta.pointee.length))
+        UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: meta.pointee.address),
+                                      count: Int(meta.pointee.length))
     }
 
     /// Reads a big-endian 16-bit field; `nil` beyond the frame.
     @inlinable public func loadUInt16(at offset: Int) -> UInt16? {
         guard offset >= 0, offset &+ 2 <= length else { return nil }
-        let p = buffer + Int(meta.pointee.offset) + offset
+        let p = UnsafeRawPointer(bitPattern: meta.pointee.address).unsafelyUnwrapped + offset
         return UInt16(p.load(as: UInt8.self)) << 8 | UInt16(p.load(fromByteOffset: 1, as: UInt8.self))
     }
 }

@@ -4,9 +4,14 @@
 // - One pool per engine. Only the owning engine thread allocates, frees and
 //   touches packet bytes or metadata; other threads may read `available`
 //   (an advisory value for tests and statistics) once the engine is stopped.
-// - Every buffer is `bufferSize` bytes at a 64-byte aligned address; a packet
-//   occupies `[offset, offset + length)` of its buffer with
-//   `offset >= 0` and `offset + length <= bufferSize`.
+// - Every buffer is `bufferSize` bytes at a 64-byte aligned address. A
+//   packet's bytes are `length` bytes at `address`: either inside its own
+//   buffer (`address + length <= buffer + bufferSize`), or — for a packet a
+//   source handed over without copying — inside the source's memory (a
+//   receive ring), which stays valid until that source's next `receive`
+//   on the engine. The engine drives every packet out of the graph before
+//   it calls a source again (the backlog is drained within the burst), so
+//   only a block that keeps a packet past its call must `detach` it.
 // - A handle is an index `< capacity`. A handle is either on the free stack or
 //   owned by exactly one holder (a burst, the backlog, a block). Double frees
 //   trap under LANA_INTERNAL_CHECKS.
@@ -21,10 +26,13 @@ public typealias PacketHandle = UInt32
 /// Per-packet metadata (spec §4), kept apart from the bytes so that the
 /// engine's per-hop scan touches one small array.
 public struct PacketMeta: Sendable {
+    /// Address of the frame's first byte (its Ethernet header): in the
+    /// packet's own buffer after the headroom, or in the memory of the
+    /// source that received it (see ``PacketPool/detach(_:)``). An address,
+    /// not a pointer, so the metadata stays `Sendable` and plain.
+    public var address: UInt
     /// Bytes of the frame, starting at its Ethernet header.
     public var length: UInt32
-    /// Where the frame starts inside the buffer (headroom before it).
-    public var offset: UInt32
     /// Next IDP, or a ``Verdict`` after a block call.
     public var next: UInt32
     /// IDP of the block that forwarded the packet last (0 from a source).
@@ -38,12 +46,11 @@ public struct PacketMeta: Sendable {
     public var hops: UInt8
     /// Engine that owns the packet.
     public var engine: UInt16
-    public var reserved: UInt32
 
     @inlinable
     public init() {
-        length = 0; offset = 0; next = 0; source = 0; ifindex = 0; mark = 0
-        direction = .ingress; hops = 0; engine = 0; reserved = 0
+        address = 0; length = 0; next = 0; source = 0; ifindex = 0; mark = 0
+        direction = .ingress; hops = 0; engine = 0
     }
 }
 
@@ -83,8 +90,8 @@ public struct PacketPool: @unchecked Sendable {
         buffers + Int(handle) &* bufferSize
     }
 
-    /// Takes a buffer off the free stack, with metadata reset and the data
-    /// offset at the headroom. `nil` when the pool is empty.
+    /// Takes a buffer off the free stack, with metadata reset and the
+    /// frame starting after the headroom. `nil` when the pool is empty.
     @inlinable
     public func allocate() -> PacketHandle? {
         let top = state.pointee
@@ -97,7 +104,7 @@ public struct PacketPool: @unchecked Sendable {
         #endif
         let m = metas + Int(handle)
         m.pointee = PacketMeta()
-        m.pointee.offset = UInt32(truncatingIfNeeded: headroom)
+        m.pointee.address = UInt(bitPattern: buffers + (Int(handle) &* bufferSize &+ headroom))
         m.pointee.engine = engine
         return handle
     }
@@ -126,22 +133,55 @@ public struct PacketPool: @unchecked Sendable {
         return h
     }
 
-    /// A copy of packet `handle`: bytes and metadata. `nil` when empty.
+    /// A copy of packet `handle`: bytes (in the copy's own buffer, after
+    /// the headroom) and metadata. `nil` when the pool is empty or the
+    /// frame does not fit a buffer.
     @inlinable
     public func clone(_ handle: PacketHandle) -> PacketHandle? {
-        guard let c = allocate() else { return nil }
         let src = metas + Int(handle)
+        guard Int(src.pointee.length) <= maximumFrameLength, let c = allocate() else { return nil }
         let dst = metas + Int(c)
+        let address = dst.pointee.address
         dst.pointee = src.pointee
-        buffer(c).advanced(by: Int(src.pointee.offset))
-            .copyMemory(from: buffer(handle).advanced(by: Int(src.pointee.offset)),
+        dst.pointee.address = address
+        UnsafeMutableRawPointer(bitPattern: address).unsafelyUnwrapped
+            .copyMemory(from: UnsafeRawPointer(bitPattern: src.pointee.address).unsafelyUnwrapped,
                         byteCount: Int(src.pointee.length))
         return c
     }
 
+    /// Whether packet `handle`'s bytes are in its own buffer (rather than
+    /// in the memory of the source that received it).
+    @inlinable
+    public func ownsBytes(_ handle: PacketHandle) -> Bool {
+        let start = UInt(bitPattern: buffer(handle))
+        return metas[Int(handle)].address &- start < UInt(bufferSize)
+    }
+
+    /// Moves packet `handle`'s bytes into its own buffer, after the
+    /// headroom, if they are still in a source's memory. Returns `false`
+    /// (and leaves the packet as it is) if the frame does not fit.
+    ///
+    /// A source may hand over packets whose bytes stay in its receive ring
+    /// until it is called again, which the engine does only once the burst
+    /// has left the graph. A block that keeps a packet after its `process`
+    /// call returns (a queue waiting for an address, say) detaches it first.
+    @inlinable
+    public func detach(_ handle: PacketHandle) -> Bool {
+        if ownsBytes(handle) { return true }
+        let m = metas + Int(handle)
+        let length = Int(m.pointee.length)
+        guard length <= maximumFrameLength else { return false }
+        let destination = buffer(handle) + headroom
+        destination.copyMemory(from: UnsafeRawPointer(bitPattern: m.pointee.address).unsafelyUnwrapped,
+                               byteCount: length)
+        m.pointee.address = UInt(bitPattern: destination)
+        return true
+    }
+
     @inlinable
     public func packet(_ handle: PacketHandle) -> Packet {
-        Packet(handle: handle, meta: metas + Int(handle), buffer: buffer(handle))
+        Packet(handle: handle, meta: metas + Int(handle))
     }
 }
 

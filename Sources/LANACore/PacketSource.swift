@@ -8,8 +8,13 @@ open class PacketSource: @unchecked Sendable {
     public init() {}
 
     /// Fills `out` with up to `max` packets allocated from `engine.pool`,
-    /// their metadata set (length, direction, `next` = the IDP they enter
-    /// at). Returns how many. Called on the engine thread only.
+    /// their metadata set (address and length of the bytes, direction,
+    /// `next` = the IDP they enter at). Returns how many. Called on the
+    /// engine thread only.
+    ///
+    /// The bytes may stay in the source's own memory (a receive ring) until
+    /// its next `receive`: the engine calls a source again only once every
+    /// packet of the burst has left the graph, and before it sleeps.
     open func receive(into out: UnsafeMutablePointer<PacketHandle>, max: Int, engine: EngineContext) -> Int {
         0
     }

@@ -99,11 +99,10 @@ struct ReceiveRing: ~Copyable {
             }
 
             let frame = state.frame.unsafelyUnwrapped
+            // Only the header is read: the frame's bytes (written on the
+            // CPU that received them) are fetched by whoever reads them, if
+            // anyone does — a prefetch here would pull them for every frame.
             let header = lana_tp3_frame_read(frame)
-            // The caller copies the frames once the walk is done; their
-            // cache lines (written on the CPU that received them) are
-            // fetched while the walk waits on the next header.
-            lana_tp3_frame_prefetch_data(frame, header.mac)
             if !skipsOutgoing || header.pkttype != UInt8(PACKET_OUTGOING) {
                 out[n] = PacketSocket.RingFrame(header: UnsafeRawPointer(frame))
                 n &+= 1

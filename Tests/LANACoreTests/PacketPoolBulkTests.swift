@@ -27,15 +27,57 @@ final class PacketPoolBulkTests: XCTestCase {
     }
 
     func testReceivedMetadataIsCompleteAndResetsEarlierUse() {
-        var m = PacketMeta(receivedLength: 64, offset: 128, entry: 7, direction: .egress, ifindex: 3, engine: 1)
-        XCTAssertEqual([m.length, m.offset, m.next, m.ifindex], [64, 128, 7, 3])
+        var m = PacketMeta(receivedLength: 64, address: 0x1000, entry: 7, direction: .egress, ifindex: 3, engine: 1)
+        XCTAssertEqual([m.length, m.next, m.ifindex], [64, 7, 3])
+        XCTAssertEqual(m.address, 0x1000)
         XCTAssertEqual(m.direction, .egress)
         XCTAssertEqual(m.engine, 1)
         XCTAssertEqual(m.hops, 0)
         XCTAssertEqual(m.source, 0)
         XCTAssertEqual(m.mark, 0)
         m.hops = 9
-        m = PacketMeta(receivedLength: 60, offset: 128, entry: 7, direction: .ingress, ifindex: 3, engine: 1)
+        m = PacketMeta(receivedLength: 60, address: 0x1000, entry: 7, direction: .ingress, ifindex: 3, engine: 1)
         XCTAssertEqual(m.hops, 0, "a reused buffer starts with no hops")
+    }
+
+    /// A packet whose bytes are still in a source's memory (a receive
+    /// ring): `detach` moves them into the packet's own buffer, a clone
+    /// gets its own copy, and frames too large for a buffer are refused.
+    func testDetachAndCloneTakeBytesOutOfASourcesMemory() throws {
+        let storage = PacketPoolStorage(capacity: 4, bufferSize: 256, headroom: 64)
+        let pool = storage.pool
+        let ring = UnsafeMutableRawPointer.allocate(byteCount: 512, alignment: 64)
+        defer { ring.deallocate() }
+        for i in 0..<512 { ring.storeBytes(of: UInt8(truncatingIfNeeded: i &* 7), toByteOffset: i, as: UInt8.self) }
+        let expected = Array(UnsafeRawBufferPointer(start: ring + 10, count: 150))
+
+        let h = try XCTUnwrap(pool.allocate())
+        XCTAssertTrue(pool.ownsBytes(h), "a fresh packet's bytes are in its buffer")
+        XCTAssertEqual(pool.meta(h).pointee.address, UInt(bitPattern: pool.buffer(h) + 64), "after the headroom")
+        pool.meta(h).pointee.address = UInt(bitPattern: ring + 10)
+        pool.meta(h).pointee.length = 150
+        XCTAssertFalse(pool.ownsBytes(h))
+        XCTAssertEqual(Array(pool.packet(h).bytes), expected, "read in place")
+
+        let c = try XCTUnwrap(pool.clone(h))
+        XCTAssertTrue(pool.ownsBytes(c))
+        XCTAssertEqual(Array(pool.packet(c).bytes), expected)
+
+        XCTAssertTrue(pool.detach(h))
+        XCTAssertTrue(pool.ownsBytes(h))
+        XCTAssertEqual(pool.meta(h).pointee.address, UInt(bitPattern: pool.buffer(h) + 64))
+        ring.initializeMemory(as: UInt8.self, repeating: 0, count: 512)
+        XCTAssertEqual(Array(pool.packet(h).bytes), expected, "no longer depends on the ring")
+        XCTAssertTrue(pool.detach(h), "detaching twice is harmless")
+        XCTAssertEqual(Array(pool.packet(c).bytes), expected)
+
+        // 193 bytes do not fit 256 - 64: neither a clone nor a detach.
+        let big = try XCTUnwrap(pool.allocate())
+        pool.meta(big).pointee.address = UInt(bitPattern: ring)
+        pool.meta(big).pointee.length = 193
+        XCTAssertNil(pool.clone(big))
+        XCTAssertFalse(pool.detach(big))
+        XCTAssertEqual(pool.meta(big).pointee.address, UInt(bitPattern: ring), "left as it was")
+        XCTAssertEqual(pool.available, 1, "the refused clone took no buffer")
     }
 }

@@ -110,16 +110,6 @@ static inline uint32_t lana_tp3_block_first_offset(const void *block) {
     return ((const struct tpacket_block_desc *)block)->hdr.bh1.offset_to_first_pkt;
 }
 
-/// Asks for the cache lines of a frame's first 128 bytes after its header
-/// (the Ethernet frame of a small packet): the reader walks the headers
-/// first and copies the frames afterwards, so the copy then finds them in
-/// cache instead of missing on each frame in turn.
-static inline void lana_tp3_frame_prefetch_data(const void *frame, uint16_t mac) {
-    const uint8_t *data = (const uint8_t *)frame + mac;
-    __builtin_prefetch(data);
-    __builtin_prefetch(data + 64);
-}
-
 static inline lana_tp3_frame lana_tp3_frame_read(const void *frame) {
     const struct tpacket3_hdr *h = (const struct tpacket3_hdr *)frame;
     const struct sockaddr_ll *sll = (const struct sockaddr_ll *)
