@@ -15,6 +15,18 @@ int lana_pin_current_thread(int cpu) {
 #endif
 }
 
+int lana_name_current_thread(const char *name) {
+#ifdef __linux__
+    char shortened[16];
+    strncpy(shortened, name, sizeof shortened - 1);
+    shortened[sizeof shortened - 1] = '\0';
+    return pthread_setname_np(pthread_self(), shortened);
+#else
+    (void)name;
+    return 0;
+#endif
+}
+
 int lana_online_cpus(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;

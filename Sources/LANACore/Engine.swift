@@ -134,6 +134,8 @@ public final class Engine: @unchecked Sendable {
 
     func run() {
         if let cpu { _ = lana_pin_current_thread(Int32(cpu)) }
+        // `top -H` / `ps -L` show which engine is which (by its CPU when pinned).
+        _ = lana_name_current_thread("lana-engine/\(cpu ?? index)")
         var lastEnd: UInt64 = 0
         while !stopRequested.load(ordering: .relaxed) {
             let start = measureStalls ? Engine.now() : 0

@@ -102,7 +102,7 @@ final class Daemon {
         signalThread.start()
 
         // Stats thread: refreshes counters in the state files every 200 ms.
-        let stats = PeriodicThread(intervalMilliseconds: 200) { state.refresh() }
+        let stats = PeriodicThread(named: "lana-state", intervalMilliseconds: 200) { state.refresh() }
         stats.start()
 
         log.info("lanad running: \(placement.count) engine(s) on CPUs \(placement.map { $0.map(String.init) ?? "-" }.joined(separator: ",")), run directory \(directory.path)")

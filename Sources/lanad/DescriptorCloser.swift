@@ -53,7 +53,7 @@ final class DescriptorCloser: @unchecked Sendable {
     private let thread: pthread_t
 
     init() {
-        thread = spawn { [shared] in shared.run() }
+        thread = spawn(named: "lana-closer") { [shared] in shared.run() }
     }
 
     deinit {

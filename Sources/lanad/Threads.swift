@@ -14,7 +14,7 @@ final class SignalWaiter: @unchecked Sendable {
     }
 
     func start() {
-        spawnDetached { [self] in
+        spawnDetached(named: "lana-signals") { [self] in
             var set = signals
             while true {
                 var sig: Int32 = 0
@@ -27,13 +27,15 @@ final class SignalWaiter: @unchecked Sendable {
 
 /// Runs `body` every `interval` on its own thread until stopped.
 final class PeriodicThread: @unchecked Sendable {
+    private let name: String
     private let interval: Int32
     private let body: () -> Void
     private let stopFD: Int32
     private let done = Mutex(false)
     private var thread: pthread_t?
 
-    init(intervalMilliseconds: Int32, body: @escaping () -> Void) {
+    init(named name: String, intervalMilliseconds: Int32, body: @escaping () -> Void) {
+        self.name = name
         interval = intervalMilliseconds
         self.body = body
         stopFD = eventfd(0, Int32(EFD_CLOEXEC))
@@ -42,7 +44,7 @@ final class PeriodicThread: @unchecked Sendable {
     deinit { close(stopFD) }
 
     func start() {
-        thread = spawn { [self] in
+        thread = spawn(named: name) { [self] in
             var p = pollfd(fd: stopFD, events: Int16(POLLIN), revents: 0)
             while poll(&p, 1, interval) == 0 || (p.revents == 0) {
                 body()
@@ -63,9 +65,14 @@ private final class ThreadBody {
     init(_ run: @escaping () -> Void) { self.run = run }
 }
 
-func spawn(_ body: @escaping () -> Void) -> pthread_t {
+/// Starts a thread named `name` (what `top -H` and `ps -L` show; at most
+/// 15 bytes) running `body`.
+func spawn(named name: String, _ body: @escaping () -> Void) -> pthread_t {
     var tid = pthread_t()
-    let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+    let box = Unmanaged.passRetained(ThreadBody({
+        _ = lana_name_current_thread(name)
+        body()
+    })).toOpaque()
     let rc = pthread_create(&tid, nil, { arg in
         Unmanaged<ThreadBody>.fromOpaque(arg!).takeRetainedValue().run()
         return nil
@@ -74,6 +81,6 @@ func spawn(_ body: @escaping () -> Void) -> pthread_t {
     return tid
 }
 
-func spawnDetached(_ body: @escaping () -> Void) {
-    pthread_detach(spawn(body))
+func spawnDetached(named name: String, _ body: @escaping () -> Void) {
+    pthread_detach(spawn(named: name, body))
 }

@@ -22,23 +22,31 @@ final class LifecycleTests: EndToEndTestCase {
     }
 
     /// With a CPU left over, the control, state-file and signal threads
-    /// run off the engines' CPUs; each engine has its CPU to itself.
+    /// run off the engines' CPUs; each engine has its CPU to itself. Every
+    /// thread is named for what it does (what `top -H` shows).
     func testEnginesHaveTheirCPUsToThemselves() throws {
         let allowed = cpuList(allowedCPUs(task: "/proc/self"))
         guard allowed.count >= 2 else { throw XCTSkip("needs two CPUs this process may use, has \(allowed)") }
         let engineCPU = allowed.last!
         let lanad = try startLanad(engines: nil, extraArguments: ["--cpus", String(engineCPU)])
-        var masks: [[Int]] = []
+        var threads: [(name: String, cpus: [Int])] = []
         let settled = waitUntil(timeout: 10) {
             let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(lanad.pid)/task")) ?? []
-            masks = tasks.map { cpuList(allowedCPUs(task: "/proc/\(lanad.pid)/task/\($0)")) }
-            return masks.filter { $0 == [engineCPU] }.count == 1
+            threads = tasks.map { task in
+                let path = "/proc/\(lanad.pid)/task/\(task)"
+                return ((readTextFile(path + "/comm") ?? "").trimmingCharacters(in: .whitespacesAndNewlines),
+                        cpuList(allowedCPUs(task: path)))
+            }
+            return threads.filter { $0.cpus == [engineCPU] }.count == 1
+                && Set(["lana-state", "lana-signals", "lana-closer"]).isSubset(of: threads.map(\.name))
         }
-        XCTAssertTrue(settled, "no thread pinned to CPU \(engineCPU): \(masks)")
-        XCTAssertGreaterThanOrEqual(masks.count, 3, "engine, control and other threads: \(masks)")
+        let masks = threads.map(\.cpus)
+        XCTAssertTrue(settled, "no thread pinned to CPU \(engineCPU), or a thread unnamed: \(threads)")
+        XCTAssertGreaterThanOrEqual(masks.count, 3, "engine, control and other threads: \(threads)")
+        XCTAssertEqual(threads.filter { $0.cpus == [engineCPU] }.map(\.name), ["lana-engine/\(engineCPU)"], "\(threads)")
         let others = masks.filter { $0 != [engineCPU] }
-        XCTAssertEqual(others.count, masks.count - 1, "\(masks)")
-        XCTAssertEqual(others.filter { $0 != Array(allowed.dropLast()) }, [], "\(masks)")
+        XCTAssertEqual(others.count, masks.count - 1, "\(threads)")
+        XCTAssertEqual(others.filter { $0 != Array(allowed.dropLast()) }, [], "\(threads)")
         XCTAssertTrue(lanad.log.contains("off the engines' CPUs"), lanad.log)
     }
 

@@ -52,6 +52,10 @@ static inline void lana_cpu_relax(void) {
 /// Pins the calling thread to one CPU. Returns 0 or an errno value.
 int lana_pin_current_thread(int cpu);
 
+/// Names the calling thread (at most 15 bytes are kept), as `top -H` and
+/// `ps -L` show it. Returns 0 or an error number.
+int lana_name_current_thread(const char *name);
+
 /// Number of online CPUs.
 int lana_online_cpus(void);
 
