@@ -10,6 +10,11 @@ extension ControlServer {
     ///     often (never while a request is being handled), for the daemon's
     ///     periodic work.
     ///   - onTick: Periodic work.
+    ///   - watching: A descriptor of the daemon's own (a netlink socket,
+    ///     say) polled along with the clients, so the daemon reacts to it
+    ///     on this thread instead of waking up at intervals to look.
+    ///   - onReadable: Runs on this thread when `watching` is readable; it
+    ///     must read what is waiting, or it is called again at once.
     ///   - afterReply: Runs on this thread each time a reply has been sent,
     ///     for work the handler can leave until the client has its answer.
     ///   - handler: Answers one request; runs on this thread, one request
@@ -18,6 +23,8 @@ extension ControlServer {
     public func run(
         tickInterval: Duration? = nil,
         onTick: () -> Void = {},
+        watching: FileDescriptor? = nil,
+        onReadable: () -> Void = {},
         afterReply: () -> Void = {},
         handler: (ControlRequest, PeerCredentials) -> ControlReply
     ) throws(ControlServerError) {
@@ -44,7 +51,8 @@ extension ControlServer {
                 let milliseconds = max(0, seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1)
                 timeout = Int32(min(milliseconds, Int64(Int32.max)))
             }
-            let keepGoing = try loop.turn(timeout: timeout, handler: handler, afterReply: afterReply)
+            let keepGoing = try loop.turn(timeout: timeout, watching: watching, onReadable: onReadable,
+                                          handler: handler, afterReply: afterReply)
             guard keepGoing else { return }
             if let due = nextTick, let tickInterval, clock.now >= due {
                 onTick()
@@ -76,7 +84,8 @@ struct ServerLoop: ~Copyable {
 
     /// One poll and the work it reveals; `false` once stop was requested.
     mutating func turn(
-        timeout: Int32, handler: (ControlRequest, PeerCredentials) -> ControlReply,
+        timeout: Int32, watching: FileDescriptor? = nil, onReadable: () -> Void = {},
+        handler: (ControlRequest, PeerCredentials) -> ControlReply,
         afterReply: () -> Void = {}
     ) throws(ControlServerError) -> Bool {
         if let until = listenerPausedUntil, ContinuousClock.now >= until { listenerPausedUntil = nil }
@@ -90,6 +99,10 @@ struct ServerLoop: ~Copyable {
         for client in clients {
             let events = client.hasQueuedOutput ? Int16(POLLOUT) : readable
             descriptors.append(pollfd(fd: client.socket.descriptor, events: events, revents: 0))
+        }
+        // Last, so the clients keep their indices (2...).
+        if let watching {
+            descriptors.append(pollfd(fd: watching.rawValue, events: Int16(POLLIN), revents: 0))
         }
         // Wake in time to resume a paused listener.
         let pollTimeout = listenerPausedUntil == nil ? timeout : (timeout < 0 ? 100 : min(timeout, 100))
@@ -106,6 +119,7 @@ struct ServerLoop: ~Copyable {
         for (index, client) in clients.enumerated() {
             service(client, events: descriptors[index + 2].revents, handler: handler, afterReply: afterReply)
         }
+        if watching != nil, descriptors[descriptors.count - 1].revents != 0 { onReadable() }
         clients.removeAll { $0.isClosed }
         server.watcherCount.store(clients.count { $0.isWatching }, ordering: .releasing)
         if descriptors[1].revents & Int16(POLLIN) != 0 {

@@ -153,6 +153,16 @@ internal enum Syscall {
         _ = try valueOrErrno(result)
     }
 
+    static func bind(_ fd: FileDescriptor, to address: sockaddr_nl) throws(Errno) {
+        var address = address
+        let result = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.bind(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_nl>.size))
+            }
+        }
+        _ = try valueOrErrno(result)
+    }
+
     /// `send(2)` without a destination; a zero-length send with a NULL
     /// buffer is how a PACKET_TX_RING is told to transmit.
     static func send(

@@ -109,18 +109,18 @@ final class EthernetHooks: InterfaceHooking {
         }
     }
 
-    /// Periodic work on the control thread: collects ring drops from the
-    /// kernel and unhooks interfaces that disappeared. Returns whether
-    /// anything changed.
+    /// Collects ring drops from the kernel and unhooks interfaces that
+    /// disappeared (control thread). Returns whether anything changed.
+    /// - Parameter reason: What prompted the look, for the log.
     @discardableResult
-    func poll() -> Bool {
+    func poll(reason: String) -> Bool {
         collectRingDrops()
         var changed = false
         for (name, h) in hooked {
             if case .gone = Interface.linkState(index: h.block.interfaceIndex) {
                 do {
                     try registry.removeInterface(name, force: true)
-                    log.warning("interface \(name) disappeared: unhooked it (and unbound its blocks)")
+                    log.warning("interface \(name) disappeared (\(reason)): unhooked it (and unbound its blocks)")
                 } catch {
                     log.error("interface \(name) disappeared but could not be unhooked: \(error)")
                 }

@@ -81,6 +81,17 @@ final class HookTests: InterfaceTestCase, @unchecked Sendable {
         XCTAssertEqual(try sendFromPeer(link.peer, count: 100, sizes: [60]), 100)
         XCTAssertTrue(waitUntil(within: 10) { d.counter("c")?.packets == 100 })
 
+        // The kernel's link notifications keep the vlink file current (the
+        // fallback check, every 10 s, rewrites it only when it unhooks).
+        _ = try Shell.must("ip", "-n", net.daemonNamespace, "link", "set", link.inside, "down")
+        XCTAssertTrue(waitUntil(within: 5) { d.vlinks()[link.inside]?.last == "down" }, d.stateFile("vlink") ?? "-")
+        _ = try Shell.must("ip", "-n", net.daemonNamespace, "link", "set", link.inside, "up")
+        XCTAssertTrue(waitUntil(within: 5) { d.vlinks()[link.inside]?.last == "up" }, d.stateFile("vlink") ?? "-")
+        XCTAssertTrue(waitUntil(within: 10) {
+            _ = try? self.sendFromPeer(link.peer, count: 10, sizes: [60])
+            return (d.counter("c")?.packets ?? 0) >= 110
+        }, "frames flow again after the link came back up: \(String(describing: d.counter("c")))")
+
         // Delete it while frames are arriving.
         let sender = try spawnInPeer("send", [try Shell.which("python3"), work + "/send.py", link.peer, "200000", "60", "custom"])
         XCTAssertTrue(waitUntil(within: 10) { (d.counter("c")?.packets ?? 0) > 1000 }, "traffic flows before the deletion")
@@ -91,6 +102,7 @@ final class HookTests: InterfaceTestCase, @unchecked Sendable {
         XCTAssertTrue(gone, "vlink: \(d.stateFile("vlink") ?? "-") fblocks: \(d.stateFile("fblocks") ?? "-")")
         XCTAssertTrue(d.child.isRunning, "lanad survived")
         XCTAssertTrue(waitUntil(within: 5) { d.log.contains("disappeared") }, "lanad logs the loss: \(d.log)")
+        XCTAssertTrue(d.log.contains("disappeared (link notification)"), "noticed from the kernel's notification: \(d.log)")
         XCTAssertTrue(d.log.contains(link.inside))
 
         let list = try d.fbctl("list")

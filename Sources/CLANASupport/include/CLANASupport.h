@@ -79,6 +79,8 @@ const char *lana_errno_text(int code);
 #ifdef __linux__
 #include <linux/if_packet.h>
 #include <linux/if_ether.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 // Not part of Swift's Glibc module; imported here for LANAPosix.
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
