@@ -97,8 +97,10 @@ extension RegistryState {
 }
 
 extension [UInt8] {
-    /// Appends `value` in decimal ASCII without building a `String`.
-    mutating func appendDecimal(_ value: UInt64) {
+    /// Appends `value` in decimal ASCII without building a `String`: state
+    /// files are rendered as bytes, several times a second while traffic
+    /// flows, and string interpolation cost ten times as much.
+    public mutating func appendDecimal(_ value: UInt64) {
         var digits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // 32 bytes, enough for 20 digits
         Swift.withUnsafeMutableBytes(of: &digits) { buf in
             var v = value

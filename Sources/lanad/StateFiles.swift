@@ -67,8 +67,8 @@ final class StateFiles: @unchecked Sendable {
     private func refresh(engineCounters: Bool) {
         var files: [(String, [UInt8])] = []
         if engineCounters {
-            files.append(("ppe", Array(ppe().utf8)))
-            files.append(("drops", Array(drops().utf8)))
+            files.append(("ppe", ppe()))
+            files.append(("drops", drops()))
             if writeStalls { files.append(("stalls", Array(stalls().utf8))) }
         }
         var vlink: [UInt8] = []
@@ -103,11 +103,26 @@ final class StateFiles: @unchecked Sendable {
     }
 
     /// `CPU<n>:\t<pkts>\t<bytes>\t<fblock calls>\t<backlog enq>\t<drops>\t<backlog len>`
-    func ppe() -> String {
-        engines.engines.map { e in
+    ///
+    /// Rendered as bytes, not interpolated: the stats thread renders it
+    /// five times a second while traffic flows.
+    func ppe() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(64 * engines.engines.count)
+        for e in engines.engines {
             let c = engines.stats.counters(e.index)
-            return "CPU\(e.cpu ?? e.index):\t\(c.received)\t\(c.receivedBytes)\t\(c.blockCalls)\t\(c.backlogEnqueued)\t\(c.totalDrops)\t\(c.backlogLength)\n"
-        }.joined()
+            out.append(contentsOf: "CPU".utf8)
+            out.appendDecimal(UInt64(e.cpu ?? e.index))
+            out.append(UInt8(ascii: ":"))
+            out.appendField(c.received)
+            out.appendField(c.receivedBytes)
+            out.appendField(c.blockCalls)
+            out.appendField(c.backlogEnqueued)
+            out.appendField(c.totalDrops)
+            out.appendField(c.backlogLength)
+            out.append(UInt8(ascii: "\n"))
+        }
+        return out
     }
 
     /// `CPU<n>: max_burst_ns=<x> max_gap_ns=<y>` (with --measure-stalls).
@@ -119,9 +134,17 @@ final class StateFiles: @unchecked Sendable {
     }
 
     /// `<reason> <count>` for every reason, summed over engines.
-    func drops() -> String {
+    func drops() -> [UInt8] {
         let t = engines.stats.total()
-        return DropReason.allCases.map { "\($0) \(t.drops($0))\n" }.joined()
+        var out: [UInt8] = []
+        out.reserveCapacity(24 * DropReason.count)
+        for reason in DropReason.allCases {
+            out.append(contentsOf: reason.description.utf8)
+            out.append(UInt8(ascii: " "))
+            out.appendDecimal(t.drops(reason))
+            out.append(UInt8(ascii: "\n"))
+        }
+        return out
     }
 
     private func write(_ content: [UInt8], to path: String) -> Bool {
@@ -133,5 +156,13 @@ final class StateFiles: @unchecked Sendable {
         if ok && rename(tmp, path) == 0 { return true }
         unlink(tmp)
         return false
+    }
+}
+
+private extension [UInt8] {
+    /// A tab, then `value` in decimal (one column of `ppe`).
+    mutating func appendField(_ value: UInt64) {
+        append(UInt8(ascii: "\t"))
+        appendDecimal(value)
     }
 }
