@@ -143,21 +143,13 @@ internal enum Syscall {
         return value
     }
 
-    static func bind(_ fd: FileDescriptor, to address: sockaddr_ll) throws(Errno) {
+    /// Binds to a socket address of type `Address` (`sockaddr_ll`,
+    /// `sockaddr_nl`): the exact kernel structure, passed with its size.
+    static func bind<Address>(_ fd: FileDescriptor, to address: Address) throws(Errno) {
         var address = address
         let result = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.bind(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_ll>.size))
-            }
-        }
-        _ = try valueOrErrno(result)
-    }
-
-    static func bind(_ fd: FileDescriptor, to address: sockaddr_nl) throws(Errno) {
-        var address = address
-        let result = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.bind(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_nl>.size))
+            UnsafeRawPointer(pointer).withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.bind(fd.rawValue, $0, socklen_t(MemoryLayout<Address>.size))
             }
         }
         _ = try valueOrErrno(result)

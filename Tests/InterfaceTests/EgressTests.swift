@@ -29,37 +29,14 @@ final class EgressTests: InterfaceTestCase, @unchecked Sendable {
 
         // The oracle: tcpdump on the peer, with a filter for our EtherType.
         let capture = work + "/egress.pcap"
-        let tcpdump = try spawnInPeer("tcpdump", [
-            try Shell.which("tcpdump"), "-i", link.peer, "-n", "-U", "-s", "0", "-B", "65536",
-            "-c", String(total), "-w", capture, "ether proto 0x88b5",
-        ])
-        XCTAssertTrue(waitUntil(within: 10) { tcpdump.stderr.contains("listening on") || !tcpdump.isRunning },
-                      "tcpdump: \(tcpdump.stderr)")
-        XCTAssertTrue(tcpdump.isRunning, tcpdump.stderr)
+        let tcpdump = try captureOnPeer(link.peer, count: total, into: capture)
 
         // What EthernetHooks.hook does, inside the daemon namespace.
         let registry = Registry(engineCount: engineCount)
         BuiltinBlocks.register(in: registry)
         registry.register(EthBlock.type)
-        let group = UInt16.random(in: 1...0xFFFE)
         let ifname = link.inside
-        let opened = try inNamespace(net.daemonNamespace) { () throws -> (Int32, [PacketSocket], [PacketTransmitter]) in
-            let index = try Interface.index(named: ifname)
-            var sockets: [PacketSocket] = []
-            var transmitters: [PacketTransmitter] = []
-            for _ in 0..<engineCount {
-                let config = PacketSocket.Configuration(promiscuous: true, ignoreOutgoing: true,
-                                                        fanout: .init(group: group, mode: .hash))
-                sockets.append(try PacketSocket(interfaceIndex: index, configuration: config))
-                transmitters.append(try PacketTransmitter(interfaceIndex: index))
-            }
-            return (index, sockets, transmitters)
-        }
-        let block = EthBlock(interfaceName: ifname, interfaceIndex: opened.0, transmitters: opened.2, engineCount: engineCount)
-        let sockets = opened.1
-        let ethIDP = try registry.addInterface(ifname, type: EthBlock.type.name, block: block) { idp in
-            sockets.enumerated().map { EthSource(socket: $1, block: block, entry: idp, engine: $0) }
-        }
+        let (block, ethIDP) = try hookInProcess(ifname, registry: registry, engineCount: engineCount)
         try registry.add("c", type: "counter")
         try registry.bind("c", ifname)
         let counterIDP = try XCTUnwrap(registry.idp(of: "c"))

@@ -12,8 +12,8 @@ import XCTest
 /// in place, detaches some and clones some, and checks on the far peer
 /// (with `tcpdump`) that every frame and every copy left byte for byte.
 ///
-/// In-process, like `EgressTests`, because no block of the daemon turns
-/// received frames around; the graph is what `EthernetHooks.hook` builds.
+/// In-process (``InterfaceTestCase/hookInProcess(_:registry:engineCount:)``),
+/// because no block of the daemon turns received frames around.
 final class ZeroCopyTests: InterfaceTestCase, @unchecked Sendable {
     func testRelayedFramesLeaveByteForByteFromTheRing() throws {
         let inbound = try net.addLink()
@@ -25,40 +25,13 @@ final class ZeroCopyTests: InterfaceTestCase, @unchecked Sendable {
         let total = count + count / 4
 
         let capture = work + "/relay.pcap"
-        let tcpdump = try spawnInPeer("tcpdump", [
-            try Shell.which("tcpdump"), "-i", outbound.peer, "-n", "-U", "-s", "0", "-B", "65536",
-            "-c", String(total), "-w", capture, "ether proto 0x88b5",
-        ])
-        XCTAssertTrue(waitUntil(within: 10) { tcpdump.stderr.contains("listening on") || !tcpdump.isRunning },
-                      "tcpdump: \(tcpdump.stderr)")
-        XCTAssertTrue(tcpdump.isRunning, tcpdump.stderr)
+        let tcpdump = try captureOnPeer(outbound.peer, count: total, into: capture)
 
         let registry = Registry(engineCount: engineCount)
         BuiltinBlocks.register(in: registry)
         registry.register(EthBlock.type)
-        func hook(_ ifname: String) throws -> (EthBlock, IDP) {
-            let group = UInt16.random(in: 1...0xFFFE)
-            let opened = try inNamespace(net.daemonNamespace) { () throws -> (Int32, [PacketSocket], [PacketTransmitter]) in
-                let index = try Interface.index(named: ifname)
-                var sockets: [PacketSocket] = []
-                var transmitters: [PacketTransmitter] = []
-                for _ in 0..<engineCount {
-                    let config = PacketSocket.Configuration(promiscuous: true, ignoreOutgoing: true,
-                                                            fanout: .init(group: group, mode: .hash))
-                    sockets.append(try PacketSocket(interfaceIndex: index, configuration: config))
-                    transmitters.append(try PacketTransmitter(interfaceIndex: index))
-                }
-                return (index, sockets, transmitters)
-            }
-            let block = EthBlock(interfaceName: ifname, interfaceIndex: opened.0, transmitters: opened.2, engineCount: engineCount)
-            let sockets = opened.1
-            let idp = try registry.addInterface(ifname, type: EthBlock.type.name, block: block) { idp in
-                sockets.enumerated().map { EthSource(socket: $1, block: block, entry: idp, engine: $0) }
-            }
-            return (block, idp)
-        }
-        let (inBlock, _) = try hook(inbound.inside)
-        let (outBlock, outIDP) = try hook(outbound.inside)
+        let (inBlock, _) = try hookInProcess(inbound.inside, registry: registry, engineCount: engineCount)
+        let (outBlock, outIDP) = try hookInProcess(outbound.inside, registry: registry, engineCount: engineCount)
         let relay = RelayBlock(to: outIDP)
         let relayType = BlockType(name: "relay", summary: "test: turns frames around to one IDP") { _ in relay }
         registry.register(relayType)

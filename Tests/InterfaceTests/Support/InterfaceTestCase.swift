@@ -1,5 +1,8 @@
 import Foundation
 import Glibc
+import LANABlocks
+import LANACore
+import LANAPosix
 import LANATestSupport
 import XCTest
 
@@ -54,6 +57,47 @@ class InterfaceTestCase: XCTestCase, @unchecked Sendable {
                                      logDirectory: work)
         children.append(child)
         return child
+    }
+
+    /// Starts `tcpdump` on `peer` (in the peer namespace) writing the next
+    /// `count` frames of our EtherType to `file`, and waits until it listens.
+    func captureOnPeer(_ peer: String, count: Int, into file: String) throws -> ChildProcess {
+        let tcpdump = try spawnInPeer("tcpdump", [
+            try Shell.which("tcpdump"), "-i", peer, "-n", "-U", "-s", "0", "-B", "65536",
+            "-c", String(count), "-w", file, "ether proto 0x88b5",
+        ])
+        XCTAssertTrue(waitUntil(within: 10) { tcpdump.stderr.contains("listening on") || !tcpdump.isRunning },
+                      "tcpdump: \(tcpdump.stderr)")
+        XCTAssertTrue(tcpdump.isRunning, tcpdump.stderr)
+        return tcpdump
+    }
+
+    /// What `lanad`'s `EthernetHooks.hook` does, in this process: per
+    /// engine a `PacketSocket` (TPACKET_V3, one fanout group) and a
+    /// `PacketTransmitter`, opened inside the daemon namespace, an
+    /// `EthSource` per engine and `registry.addInterface`. For tests that
+    /// drive the graph themselves (no block of the daemon turns frames
+    /// around, and there is no injector command).
+    func hookInProcess(_ ifname: String, registry: Registry, engineCount: Int) throws -> (block: EthBlock, idp: IDP) {
+        let group = UInt16.random(in: 1...0xFFFE)
+        let opened = try inNamespace(net.daemonNamespace) { () throws -> (Int32, [PacketSocket], [PacketTransmitter]) in
+            let index = try Interface.index(named: ifname)
+            var sockets: [PacketSocket] = []
+            var transmitters: [PacketTransmitter] = []
+            for _ in 0..<engineCount {
+                let config = PacketSocket.Configuration(promiscuous: true, ignoreOutgoing: true,
+                                                        fanout: .init(group: group, mode: .hash))
+                sockets.append(try PacketSocket(interfaceIndex: index, configuration: config))
+                transmitters.append(try PacketTransmitter(interfaceIndex: index))
+            }
+            return (index, sockets, transmitters)
+        }
+        let block = EthBlock(interfaceName: ifname, interfaceIndex: opened.0, transmitters: opened.2, engineCount: engineCount)
+        let sockets = opened.1
+        let idp = try registry.addInterface(ifname, type: EthBlock.type.name, block: block) { idp in
+            sockets.enumerated().map { EthSource(socket: $1, block: block, entry: idp, engine: $0) }
+        }
+        return (block, idp)
     }
 
     /// Runs the frame sender in the peer namespace to completion and
