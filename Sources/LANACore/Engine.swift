@@ -117,6 +117,7 @@ public final class Engine: @unchecked Sendable {
         var tid = pthread_t()
         let rc = pthread_create(&tid, nil, { arg in
             let engine = Unmanaged<Engine>.fromOpaque(arg!).takeRetainedValue()
+            engine.nameThread()
             engine.run()
             return nil
         }, box.toOpaque())
@@ -132,10 +133,16 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
+    /// Names the calling thread so `top -H` and `ps -L` show which engine
+    /// it is (by its CPU when pinned). Kept out of `run`, the hot loop's
+    /// function, which must not touch reference counts.
+    @inline(never)
+    func nameThread() {
+        _ = lana_name_current_thread("lana-engine/\(cpu ?? index)")
+    }
+
     func run() {
         if let cpu { _ = lana_pin_current_thread(Int32(cpu)) }
-        // `top -H` / `ps -L` show which engine is which (by its CPU when pinned).
-        _ = lana_name_current_thread("lana-engine/\(cpu ?? index)")
         var lastEnd: UInt64 = 0
         while !stopRequested.load(ordering: .relaxed) {
             let start = measureStalls ? Engine.now() : 0
