@@ -133,15 +133,18 @@ public struct PacketPool: @unchecked Sendable {
         return h
     }
 
-    /// A copy of packet `handle`: bytes (in the copy's own buffer, after
-    /// the headroom) and metadata. `nil` when the pool is empty or the
-    /// frame does not fit a buffer.
+    /// A copy of packet `handle`: bytes and metadata, the bytes in the
+    /// copy's own buffer at the same place as in the original's (after the
+    /// headroom if the original's are in a source's memory). `nil` when the
+    /// pool is empty or the frame does not fit a buffer.
     @inlinable
     public func clone(_ handle: PacketHandle) -> PacketHandle? {
         let src = metas + Int(handle)
-        guard Int(src.pointee.length) <= maximumFrameLength, let c = allocate() else { return nil }
+        let owned = ownsBytes(handle)
+        guard owned || Int(src.pointee.length) <= maximumFrameLength, let c = allocate() else { return nil }
         let dst = metas + Int(c)
-        let address = dst.pointee.address
+        let start = owned ? Int(bitPattern: src.pointee.address &- UInt(bitPattern: buffer(handle))) : headroom
+        let address = UInt(bitPattern: buffer(c) + start)
         dst.pointee = src.pointee
         dst.pointee.address = address
         UnsafeMutableRawPointer(bitPattern: address).unsafelyUnwrapped

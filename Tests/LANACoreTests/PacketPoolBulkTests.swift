@@ -71,6 +71,16 @@ final class PacketPoolBulkTests: XCTestCase {
         XCTAssertTrue(pool.detach(h), "detaching twice is harmless")
         XCTAssertEqual(Array(pool.packet(c).bytes), expected)
 
+        // A packet whose frame starts elsewhere in its own buffer (a block
+        // used headroom): the clone keeps the same place.
+        let own = try XCTUnwrap(pool.allocate())
+        pool.meta(own).pointee.address = UInt(bitPattern: pool.buffer(own) + 8)
+        pool.meta(own).pointee.length = 200
+        let ownClone = try XCTUnwrap(pool.clone(own))
+        XCTAssertEqual(pool.meta(ownClone).pointee.address, UInt(bitPattern: pool.buffer(ownClone) + 8))
+        pool.free(own)
+        pool.free(ownClone)
+
         // 193 bytes do not fit 256 - 64: neither a clone nor a detach.
         let big = try XCTUnwrap(pool.allocate())
         pool.meta(big).pointee.address = UInt(bitPattern: ring)
