@@ -7,7 +7,7 @@ import XCTest
 final class ConfigurationTests: EndToEndTestCase {
     private func temporaryFile(_ text: String) -> String {
         let path = "/tmp/lanae2e-conf-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
-        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
         addTeardownBlock { unlink(path) }
         return path
     }

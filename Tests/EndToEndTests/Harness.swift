@@ -81,8 +81,8 @@ func runProgram(_ path: String, _ arguments: [String], stdin: String? = nil,
     let tmp = FileManager.default.temporaryDirectory.path
     let tag = "lanae2e-io-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
     let outPath = "\(tmp)/\(tag).out", errPath = "\(tmp)/\(tag).err"
-    FileManager.default.createFile(atPath: outPath, contents: nil)
-    FileManager.default.createFile(atPath: errPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
     defer {
         unlink(outPath)
         unlink(errPath)
@@ -168,7 +168,7 @@ final class LanadProcess {
         try Binaries.require(file: file, line: line)
         self.runDirectory = runDirectory ?? freshRunDirectory()
         logPath = "/tmp/lanae2e-log-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = FileHandle(forWritingAtPath: logPath)!
         process = Process()
         let arguments = ["--run-dir", self.runDirectory] + (engines.map { ["--engines", String($0)] } ?? []) + extraArguments
