@@ -18,9 +18,22 @@ extension Engine {
             var bytes: UInt64 = 0
             // Directions seen: 1 ingress, 2 egress, 3 both.
             var seen: UInt8 = 0
-            var i = table.sourceStart[index]
-            let end = table.sourceStart[index + 1]
-            while i < end, n < Engine.burstSize {
+            // The sources take turns at being asked first: a source that
+            // always has a full burst waiting must not starve the others.
+            // Each is asked at most once per burst (a zero-copy source's
+            // frames stay valid until it is asked again), and all of them
+            // whenever the burst stays empty (so an idle engine has given
+            // every source its chance to release before it sleeps).
+            let firstSource = table.sourceStart[index]
+            let sourceCount = table.sourceStart[index + 1] &- firstSource
+            let rotation = sourceRotation.pointee
+            var turn = rotation < sourceCount ? rotation : 0
+            sourceRotation.pointee = turn &+ 1 < sourceCount ? turn &+ 1 : 0
+            var asked = 0
+            while asked < sourceCount, n < Engine.burstSize {
+                let i = firstSource &+ turn
+                turn = turn &+ 1 == sourceCount ? 0 : turn &+ 1
+                asked &+= 1
                 let before = n
                 report.pointee.valid = false
                 let got = table.sources[i]._withUnsafeGuaranteedRef { source in
@@ -46,7 +59,6 @@ extension Engine {
                         }
                     }
                 }
-                i &+= 1
             }
             if n > first {
                 direction = seen == 3 ? Burst.mixedDirections : seen &- 1

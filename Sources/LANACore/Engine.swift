@@ -41,6 +41,9 @@ public final class Engine: @unchecked Sendable {
     let summary: UnsafeMutablePointer<UInt32>
     /// The sources' report slot (see `EngineContext.reportReceived`).
     let sourceReport: UnsafeMutablePointer<SourceReport>
+    /// Which of this engine's sources the next burst asks first (owner
+    /// thread only; behind a pointer, so no exclusivity checks).
+    let sourceRotation: UnsafeMutablePointer<Int>
     let pollSet: UnsafeMutablePointer<pollfd>
     /// The source behind each `pollSet` entry from 1 on.
     let pollSources: UnsafeMutablePointer<Unmanaged<PacketSource>?>
@@ -70,6 +73,8 @@ public final class Engine: @unchecked Sendable {
         let report = UnsafeMutablePointer<SourceReport>.allocate(capacity: 1)
         report.initialize(to: SourceReport(bytes: 0, direction: 0, valid: false))
         sourceReport = report
+        sourceRotation = .allocate(capacity: 1)
+        sourceRotation.initialize(to: 0)
         contextPointer = .allocate(capacity: 1)
         contextPointer.initialize(to: EngineContext(index: index, pool: poolStorage.pool, backlog: backlogStorage.backlog,
                                                     stats: self.stats, report: report))
@@ -91,6 +96,7 @@ public final class Engine: @unchecked Sendable {
         group.deallocate()
         summary.deallocate()
         sourceReport.deallocate()
+        sourceRotation.deallocate()
         pollSet.deallocate()
         pollSources.deallocate()
         close(wakeFD)

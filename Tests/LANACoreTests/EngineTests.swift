@@ -124,6 +124,24 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(group.engines[0].pool.available, group.engines[0].pool.capacity)
     }
 
+    /// A source that always has a full burst waiting does not starve the
+    /// engine's other sources: they take turns at being asked first.
+    func testASourceThatIsNeverEmptyDoesNotStarveTheOthers() throws {
+        let registry = makeRegistry(engines: 1)
+        let group = EngineGroup(registry: registry, cpus: [nil])
+        try registry.add("busy", type: "counter")
+        try registry.add("quiet", type: "counter")
+        let endless = MemorySource(frame: Self.frame, count: .max, entry: registry.idp(of: "busy")!)
+        let few = MemorySource(frame: Self.frame, count: 100, entry: registry.idp(of: "quiet")!)
+        registry.attachSource(endless, engine: 0)
+        registry.attachSource(few, engine: 0)
+        XCTAssertEqual(group.engines[0].runUntilIdle(maxBursts: 200), 200 * Engine.burstSize, "never idle")
+        XCTAssertEqual(few.remaining, 0, "the second source was served")
+        XCTAssertEqual(registry.block(named: "quiet")?.statusText(), "100 6400\n")
+        XCTAssertEqual(group.stats.total().received, UInt64(200 * Engine.burstSize))
+        XCTAssertEqual(group.engines[0].pool.available, group.engines[0].pool.capacity)
+    }
+
     /// A loop the registry cannot see (a block that turns packets around)
     /// ends at the hop limit instead of spinning forever.
     func testHopLimit() throws {
