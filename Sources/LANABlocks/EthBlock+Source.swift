@@ -11,10 +11,10 @@ import LANAPosix
 /// pool. The ring blocks are given back to the kernel at the next
 /// `receive`, which the engine makes only once the burst has left the graph
 /// (see ``PacketPool/detach(_:)`` for a block that keeps a packet longer).
-/// Why: the frame's cache lines were written by the CPU that received it,
-/// and copying them cost two more cache-line transfers per frame than
-/// reading the ring's headers does — most of what receiving cost beyond a
-/// receiver that only counts frames.
+/// Why: the frame's cache lines were written by the CPU that received it;
+/// copying them cost two more cache-line transfers per frame than reading
+/// the ring's header does, and a chain that never reads the bytes (dummy,
+/// counter) now never fetches them.
 public final class EthSource: PacketSource, @unchecked Sendable {
     public let socket: PacketSocket
     private let block: EthBlock
