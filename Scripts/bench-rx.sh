@@ -117,7 +117,7 @@ while [[ $# -gt 0 ]]; do
         --skip-reconfig) do_reconfig=0; shift ;;
         --keep) keep=1; shift ;;
         --callgrind) callgrind_frames=$2; shift 2 ;;
-        -h|--help) sed -n '2,70p' "$0"; exit 0 ;;
+        -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
         *) echo "bench-rx: unknown option $1 (see --help)" >&2; exit 64 ;;
     esac
 done

@@ -39,7 +39,7 @@ for arg in "$@"; do
     case "$arg" in
         --no-build) build=0 ;;
         --verbose) verbose=1 ;;
-        -h|--help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
         *) echo "check-hot-path: unknown argument $arg" >&2; exit 2 ;;
     esac
 done
