@@ -74,8 +74,9 @@
 #      receive_ir_per_frame=<y> ring_drops=<d>
 # engine = the engine thread's user-space instructions per frame (no kernel
 # time); receive = the part in the eth receive path (EthSource, the ring
-# walker, pool take and the frame copy). Frames per wake-up are fewer than
-# at 200 kpps, so per-wake-up costs weigh a little more. Extra valgrind
+# walker and the pool handles; frames stay in the ring, uncopied). Frames
+# per wake-up are fewer than at 200 kpps, so per-wake-up costs weigh a
+# little more. Extra valgrind
 # options come from LANA_CALLGRIND_OPTIONS (e.g. --dump-instr=yes, for
 # callgrind_annotate or a per-instruction look with objdump; keep --keep).
 # Needs root (network namespaces). Builds C programs into a temp directory.

@@ -88,7 +88,7 @@ public struct Burst {
     @inlinable
     public subscript(i: Int) -> Packet { pool.packet(handles[i]) }
 
-    /// The summary value of ``consumeAll(_:)``: no packet of the group is
+    /// The summary value of ``consumeAll()``: no packet of the group is
     /// left for the engine to look at.
     @usableFromInline static let allConsumed: UInt32 = 0xFFFF_FFFE
 

@@ -117,10 +117,10 @@ extension Burst {
     /// the engine's delivered count. For terminal blocks that are done
     /// with the packets once `process` returns.
     @inlinable
-    public func consumeAll(_ engine: EngineContext) {
+    public func consumeAll() {
         // The summary says it for all: no packet touched.
         pool.free(handles, count: count)
-        engine.countDelivered(count)
+        engine.pointee.countDelivered(count)
         summary.pointee = Burst.allConsumed
     }
 }

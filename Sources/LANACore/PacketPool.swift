@@ -104,7 +104,7 @@ public struct PacketPool: @unchecked Sendable {
         #endif
         let m = metas + Int(handle)
         m.pointee = PacketMeta()
-        m.pointee.address = UInt(bitPattern: buffers + (Int(handle) &* bufferSize &+ headroom))
+        m.pointee.address = UInt(bitPattern: buffer(handle) + headroom)
         m.pointee.engine = engine
         return handle
     }

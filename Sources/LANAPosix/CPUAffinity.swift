@@ -13,8 +13,8 @@ public enum CPUAffinity {
         try Syscall.pinCurrentThread(to: cpu)
     }
 
-    /// Restricts the calling thread, and the threads it starts from now on,
-    /// to `cpus`. Affects only this thread.
+    /// Restricts the calling thread to `cpus`. Threads it starts afterwards
+    /// inherit the mask; threads that already run keep theirs.
     public static func restrictCurrentThread(to cpus: CPUList) throws(Errno) {
         guard !cpus.cpus.isEmpty else { throw Errno.invalidArgument }
         try Syscall.setThreadAffinity(cpus.cpus)

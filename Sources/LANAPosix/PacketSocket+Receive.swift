@@ -77,9 +77,12 @@ extension PacketSocket {
     /// Nothing is allocated and no system call is made. The frames stay in
     /// the ring, and valid, until ``releaseFrames()`` (or the next
     /// `takeFrames`, which releases them first) returns their blocks to the
-    /// kernel. Call it as soon as the frames are copied, and always before
-    /// sleeping: a block still held keeps the descriptor readable. A burst
-    /// may stop in the middle of a block; the next call continues there.
+    /// kernel. Release them once they are no longer needed (copied, or —
+    /// as the eth block does, which hands them to the graph in place — the
+    /// burst they went into is done), and always before sleeping: a block
+    /// still held keeps the descriptor readable. A `takeFrames` that finds
+    /// nothing has released them too. A burst may stop in the middle of a
+    /// block; the next call continues there.
     ///
     ///     let frames = socket.takeFrames(max: 32)
     ///     for frame in frames { consume(frame.bytes) }

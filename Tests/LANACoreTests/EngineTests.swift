@@ -17,7 +17,7 @@ final class SinkBlock: FunctionalBlock, @unchecked Sendable {
     /// (even-sized groups) and verdicts packet by packet (odd-sized ones).
     override func process(_ burst: Burst, _ context: BlockContext) {
         if burst.count % 2 == 0 {
-            burst.consumeAll(context.engine)
+            burst.consumeAll()
             return
         }
         for i in 0..<burst.count {
@@ -195,7 +195,7 @@ final class EngineTests: XCTestCase {
                     let p = burst[i]
                     seen.withLock { $0.append("\(p.hops) \(p.source.rawValue)") }
                 }
-                burst.consumeAll(context.engine)
+                burst.consumeAll()
             }
         }
         let registry = makeRegistry(engines: 1)

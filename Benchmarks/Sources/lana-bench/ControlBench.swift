@@ -15,10 +15,10 @@
 // interleaved with the first: the same two request/reply exchanges per
 // iteration, with datagrams of the same sizes, between two threads of this
 // process over a SOCK_SEQPACKET socket pair, the client polling for each
-// reply as ControlClient does (ControlClient.defaultSpin before it sleeps). It is the floor
-// the kernel's IPC and the server's wake-ups set; the difference is lanad's own work
-// (decoding, the registry change, publishing the dispatch table, rewriting
-// the state files). p90, p99.9, max and lanad's CPU time per round trip
+// reply as ControlClient does (for ControlClient.defaultSpin, then it
+// sleeps). It is the floor the kernel's IPC and the server's wake-ups set;
+// the difference is lanad's own work (decoding, the registry change,
+// publishing the dispatch table, rewriting the state files). p90, p99.9, max and lanad's CPU time per round trip
 // (all its threads, from /proc/<pid>/task/*/schedstat) go to standard error.
 //
 // The run directory defaults to /dev/shm: lanad rewrites `fblocks` (write

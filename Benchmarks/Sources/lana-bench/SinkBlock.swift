@@ -12,6 +12,6 @@ final class BenchSinkBlock: FunctionalBlock, @unchecked Sendable {
     ) { _ in BenchSinkBlock() }
 
     override func process(_ burst: Burst, _ context: BlockContext) {
-        burst.consumeAll(context.engine)
+        burst.consumeAll()
     }
 }
