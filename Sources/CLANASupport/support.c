@@ -5,6 +5,11 @@
 #include <sched.h>
 #include <unistd.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/syscall.h>
 
 int lana_pin_current_thread(int cpu) {
 #ifdef __linux__
@@ -131,4 +136,40 @@ const char *lana_errno_name(int code) {
 
 const char *lana_errno_text(int code) {
     return strerror(code);
+}
+
+int lana_rename_exchange(const char *from, const char *to) {
+#if defined(__linux__) && defined(SYS_renameat2)
+    return syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 2 /* RENAME_EXCHANGE */) == 0 ? 0 : errno;
+#else
+    (void)from; (void)to;
+    return ENOSYS;
+#endif
+}
+
+int lana_set_lease_signal(int fd) {
+#ifdef __linux__
+    return fcntl(fd, F_SETSIG, SIGURG) == 0 ? 0 : errno;
+#else
+    (void)fd;
+    return ENOSYS;
+#endif
+}
+
+int lana_take_write_lease(int fd) {
+#ifdef __linux__
+    return fcntl(fd, F_SETLEASE, F_WRLCK) == 0 ? 0 : errno;
+#else
+    (void)fd;
+    return ENOSYS;
+#endif
+}
+
+int lana_release_lease(int fd) {
+#ifdef __linux__
+    return fcntl(fd, F_SETLEASE, F_UNLCK) == 0 ? 0 : errno;
+#else
+    (void)fd;
+    return ENOSYS;
+#endif
 }

@@ -80,6 +80,56 @@ internal enum Syscall {
         }
     }
 
+    // MARK: Files
+
+    static func create(_ path: String, flags: CInt, mode: mode_t) throws(Errno) -> FileDescriptor {
+        let fd = try retryOnInterrupt { () throws(Errno) in
+            try valueOrErrno(Glibc.open(path, flags | O_CREAT | O_CLOEXEC, mode))
+        }
+        return FileDescriptor(rawValue: fd)
+    }
+
+    /// Writes all of `buffer` at `offset`, retrying short writes.
+    static func writeAll(_ fd: FileDescriptor, _ buffer: UnsafeRawBufferPointer, at offset: Int) throws(Errno) {
+        var done = 0
+        while done < buffer.count {
+            let n = try retryOnInterrupt { () throws(Errno) in
+                try valueOrErrno(Glibc.pwrite(fd.rawValue, buffer.baseAddress! + done, buffer.count - done,
+                                              off_t(offset + done)))
+            }
+            done += n
+        }
+    }
+
+    static func truncate(_ fd: FileDescriptor, length: Int) throws(Errno) {
+        _ = try retryOnInterrupt { () throws(Errno) in try valueOrErrno(Glibc.ftruncate(fd.rawValue, off_t(length))) }
+    }
+
+    static func unlink(_ path: String) throws(Errno) {
+        _ = try valueOrErrno(Glibc.unlink(path))
+    }
+
+    static func rename(_ from: String, to: String) throws(Errno) {
+        _ = try valueOrErrno(Glibc.rename(from, to))
+    }
+
+    /// Swaps two existing names atomically.
+    static func exchange(_ from: String, _ to: String) throws(Errno) {
+        try Errno.check(lana_rename_exchange(from, to))
+    }
+
+    static func setLeaseSignal(_ fd: FileDescriptor) throws(Errno) {
+        try Errno.check(lana_set_lease_signal(fd.rawValue))
+    }
+
+    static func takeWriteLease(_ fd: FileDescriptor) throws(Errno) {
+        try Errno.check(lana_take_write_lease(fd.rawValue))
+    }
+
+    static func releaseLease(_ fd: FileDescriptor) {
+        _ = lana_release_lease(fd.rawValue)
+    }
+
     /// Reads a small file (sysfs, procfs) whole; `limit` bounds the result.
     static func readSmallFile(_ path: String, limit: Int = 4096) throws(Errno) -> [UInt8] {
         let fd = try open(path, flags: O_RDONLY)

@@ -1,4 +1,5 @@
 import Glibc
+import LANAPosix
 import SystemPackage
 
 /// The daemon's state directory (default `/run/lana`): created on start,
@@ -12,6 +13,20 @@ final class RunDirectory: @unchecked Sendable {
     var blockDirectory: String { path + "/fblock" }
     /// The next version of `fblocks`, created ahead (see `PreparedStateFile`).
     static let preparedFblocks = ".fblocks.next"
+    /// Replaced versions of the other state files wait here to be reused
+    /// (see `ReplaceableFile`): `.spare/<file>`, `.spare/fblock/<block>`.
+    /// A directory of its own, since a block's name may start with a dot.
+    var spareDirectory: String { path + "/.spare" }
+
+    /// A top-level state file (`ppe`, `drops`, `vlink`, `stalls`).
+    func stateFile(_ name: String) -> ReplaceableFile {
+        ReplaceableFile(path: path + "/" + name, sparePath: spareDirectory + "/" + name)
+    }
+
+    /// `fblock/<name>`.
+    func blockStateFile(_ name: String) -> ReplaceableFile {
+        ReplaceableFile(path: blockDirectory + "/" + name, sparePath: spareDirectory + "/fblock/" + name)
+    }
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -53,6 +68,8 @@ final class RunDirectory: @unchecked Sendable {
         // stale.
         removeStateFiles()
         mkdir(blockDirectory, 0o755)
+        mkdir(spareDirectory, 0o755)
+        mkdir(spareDirectory + "/fblock", 0o755)
     }
 
     /// Removes everything the daemon wrote, then the lock, then the
@@ -61,26 +78,32 @@ final class RunDirectory: @unchecked Sendable {
         unlink(controlSocket)
         removeStateFiles()
         rmdir(blockDirectory)
+        rmdir(spareDirectory + "/fblock")
+        rmdir(spareDirectory)
         unlink(path + "/lanad.lock")
         close(lockFD)
         if created { rmdir(path) }
     }
 
-    /// The state files of spec §2 (and their temporaries), and everything
-    /// in `fblock/`.
+    /// The state files of spec §2, everything in `fblock/`, and the spare
+    /// and prepared versions.
     private func removeStateFiles() {
         for f in ["fblocks", "ppe", "drops", "vlink", "stalls"] {
             unlink(path + "/" + f)
-            unlink(path + "/" + f + ".tmp")
+            unlink(spareDirectory + "/" + f)
         }
         unlink(path + "/" + Self.preparedFblocks)
-        if let dir = opendir(blockDirectory) {
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-                if name != "." && name != ".." { unlink(blockDirectory + "/" + name) }
-            }
-            closedir(dir)
+        Self.removeFiles(in: blockDirectory)
+        Self.removeFiles(in: spareDirectory + "/fblock")
+    }
+
+    private static func removeFiles(in directory: String) {
+        guard let dir = opendir(directory) else { return }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if name != "." && name != ".." { unlink(directory + "/" + name) }
         }
+        closedir(dir)
     }
 }
 

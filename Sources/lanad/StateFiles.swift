@@ -1,9 +1,14 @@
 import Glibc
 import LANACore
+import LANAPosix
 import Synchronization
 
 /// Writes the plain-text state files under the run directory (spec §2),
 /// each replaced atomically (write to a temporary file, then rename).
+/// `fblocks` is a ``PreparedStateFile``; the files the stats thread
+/// rewrites five times a second while traffic flows are
+/// ``ReplaceableFile``s, which reuse a replaced version once no one has it
+/// open.
 ///
 /// The control thread calls ``refresh()`` after every operation, before it
 /// replies, so a client that reads a file after `fbctl` returns sees the
@@ -22,10 +27,10 @@ final class StateFiles: @unchecked Sendable {
         var fblocks: PreparedStateFile
         /// The registry version `fblocks` shows, once written.
         var fblocksVersion: UInt64?
-        /// Last content of the other top-level files.
-        var others: [String: [UInt8]] = [:]
-        /// Last content of `fblock/<name>`, by block name.
-        var statuses: [String: [UInt8]] = [:]
+        /// The other top-level files, by name.
+        var others: [String: ReplaceableFile] = [:]
+        /// `fblock/<name>`, by block name.
+        var statuses: [String: ReplaceableFile] = [:]
     }
 
     private let writeStalls: Bool
@@ -82,20 +87,21 @@ final class StateFiles: @unchecked Sendable {
             // version can never overwrite a newer one.
             let graph = registry.stateText(knownVersion: w.fblocksVersion)
             if let fblocks = graph.fblocks, w.fblocks.replace(with: fblocks) { w.fblocksVersion = graph.version }
-            for (name, content) in files where w.others[name] != content {
-                if write(content, to: directory.path + "/" + name) { w.others[name] = content }
+            // A failed replace leaves the old version; the next refresh
+            // tries again.
+            for (name, content) in files {
+                if w.others[name] == nil { w.others[name] = directory.stateFile(name) }
+                try? w.others[name]?.replace(with: content)
             }
             for (name, text) in graph.statuses {
-                let content = Array(text.utf8)
-                if w.statuses[name] != content, write(content, to: directory.blockDirectory + "/" + name) {
-                    w.statuses[name] = content
-                }
+                if w.statuses[name] == nil { w.statuses[name] = directory.blockStateFile(name) }
+                try? w.statuses[name]?.replace(with: Array(text.utf8))
             }
             // A status file goes when its block left or lost its status.
-            if !w.statuses.isEmpty {
+            if w.statuses.count > graph.statuses.count {
                 let live = Set(graph.statuses.map(\.name))
-                for name in w.statuses.keys where !live.contains(name) {
-                    unlink(directory.blockDirectory + "/" + name)
+                for (name, file) in w.statuses where !live.contains(name) {
+                    file.remove()
                     w.statuses[name] = nil
                 }
             }
@@ -145,17 +151,6 @@ final class StateFiles: @unchecked Sendable {
             out.append(UInt8(ascii: "\n"))
         }
         return out
-    }
-
-    private func write(_ content: [UInt8], to path: String) -> Bool {
-        let tmp = path + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return false }
-        let ok = writeAll(fd, content)
-        close(fd)
-        if ok && rename(tmp, path) == 0 { return true }
-        unlink(tmp)
-        return false
     }
 }
 

@@ -80,11 +80,13 @@ final class LifecycleTests: EndToEndTestCase {
             XCTAssertEqual(fileMode(dir + "/" + name)?.permissions, 0o644, "state file \(name) mode")
         }
         // No temporary files of the atomic rewrite are left around; the
-        // only extra is the hidden next version of fblocks, made ahead
-        // (right after each reply, so it may or may not be there yet).
+        // only extras are hidden: the next version of fblocks, made ahead
+        // (right after each reply, so it may or may not be there yet), and
+        // the directory of replaced versions waiting to be reused.
         let entries = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
         XCTAssertEqual(entries.filter { $0.hasSuffix(".tmp") }, [], "\(entries)")
-        XCTAssertTrue(Set(entries.filter { $0.hasPrefix(".") }).isSubset(of: [".fblocks.next"]), "\(entries)")
+        XCTAssertTrue(Set(entries.filter { $0.hasPrefix(".") }).isSubset(of: [".fblocks.next", ".spare"]), "\(entries)")
+        XCTAssertEqual(fileMode(dir + "/.spare")?.permissions, 0o755)
         XCTAssertTrue(Set(entries).isSuperset(of: ["control", "fblocks", "ppe", "drops", "vlink", "fblock"]), "\(entries)")
 
         XCTAssertEqual(lanad.file("vlink"), "")
