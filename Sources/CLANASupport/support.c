@@ -10,6 +10,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/syscall.h>
+#include <poll.h>
+#include <time.h>
 
 int lana_pin_current_thread(int cpu) {
 #ifdef __linux__
@@ -172,4 +174,53 @@ int lana_release_lease(int fd) {
     (void)fd;
     return ENOSYS;
 #endif
+}
+
+static int wake_signal_number;
+static pthread_once_t wake_signal_once = PTHREAD_ONCE_INIT;
+
+static void wake_signal_handler(int signo) { (void)signo; }
+
+static void wake_signal_install(void) {
+    wake_signal_number = SIGRTMIN + 3;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = wake_signal_handler;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0; // no SA_RESTART: the wait must end
+    sigaction(wake_signal_number, &action, NULL);
+}
+
+int lana_wake_signal_setup(void) {
+    pthread_once(&wake_signal_once, wake_signal_install);
+    return wake_signal_number;
+}
+
+// The calling thread's signal mask while it sleeps: its mask from when it
+// blocked the wake-up signal, without that signal. Kept per thread so a
+// sleep costs no extra system call to read the mask.
+static __thread sigset_t sleep_mask;
+static __thread int sleep_mask_ready;
+
+int lana_block_wake_signal(void) {
+    sigset_t set, previous;
+    int signo = lana_wake_signal_setup();
+    sigemptyset(&set);
+    sigaddset(&set, signo);
+    int rc = pthread_sigmask(SIG_BLOCK, &set, &previous);
+    if (rc != 0) return rc;
+    sigdelset(&previous, signo);
+    sleep_mask = previous;
+    sleep_mask_ready = 1;
+    return 0;
+}
+
+int lana_sleep_until_woken(void *fds, unsigned long count, int timeout_ms) {
+    if (!sleep_mask_ready) lana_block_wake_signal();
+    struct timespec timeout = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
+    return ppoll((struct pollfd *)fds, (nfds_t)count, timeout_ms < 0 ? NULL : &timeout, &sleep_mask);
+}
+
+int lana_wake_thread(unsigned long thread) {
+    return pthread_kill((pthread_t)thread, lana_wake_signal_setup());
 }

@@ -12,8 +12,11 @@ import Glibc
 /// loads the current dispatch snapshot, takes up to ``burstSize`` packets
 /// from its backlog and sources, and drives them through the graph until
 /// every one is consumed or dropped (see `Engine+Burst.swift`). With no
-/// work it goes offline and sleeps in `poll(2)` on its sources' descriptors
-/// and an eventfd the control plane writes when the graph changes.
+/// work it goes offline and sleeps in `ppoll(2)` on its sources'
+/// descriptors; the control plane wakes it with a signal when the sources
+/// change (the signal is blocked while the engine works, so a wake-up is
+/// never lost, and polling one descriptor fewer on every sleep is what an
+/// eventfd cost).
 public final class Engine: @unchecked Sendable {
     public static let burstSize = 32
     /// A packet that would visit a 65th block is dropped (`hop-limit`).
@@ -45,10 +48,9 @@ public final class Engine: @unchecked Sendable {
     /// thread only; behind a pointer, so no exclusivity checks).
     let sourceRotation: UnsafeMutablePointer<Int>
     let pollSet: UnsafeMutablePointer<pollfd>
-    /// The source behind each `pollSet` entry from 1 on.
+    /// The source behind each `pollSet` entry.
     let pollSources: UnsafeMutablePointer<Unmanaged<PacketSource>?>
     static let maxPollDescriptors = 64
-    let wakeFD: Int32
     let stopRequested = Atomic<Bool>(false)
     /// Whether to time bursts (two clock reads per burst).
     let measureStalls: Bool
@@ -58,6 +60,9 @@ public final class Engine: @unchecked Sendable {
     /// descriptor; the next sleep then handles it while online. Owner
     /// thread only.
     private var sourceErrorPending = false
+    /// The engine thread, from its creation until it is joined. Held by
+    /// `start` until the id is stored, so the thread cannot sleep before
+    /// it can be woken.
     private let thread = Mutex<pthread_t?>(nil)
 
     init(index: Int, cpu: Int?, dataPlane: DataPlane, stats: EngineStatsTable,
@@ -85,8 +90,6 @@ public final class Engine: @unchecked Sendable {
         pollSet = .allocate(capacity: Engine.maxPollDescriptors)
         pollSources = .allocate(capacity: Engine.maxPollDescriptors)
         pollSources.initialize(repeating: nil, count: Engine.maxPollDescriptors)
-        wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
-        precondition(wakeFD >= 0, "eventfd failed: errno \(errno)")
     }
 
     deinit {
@@ -99,7 +102,6 @@ public final class Engine: @unchecked Sendable {
         sourceRotation.deallocate()
         pollSet.deallocate()
         pollSources.deallocate()
-        close(wakeFD)
     }
 
     /// This engine's pool (for tests: its level returns to full when idle).
@@ -110,40 +112,55 @@ public final class Engine: @unchecked Sendable {
 
     public var idleTurns: UInt64 { idleCount.load(ordering: .acquiring) }
 
-    /// Wakes the engine if it sleeps.
+    /// Wakes the engine if it sleeps, or makes its next sleep end at once.
+    /// Does nothing to an engine whose thread was never started.
     public func wake() {
-        var one: UInt64 = 1
-        _ = write(wakeFD, &one, 8)
+        thread.withLock { t in
+            if let t { _ = lana_wake_thread(UInt(t)) }
+        }
     }
 
     // MARK: Thread
 
     func start() {
+        _ = lana_wake_signal_setup()
         let box = Unmanaged.passRetained(self)
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { arg in
-            let engine = Unmanaged<Engine>.fromOpaque(arg!).takeRetainedValue()
-            engine.nameThread()
-            engine.run()
-            return nil
-        }, box.toOpaque())
-        precondition(rc == 0, "pthread_create failed: \(rc)")
-        thread.withLock { $0 = tid }
+        thread.withLock { t in
+            var tid = pthread_t()
+            let rc = pthread_create(&tid, nil, { arg in
+                let engine = Unmanaged<Engine>.fromOpaque(arg!).takeRetainedValue()
+                engine.prepareThread()
+                engine.run()
+                return nil
+            }, box.toOpaque())
+            precondition(rc == 0, "pthread_create failed: \(rc)")
+            t = tid
+        }
     }
 
     func stop() {
         stopRequested.store(true, ordering: .releasing)
-        wake()
-        if let tid = thread.withLock({ t -> pthread_t? in let v = t; t = nil; return v }) {
-            pthread_join(tid, nil)
+        // Taken out under the lock: no wake-up can be sent to a joined thread.
+        let tid = thread.withLock { t -> pthread_t? in
+            if let t { _ = lana_wake_thread(UInt(t)) }
+            let v = t
+            t = nil
+            return v
         }
+        if let tid { pthread_join(tid, nil) }
     }
 
-    /// Names the calling thread so `top -H` and `ps -L` show which engine
-    /// it is (by its CPU when pinned). Kept out of `run`, the hot loop's
-    /// function, which must not touch reference counts.
+    /// Readies the engine thread: waits until `start` has stored its id
+    /// (from then on a wake-up reaches it), blocks the wake-up signal
+    /// (before the first look at the graph: a wake-up sent earlier went
+    /// nowhere, but the graph it announced is already published), and
+    /// names the thread so `top -H` and `ps -L` show which engine it is (by
+    /// its CPU when pinned). Kept out of `run`, the hot loop's function,
+    /// which must not touch reference counts.
     @inline(never)
-    func nameThread() {
+    func prepareThread() {
+        thread.withLock { _ in }
+        _ = lana_block_wake_signal()
         _ = lana_name_current_thread("lana-engine/\(cpu ?? index)")
     }
 
@@ -186,8 +203,7 @@ public final class Engine: @unchecked Sendable {
     /// Sleeps until a source descriptor is readable, the control plane wakes
     /// us, or a safety timeout passes.
     private func sleep(_ table: Unmanaged<DispatchTable>) {
-        var count = 1
-        pollSet[0] = pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
+        var count = 0
         table._withUnsafeGuaranteedRef { t in
             if index < t.sourceRanges.count {
                 for i in t.sourceRanges[index] where count < Engine.maxPollDescriptors {
@@ -209,7 +225,7 @@ public final class Engine: @unchecked Sendable {
             sourceErrorPending = false
             _ = poll(pollSet, nfds_t(count), 0)
             var failed = false
-            for i in 1..<Swift.max(count, 1) where pollSet[i].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
+            for i in 0..<count where pollSet[i].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
                 pollSources[i]?._withUnsafeGuaranteedRef { $0.descriptorFailed() }
                 failed = true
             }
@@ -218,14 +234,12 @@ public final class Engine: @unchecked Sendable {
         dataPlane.goOffline(epoch)
         idleCount.wrappingAdd(1, ordering: .releasing)
         if stopRequested.load(ordering: .acquiring) { return }
-        _ = poll(pollSet, nfds_t(count), 500)
-        if pollSet[0].revents != 0 {
-            var value: UInt64 = 0
-            _ = read(wakeFD, &value, 8)
-        }
+        // Ends early (EINTR) when woken, including by a wake-up sent while
+        // we were working.
+        _ = lana_sleep_until_woken(pollSet, UInt(count), 500)
         // Only our own pollfd array is read here: offline, the sources may
         // already be gone.
-        for i in 1..<Swift.max(count, 1) where pollSet[i].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
+        for i in 0..<count where pollSet[i].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
             sourceErrorPending = true
         }
     }

@@ -300,6 +300,29 @@ final class EngineTests: XCTestCase {
         for (e, t) in zip(group.engines, turns) { XCTAssertLessThan(e.idleTurns - t, 10, "engine \(e.index) woke repeatedly") }
     }
 
+    /// A sleeping engine wakes when told to (the control plane does when
+    /// its sources change), not at its 500 ms safety timeout: twenty
+    /// wake-ups in a row take far less than the ten seconds that twenty
+    /// timeouts would.
+    func testASleepingEngineWakesWhenWoken() throws {
+        let registry = makeRegistry(engines: 1)
+        let group = EngineGroup(registry: registry)
+        group.start()
+        defer { group.stop() }
+        XCTAssertTrue(group.waitUntilIdle())
+        let engine = group.engines[0]
+        let start = ContinuousClock.now
+        for i in 0..<20 {
+            let before = engine.idleTurns
+            engine.wake()
+            let deadline = ContinuousClock.now + .seconds(5)
+            while engine.idleTurns == before && ContinuousClock.now < deadline { usleep(200) }
+            XCTAssertGreaterThan(engine.idleTurns, before, "wake-up \(i) went unnoticed")
+        }
+        let elapsed = ContinuousClock.now - start
+        XCTAssertLessThan(elapsed, .seconds(5), "the engine slept out its timeouts instead of waking")
+    }
+
     func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
 }
 

@@ -56,6 +56,26 @@ int lana_pin_current_thread(int cpu);
 /// `ps -L` show it. Returns 0 or an error number.
 int lana_name_current_thread(const char *name);
 
+/// The engine's wake-up signal (a real-time signal), with a handler that
+/// does nothing installed once per process: its only effect is to end a
+/// `lana_sleep_until_woken` early. Returns the signal number.
+int lana_wake_signal_setup(void);
+
+/// Blocks the wake-up signal in the calling thread, so one sent while the
+/// thread works stays pending until it next sleeps. Returns 0 or an error
+/// number.
+int lana_block_wake_signal(void);
+
+/// `poll(2)` on `fds` for up to `timeout_ms`, with the wake-up signal
+/// unblocked only while waiting (`ppoll`): a wake-up sent at any time
+/// since the last sleep ends it at once. Returns what ppoll returns (-1
+/// with errno EINTR when woken).
+int lana_sleep_until_woken(void *fds, unsigned long count, int timeout_ms);
+
+/// Sends the wake-up signal to `thread` (a `pthread_t`, which must not have
+/// been joined). Returns 0 or an error number.
+int lana_wake_thread(unsigned long thread);
+
 /// Swaps the names `from` and `to` atomically (renameat2 with
 /// RENAME_EXCHANGE; both must exist). Returns 0 or an error number.
 int lana_rename_exchange(const char *from, const char *to);
