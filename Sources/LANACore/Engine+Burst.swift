@@ -116,6 +116,37 @@ extension Engine {
         // is a burst fresh from sources: no hops yet.
         var baseMax: UInt8 = 0
         while n > 0 {
+            // A chain: as long as each block forwards the whole set to one
+            // next IDP, call the next one straight away, carrying only what
+            // changes from hop to hop (this loop keeps few values live; the
+            // full round below, with everything it must handle, cost ~100
+            // instructions per hop, most of them spills). It stops before a
+            // block the full round must prepare (unknown IDP, history to
+            // pay, hop budget spent), or after a call whose verdict is
+            // anything else, which the full round then takes as its own.
+            var called = false
+            if uniform && known != 0 {
+                while true {
+                    let next = known
+                    guard let entry = table.entry(next), lag == 0 || !entry.readsHistory,
+                          baseMax &+ lag &+ 1 < Engine.hopLimitHops else { break }
+                    let burst = Burst(handles: work, count: n, engine: contextPointer, idp: next, summary: summary,
+                                      direction: direction)
+                    let bctx = BlockContext(idp: IDP(next), ports: entry.ports, engine: contextPointer)
+                    summary.pointee = 0
+                    entry.block.unsafelyUnwrapped._withUnsafeGuaranteedRef { $0.process(burst, bctx) }
+                    stats.add(.blockCalls, UInt64(n))
+                    let said = summary.pointee
+                    if said &- 1 < Verdict.firstSpecial &- 1 {
+                        lag &+= 1
+                        lagSource = next
+                        known = said
+                        continue
+                    }
+                    called = true
+                    break
+                }
+            }
             let target = known != 0 ? known : metas[Int(work[0])].next
             known = 0
             var members = work
@@ -140,26 +171,28 @@ extension Engine {
                     i &+= 1
                 }
             }
-            guard let entry = table.entry(target) else {
-                let reason: DropReason = target == 0 ? .noNextHop : .unknownIDP
-                for j in 0..<g { drop(members[j], reason) }
-                n = r
-                uniform = false
-                direction = Burst.mixedDirections
-                lag = 0
-                continue
+            if !called {
+                guard let entry = table.entry(target) else {
+                    let reason: DropReason = target == 0 ? .noNextHop : .unknownIDP
+                    for j in 0..<g { drop(members[j], reason) }
+                    n = r
+                    uniform = false
+                    direction = Burst.mixedDirections
+                    lag = 0
+                    continue
+                }
+                if lag != 0 && entry.readsHistory {
+                    catchUp(work, count: n, lag: lag, source: lagSource)
+                    baseMax &+= lag
+                    lag = 0
+                }
+                let burst = Burst(handles: members, count: g, engine: contextPointer, idp: target, summary: summary,
+                                  direction: uniform ? direction : Burst.mixedDirections)
+                let bctx = BlockContext(idp: IDP(target), ports: entry.ports, engine: contextPointer)
+                summary.pointee = 0
+                entry.block.unsafelyUnwrapped._withUnsafeGuaranteedRef { $0.process(burst, bctx) }
+                stats.add(.blockCalls, UInt64(g))
             }
-            if lag != 0 && entry.readsHistory {
-                catchUp(work, count: n, lag: lag, source: lagSource)
-                baseMax &+= lag
-                lag = 0
-            }
-            let burst = Burst(handles: members, count: g, engine: contextPointer, idp: target, summary: summary,
-                              direction: uniform ? direction : Burst.mixedDirections)
-            let bctx = BlockContext(idp: IDP(target), ports: entry.ports, engine: contextPointer)
-            summary.pointee = 0
-            entry.block.unsafelyUnwrapped._withUnsafeGuaranteedRef { $0.process(burst, bctx) }
-            stats.add(.blockCalls, UInt64(g))
             let said = summary.pointee
             if said == Burst.allConsumed {
                 // consumeAll took the whole group out of the graph.
