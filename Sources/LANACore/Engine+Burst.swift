@@ -108,8 +108,10 @@ extension Engine {
         var uniform = startsUniform
         var direction = startDirection
         // The next IDP of a set moved on by a summary (its packets' `next`
-        // may be stale), or 0: read it from the first packet.
-        var known: UInt32 = 0
+        // may be stale), or 0: read it from the first packet. A uniform
+        // start shares its entry IDP, so the chain loop takes it from the
+        // first hop on.
+        var known: UInt32 = startsUniform ? metas[Int(work[0])].next : 0
         var lag: UInt8 = 0
         var lagSource: UInt32 = 0
         // An upper bound of `hops` over `work` while uniform. A uniform start
@@ -135,7 +137,7 @@ extension Engine {
                     let bctx = BlockContext(idp: IDP(next), ports: entry.ports, engine: contextPointer)
                     summary.pointee = 0
                     entry.block.unsafelyUnwrapped._withUnsafeGuaranteedRef { $0.process(burst, bctx) }
-                    stats.add(.blockCalls, UInt64(n))
+                    stats.add(.blockCalls, UInt64(truncatingIfNeeded: n))
                     let said = summary.pointee
                     if said &- 1 < Verdict.firstSpecial &- 1 {
                         lag &+= 1
