@@ -67,6 +67,60 @@ final class IngressTests: InterfaceTestCase, @unchecked Sendable {
         XCTAssertEqual(d.fblocks()[link.inside]?.first, "eth", "fblocks: \(d.stateFile("fblocks") ?? "-")")
     }
 
+    /// The files the stats thread refreshes under traffic reuse their
+    /// replaced versions, but never one a reader holds: `fblock/c` and `ppe`
+    /// opened after a first batch still read that batch's counts, whole,
+    /// after later batches have replaced them many times over, while the
+    /// paths show the newest counts. Once the readers let go, versions are
+    /// reused (the inode numbers stop growing).
+    func testStateFilesHeldOpenKeepTheirVersionUnderTraffic() throws {
+        let link = try net.addLink()
+        let d = try startDaemon(engines: 1)
+        try d.hook(link.inside)
+        try d.fb("add", "c", "counter")
+        try d.fb("bind", "c", link.inside)
+
+        XCTAssertEqual(try sendFromPeer(link.peer, count: 1000, sizes: [60]), 1000)
+        XCTAssertTrue(waitUntil(within: 10) { d.counter("c")?.packets == 1000 }, "\(String(describing: d.counter("c")))")
+        XCTAssertTrue(waitUntil(within: 5) { d.engines().first?.packets == 1000 }, "\(d.engines())")
+        let counterPath = d.runDirectory + "/fblock/c", ppePath = d.runDirectory + "/ppe"
+        let heldCounter = open(counterPath, O_RDONLY | O_CLOEXEC), heldPPE = open(ppePath, O_RDONLY | O_CLOEXEC)
+        XCTAssertGreaterThanOrEqual(heldCounter, 0)
+        XCTAssertGreaterThanOrEqual(heldPPE, 0)
+        let counterBefore = read(heldCounter), ppeBefore = read(heldPPE)
+        XCTAssertEqual(counterBefore, "1000 60000\n")
+
+        // Each batch takes longer than a refresh (200 ms): many versions.
+        var sent = 1000
+        for _ in 0..<5 {
+            sent += try sendFromPeer(link.peer, count: 2000, sizes: [60], firstSequence: sent)
+            XCTAssertTrue(waitUntil(within: 10) { d.counter("c")?.packets == UInt64(sent) })
+        }
+        XCTAssertTrue(waitUntil(within: 5) { d.engines().first?.packets == UInt64(sent) }, "\(d.engines())")
+        XCTAssertEqual(readFile(counterPath), "\(sent) \(sent * 60)\n")
+        XCTAssertEqual(read(heldCounter), counterBefore, "the held version of fblock/c changed")
+        XCTAssertEqual(read(heldPPE), ppeBefore, "the held version of ppe changed")
+        close(heldCounter)
+        close(heldPPE)
+
+        // Let go, the versions are reused: two inodes take turns.
+        var inodes = Set<UInt64>()
+        for _ in 0..<4 {
+            sent += try sendFromPeer(link.peer, count: 1000, sizes: [60], firstSequence: sent)
+            XCTAssertTrue(waitUntil(within: 10) { readFile(counterPath) == "\(sent) \(sent * 60)\n" })
+            var st = stat()
+            if stat(counterPath, &st) == 0 { inodes.insert(UInt64(st.st_ino)) }
+        }
+        XCTAssertLessThanOrEqual(inodes.count, 2, "fblock/c got a new inode for every version: \(inodes)")
+    }
+
+    /// The whole content of `fd` from its start.
+    private func read(_ fd: Int32) -> String {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        return String(decoding: buffer[0..<max(n, 0)], as: UTF8.self)
+    }
+
     /// A multi-flow IPv4/UDP stream, a known mix of all four sizes, is
     /// spread over both engines by the PACKET_FANOUT hash group: both `ppe`
     /// lines received some, their sums are exactly N frames and the mix's
