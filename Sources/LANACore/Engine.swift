@@ -200,8 +200,8 @@ public final class Engine: @unchecked Sendable {
         return busy ? end : 0
     }
 
-    /// Sleeps until a source descriptor is readable, the control plane wakes
-    /// us, or a safety timeout passes.
+    /// Sleeps until a source descriptor is readable or reports an error, or
+    /// the control plane wakes us.
     private func sleep(_ table: Unmanaged<DispatchTable>) {
         var count = 0
         table._withUnsafeGuaranteedRef { t in
@@ -234,9 +234,12 @@ public final class Engine: @unchecked Sendable {
         dataPlane.goOffline(epoch)
         idleCount.wrappingAdd(1, ordering: .releasing)
         if stopRequested.load(ordering: .acquiring) { return }
-        // Ends early (EINTR) when woken, including by a wake-up sent while
-        // we were working.
-        _ = lana_sleep_until_woken(pollSet, UInt(count), 500)
+        // Ends (EINTR) when woken, including by a wake-up sent while we
+        // were working. No timeout: data, a descriptor error and every
+        // change the control plane makes all wake us, and a timeout's
+        // bookkeeping (reading the clock, writing back the time left) made
+        // each sleep ~290 ns dearer here.
+        _ = lana_sleep_until_woken(pollSet, UInt(count), -1)
         // Only our own pollfd array is read here: offline, the sources may
         // already be gone.
         for i in 0..<count where pollSet[i].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
