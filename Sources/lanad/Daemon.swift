@@ -59,7 +59,8 @@ final class Daemon {
         let registry = Registry(engineCount: placement.count)
         BuiltinBlocks.register(in: registry)
         let engines = EngineGroup(registry: registry, cpus: placement, measureStalls: options.measureStalls)
-        let state = StateFiles(directory: directory, registry: registry, engines: engines, writeStalls: options.measureStalls)
+        let state = StateFiles(directory: directory, registry: registry, engines: engines, writeStalls: options.measureStalls,
+                               log: log)
         let handler = RequestHandler(registry: registry, state: state)
         let hooks = EthernetHooks(registry: registry, engineCount: placement.count, log: log)
         handler.interfaces = hooks

@@ -1,6 +1,7 @@
 import Glibc
 import LANACore
 import LANAPosix
+import Logging
 import Synchronization
 
 /// Writes the plain-text state files under the run directory (spec §2),
@@ -31,13 +32,19 @@ final class StateFiles: @unchecked Sendable {
         var others: [String: ReplaceableFile] = [:]
         /// `fblock/<name>`, by block name.
         var statuses: [String: ReplaceableFile] = [:]
+        /// Paths whose last replace failed (logged once until it works).
+        var failing: Set<String> = []
     }
 
     private let writeStalls: Bool
     /// Frees replaced versions of `fblocks` off the control thread.
     private let closer = DescriptorCloser()
 
-    init(directory: RunDirectory, registry: Registry, engines: EngineGroup, writeStalls: Bool = false) {
+    private let log: Logger?
+
+    init(directory: RunDirectory, registry: Registry, engines: EngineGroup, writeStalls: Bool = false,
+         log: Logger? = nil) {
+        self.log = log
         self.writeStalls = writeStalls
         self.directory = directory
         self.registry = registry
@@ -87,15 +94,13 @@ final class StateFiles: @unchecked Sendable {
             // version can never overwrite a newer one.
             let graph = registry.stateText(knownVersion: w.fblocksVersion)
             if let fblocks = graph.fblocks, w.fblocks.replace(with: fblocks) { w.fblocksVersion = graph.version }
-            // A failed replace leaves the old version; the next refresh
-            // tries again.
             for (name, content) in files {
                 if w.others[name] == nil { w.others[name] = directory.stateFile(name) }
-                try? w.others[name]?.replace(with: content)
+                if let file = w.others[name] { replace(file, with: content, failing: &w.failing) }
             }
             for (name, text) in graph.statuses {
                 if w.statuses[name] == nil { w.statuses[name] = directory.blockStateFile(name) }
-                try? w.statuses[name]?.replace(with: Array(text.utf8))
+                if let file = w.statuses[name] { replace(file, with: Array(text.utf8), failing: &w.failing) }
             }
             // A status file goes when its block left or lost its status.
             if w.statuses.count > graph.statuses.count {
@@ -104,6 +109,19 @@ final class StateFiles: @unchecked Sendable {
                     file.remove()
                     w.statuses[name] = nil
                 }
+            }
+        }
+    }
+
+    /// A failed replace leaves the file's previous version and is retried
+    /// at the next refresh; it is logged once, and so is the recovery.
+    private func replace(_ file: ReplaceableFile, with content: [UInt8], failing: inout Set<String>) {
+        do {
+            try file.replace(with: content)
+            if failing.remove(file.path) != nil { log?.notice("state file \(file.path) is written again") }
+        } catch {
+            if failing.insert(file.path).inserted {
+                log?.warning("cannot replace state file \(file.path): \(error); it keeps its previous version, retrying at every refresh")
             }
         }
     }

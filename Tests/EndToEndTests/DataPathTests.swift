@@ -115,4 +115,33 @@ final class DataPathTests: EndToEndTestCase {
         XCTAssertEqual(lanad.file("vlink"), "")
         lanad.stopAndCheckClean()
     }
+
+    /// A state file that cannot be replaced keeps its previous version, the
+    /// failure is logged once (not at every refresh), and once the cause
+    /// is gone the file catches up and the recovery is logged too. The
+    /// cause here: the directory where replaced versions wait is made a
+    /// plain file.
+    func testAStateFileThatCannotBeReplacedIsLoggedAndCatchesUp() throws {
+        let lanad = try startInPrivateNetworkNamespace()
+        assertOK(lanad.vlink(["ethernet", "hook", "lo"]))
+        assertOK(lanad.fbctl("add", "c", "counter"))
+        assertOK(lanad.fbctl("bind", "c", "lo"))
+        XCTAssertEqual(lanad.file("fblock/c"), "0 0\n")
+
+        let spares = lanad.runDirectory + "/.spare/fblock"
+        try FileManager.default.removeItem(atPath: spares)
+        XCTAssertTrue(FileManager.default.createFile(atPath: spares, contents: Data()))
+        sendUDP(lanad, count: 10)
+        let warning = "cannot replace state file \(lanad.runDirectory)/fblock/c"
+        XCTAssertTrue(waitUntil(timeout: 5) { lanad.log.contains(warning) }, lanad.log)
+        usleep(600_000)  // three more refreshes that fail
+        XCTAssertEqual(lanad.file("fblock/c"), "0 0\n", "the previous version stays")
+        XCTAssertEqual(lanad.log.components(separatedBy: warning).count - 1, 1, "logged once: \(lanad.log)")
+
+        try FileManager.default.removeItem(atPath: spares)
+        try FileManager.default.createDirectory(atPath: spares, withIntermediateDirectories: false)
+        XCTAssertTrue(waitUntil(timeout: 5) { lanad.file("fblock/c") != "0 0\n" }, lanad.file("fblock/c") ?? "-")
+        XCTAssertGreaterThanOrEqual(counter(lanad, "c")?.packets ?? 0, 20, "10 datagrams: UDP and ICMP frames")
+        XCTAssertTrue(lanad.log.contains("state file \(lanad.runDirectory)/fblock/c is written again"), lanad.log)
+    }
 }
