@@ -9,11 +9,7 @@ final class IngressTests: InterfaceTestCase, @unchecked Sendable {
     /// eth block's `fbctl show` (received, dropped on arrival, ring drops),
     /// the `ppe` totals and the `drops` file all match exactly.
     func testExactFrameAndByteCountsPerSize() throws {
-        let link = try net.addLink()
-        let d = try startDaemon()
-        try d.hook(link.inside)
-        try d.fb("add", "c", "counter")
-        try d.fb("bind", "c", link.inside)
+        let (link, d) = try counterOnHookedLink()
 
         let n = 10_000
         var packets: UInt64 = 0, bytes: UInt64 = 0
@@ -74,11 +70,7 @@ final class IngressTests: InterfaceTestCase, @unchecked Sendable {
     /// paths show the newest counts. Once the readers let go, versions are
     /// reused (the inode numbers stop growing).
     func testStateFilesHeldOpenKeepTheirVersionUnderTraffic() throws {
-        let link = try net.addLink()
-        let d = try startDaemon(engines: 1)
-        try d.hook(link.inside)
-        try d.fb("add", "c", "counter")
-        try d.fb("bind", "c", link.inside)
+        let (link, d) = try counterOnHookedLink(engines: 1)
 
         XCTAssertEqual(try sendFromPeer(link.peer, count: 1000, sizes: [60]), 1000)
         XCTAssertTrue(waitUntil(within: 10) { d.counter("c")?.packets == 1000 }, "\(String(describing: d.counter("c")))")
@@ -114,6 +106,17 @@ final class IngressTests: InterfaceTestCase, @unchecked Sendable {
         XCTAssertLessThanOrEqual(inodes.count, 2, "fblock/c got a new inode for every version: \(inodes)")
     }
 
+    /// A veth link whose inside end is hooked by a new daemon, with a
+    /// counter `c` bound on top of its eth block.
+    private func counterOnHookedLink(engines: Int = 2) throws -> (TestNetwork.VethLink, Lanad) {
+        let link = try net.addLink()
+        let d = try startDaemon(engines: engines)
+        try d.hook(link.inside)
+        try d.fb("add", "c", "counter")
+        try d.fb("bind", "c", link.inside)
+        return (link, d)
+    }
+
     /// The whole content of `fd` from its start.
     private func read(_ fd: Int32) -> String {
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -126,11 +129,7 @@ final class IngressTests: InterfaceTestCase, @unchecked Sendable {
     /// lines received some, their sums are exactly N frames and the mix's
     /// bytes, and the counter's per-engine split agrees.
     func testFanoutSpreadsFlowsOverBothEngines() throws {
-        let link = try net.addLink()
-        let d = try startDaemon(engines: 2)
-        try d.hook(link.inside)
-        try d.fb("add", "c", "counter")
-        try d.fb("bind", "c", link.inside)
+        let (link, d) = try counterOnHookedLink(engines: 2)
 
         let n = 10_000
         let sizes = [60, 128, 512, 1514]
