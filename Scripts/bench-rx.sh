@@ -22,7 +22,13 @@
 #     window. On a VM whose speed swings by ±50 % within minutes (seen
 #     here, for the C receiver as much as for lanad) only this pairing
 #     compares the two under the same conditions; its goals are judged on
-#     the median of the per-window ratios.
+#     the median of the per-window ratios. The receiver started first
+#     alternates from round to round.
+#   calibration (only when asked for): the simultaneous pairing with the C
+#     receiver on both sides, started one after the other as lanad and the
+#     C receiver are. Two identical receivers should cost the same: the
+#     spread and the median of their per-window ratio (the second over the
+#     first) show what a simultaneous ratio can be trusted to.
 #
 # CPU time: the sum over the process's threads of /proc/<pid>/task/*/schedstat
 # (sum_exec_runtime, nanoseconds) gives `cpu_ns_per_packet` (whole process:
@@ -44,18 +50,21 @@
 # which on a disk file system costs it several ms of CPU per second.
 #
 # Output (stdout; details and progress go to stderr):
-#   rx impl=<lana|c-tpacket-v3> blocks=<k> load=<fixed|full>
-#      pairing=<interleaved|simultaneous> offered_kpps=<o>
+#   rx impl=<lana|c-tpacket-v3|c-tpacket-v3-second> blocks=<k> load=<fixed|full>
+#      pairing=<interleaved|simultaneous|calibration> offered_kpps=<o>
 #      received_kpps=<r> cpu_ns_per_packet=<c> engine_ns_per_packet=<e>
 #      cpu_ns_per_packet_ticks=<t> delivered_pct=<p> ring_drops=<d>
 #   (simultaneous: the C line's blocks=<k> is that of the lanad beside it)
 #   summary load=<…> pairing=<…> blocks=<k> … received_ratio=… cpu_ratio=… goal …
+#   calibration load=<…> windows=<n> first_cpu_ns=<a> second_cpu_ns=<b>
+#      cpu_ratio=<median of second/first> min=<x> max=<y>
 #   idle impl=lana interfaces=2 cpu_percent=<x>
 #   reconfig mode=<atomic|with-unbind> ops=<n> … unaccounted=<n> max_burst_us=<x> max_gap_us=<y>
 #   reconfig-drops mode=<…> <reason>=<count> …
 #
 # Options: --rounds N, --loads "fixed full" (either or both),
-#   --pairing "interleaved simultaneous" (either or both), --rate PPS,
+#   --pairing "interleaved simultaneous" (any of these and calibration),
+#   --rate PPS,
 #   --warmup S, --window S, --idle-seconds S,
 #   --reconfig-seconds S, --scratch-path DIR (SwiftPM scratch directory of the
 #   release build; default $LANA_SCRATCH_PATH or .build), --bin-dir DIR (take
@@ -123,7 +132,8 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 for p in $pairings; do
-    [[ $p == interleaved || $p == simultaneous ]] || { echo "bench-rx: --pairing takes interleaved and/or simultaneous, not '$p'" >&2; exit 64; }
+    [[ $p == interleaved || $p == simultaneous || $p == calibration ]] || {
+        echo "bench-rx: --pairing takes interleaved, simultaneous and/or calibration, not '$p'" >&2; exit 64; }
 done
 for l in $loads; do
     [[ $l == fixed || $l == full ]] || { echo "bench-rx: --loads takes fixed and/or full, not '$l'" >&2; exit 64; }
@@ -314,7 +324,8 @@ chain_lines() {
 }
 
 lana_count() { fb show c | awk '$1 == "status:" { print $2; exit }'; }
-c_count() { od -An -t u8 -N8 "$work/c.count" | tr -d ' '; }
+# c_count <receiver>: frames the C receiver "c" or "cref" has counted.
+c_count() { od -An -t u8 -N8 "$work/$1.count" | tr -d ' '; }
 ring_drops_lana() { fb show rx0 | awk '$1 == "ring" && $2 ~ /^drops=/ { sub("drops=", "", $2); print $2; exit }'; }
 
 # ---------------------------------------------------------------- rx runs
@@ -322,7 +333,7 @@ results="$work/results"
 : >"$results"
 
 # measure <load> <round> <pairing> <receiver>…: one window with the given
-# receivers running (receiver: "c" or "lana<k>"), one result line each. With
+# receivers running (receiver: "c", "cref" or "lana<k>"), one result line each. With
 # two receivers (pairing=simultaneous) both sockets get every frame (each is
 # in a fanout group of its own) and both are measured over the same window.
 measure() {
@@ -338,15 +349,15 @@ measure() {
             apply_lines "${lines[@]}"
             pid_of[$rcv]=$lanad_pid
         else
-            rm -f "$work/c.count"
-            ip netns exec "$ns_rx" "$work/bin/tpacket-v3-rx" -i rx0 -c 1 -o "$work/c.count" >"$work/c.out" &
+            rm -f "$work/$rcv.count"
+            ip netns exec "$ns_rx" "$work/bin/tpacket-v3-rx" -i rx0 -c 1 -o "$work/$rcv.count" >"$work/$rcv.out" &
             pid_of[$rcv]=$!
             pids+=("$!")
-            wait_for 10 test -s "$work/c.count" || { log "bench-rx: C receiver did not start"; exit 1; }
+            wait_for 10 test -s "$work/$rcv.count" || { log "bench-rx: C receiver did not start"; exit 1; }
             expect_program "${pid_of[$rcv]}" tpacket-v3-rx
         fi
     done
-    count_of() { if [[ $1 == lana* ]]; then lana_count; else c_count; fi; }
+    count_of() { if [[ $1 == lana* ]]; then lana_count; else c_count "$1"; fi; }
 
     local gen_seconds
     gen_seconds=$(awk -v w="$warmup" -v x="$window" 'BEGIN { print w + x + 0.6 }')
@@ -381,10 +392,11 @@ measure() {
             # Alongside lana, the C line carries that chain's k (its pair).
             k=${alongside:-0}
             stop_pid "${pid_of[$rcv]}" 5
-            drops=$(sed -n 's/.*ring_drops=\([0-9]*\).*/\1/p' "$work/c.out")
-            total=$(sed -n 's/^frames=\([0-9]*\).*/\1/p' "$work/c.out")
-            log "detail round=$round impl=c-tpacket-v3 load=$load pairing=$pairing receiver: $(cat "$work/c.out")"
+            drops=$(sed -n 's/.*ring_drops=\([0-9]*\).*/\1/p' "$work/$rcv.out")
+            total=$(sed -n 's/^frames=\([0-9]*\).*/\1/p' "$work/$rcv.out")
             name=c-tpacket-v3
+            [[ $rcv == cref ]] && name=c-tpacket-v3-second
+            log "detail round=$round impl=$name load=$load pairing=$pairing receiver: $(cat "$work/$rcv.out")"
         fi
         awk -v impl="$name" -v k="$k" -v load="$load" -v round="$round" -v gen="$gen_out" -v pairing="$pairing" \
             -v t0="${t0[$rcv]}" -v t1="${t1[$rcv]}" -v n0="${n0[$rcv]}" -v n1="${n1[$rcv]}" -v c0="${c0[$rcv]}" -v c1="${c1[$rcv]}" \
@@ -414,8 +426,16 @@ if [[ $do_rx -eq 1 ]]; then
                     for (( i = 0; i < 4; i++ )); do
                         measure "$load" "$r" interleaved "${order[(i + r - 1) % 4]}"
                     done
+                elif [[ $pairing == simultaneous ]]; then
+                    # Which receiver starts first alternates from round to
+                    # round: the calibration pairing shows that the order
+                    # alone can favour one side by 10-15 % for a while.
+                    for rcv in lana0 lana1 lana10; do
+                        if (( r % 2 )); then measure "$load" "$r" simultaneous "$rcv" c
+                        else measure "$load" "$r" simultaneous c "$rcv"; fi
+                    done
                 else
-                    for rcv in lana0 lana1 lana10; do measure "$load" "$r" simultaneous "$rcv" c; done
+                    measure "$load" "$r" calibration c cref
                 fi
             done
         done
@@ -437,7 +457,7 @@ if [[ $do_rx -eq 1 ]]; then
         {
             load = field("load"); sub(/\(.*/, "", load); impl = field("impl"); k = field("blocks"); r = field("round")
             pairing = field("pairing")
-            who = impl == "lana" ? "lana" k : (pairing == "simultaneous" ? "c" k : "c")
+            who = impl == "lana" ? "lana" k : (pairing == "simultaneous" ? "c" k : (impl == "c-tpacket-v3-second" ? "cref" : "c"))
             key = load " " pairing " " who
             recv[key] = recv[key] " " field("received_kpps"); cpu[key] = cpu[key] " " field("cpu_ns_per_packet")
             off[key] = off[key] " " field("offered_kpps"); eng[key] = eng[key] " " field("engine_ns_per_packet")
@@ -447,6 +467,20 @@ if [[ $do_rx -eq 1 ]]; then
         }
         END {
             split("fixed full", loads, " ")
+            for (li = 1; li <= 2; li++) {
+                # Calibration: the second C receiver over the first, per window.
+                load = loads[li]; fk = load " calibration c"; sk = load " calibration cref"
+                if (!(fk in recv) || !(sk in recv)) continue
+                pc = ""; lo = 0; hi = 0; w = 0
+                for (r in rounds) if ((fk, r) in R && (sk, r) in R) {
+                    split(R[fk, r], a, " "); split(R[sk, r], b, " ")
+                    x = b[2] / a[2]; pc = pc " " x; w++
+                    if (w == 1 || x < lo) lo = x
+                    if (w == 1 || x > hi) hi = x
+                }
+                printf "calibration load=%s windows=%d first_cpu_ns=%.1f second_cpu_ns=%.1f cpu_ratio=%.2f min=%.2f max=%.2f\n",
+                    load, w, median(cpu[fk]), median(cpu[sk]), median(pc), lo, hi
+            }
             split("interleaved simultaneous", pairings, " ")
             split("0 1 10", ks, " ")
             for (li = 1; li <= 2; li++) for (pi = 1; pi <= 2; pi++) {
