@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <poll.h>
-#include <time.h>
 
 int lana_pin_current_thread(int cpu) {
 #ifdef __linux__
@@ -215,10 +214,9 @@ int lana_block_wake_signal(void) {
     return 0;
 }
 
-int lana_sleep_until_woken(void *fds, unsigned long count, int timeout_ms) {
+int lana_sleep_until_woken(void *fds, unsigned long count) {
     if (!sleep_mask_ready) lana_block_wake_signal();
-    struct timespec timeout = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
-    return ppoll((struct pollfd *)fds, (nfds_t)count, timeout_ms < 0 ? NULL : &timeout, &sleep_mask);
+    return ppoll((struct pollfd *)fds, (nfds_t)count, NULL, &sleep_mask);
 }
 
 int lana_wake_thread(unsigned long thread) {

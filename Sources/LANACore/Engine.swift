@@ -13,10 +13,10 @@ import Glibc
 /// from its backlog and sources, and drives them through the graph until
 /// every one is consumed or dropped (see `Engine+Burst.swift`). With no
 /// work it goes offline and sleeps in `ppoll(2)` on its sources'
-/// descriptors; the control plane wakes it with a signal when the sources
-/// change (the signal is blocked while the engine works, so a wake-up is
-/// never lost, and polling one descriptor fewer on every sleep is what an
-/// eventfd cost).
+/// descriptors, without a timeout; the control plane wakes it with a
+/// signal when the sources change (blocked while the engine works, so a
+/// wake-up is never lost; an eventfd would be one more descriptor to poll
+/// on every sleep).
 public final class Engine: @unchecked Sendable {
     public static let burstSize = 32
     /// A packet that would visit a 65th block is dropped (`hop-limit`).
@@ -239,7 +239,7 @@ public final class Engine: @unchecked Sendable {
         // change the control plane makes all wake us, and a timeout's
         // bookkeeping (reading the clock, writing back the time left) made
         // each sleep ~290 ns dearer here.
-        _ = lana_sleep_until_woken(pollSet, UInt(count), -1)
+        _ = lana_sleep_until_woken(pollSet, UInt(count))
         // Only our own pollfd array is read here: offline, the sources may
         // already be gone.
         for i in 0..<count where pollSet[i].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {

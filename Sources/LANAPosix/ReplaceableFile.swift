@@ -31,13 +31,21 @@ public final class ReplaceableFile {
     public let sparePath: String
     /// The content last written, or nil.
     public private(set) var content: [UInt8]?
-    /// Open on the inode `path` names, if we wrote it.
-    private var current: FileDescriptor?
-    private var currentLength = 0
-    /// Open on the inode `sparePath` names, if any.
-    private var spare: FileDescriptor?
-    private var spareLength = 0
+    /// The inode `path` names, if we wrote it.
+    private var current: Version?
+    /// The inode `sparePath` names, if any.
+    private var spare: Version?
     private let mode: mode_t
+
+    /// One inode we keep open.
+    private struct Version {
+        let fd: FileDescriptor
+        /// Bytes it holds (a shorter rewrite must truncate).
+        var length: Int
+        /// Whether a lease break on it would signal SIGURG: only then may
+        /// we take a lease (SIGIO would end the process).
+        let leasable: Bool
+    }
 
     public init(path: String, sparePath: String, mode: mode_t = 0o644) {
         self.path = path
@@ -46,8 +54,8 @@ public final class ReplaceableFile {
     }
 
     deinit {
-        if let current { Syscall.close(current) }
-        if let spare { Syscall.close(spare) }
+        if let current { Syscall.close(current.fd) }
+        if let spare { Syscall.close(spare.fd) }
     }
 
     /// Makes `bytes` the file's content, unless it already is.
@@ -61,9 +69,7 @@ public final class ReplaceableFile {
             do {
                 try Syscall.exchange(sparePath, path)
                 spare = current
-                spareLength = currentLength
                 self.current = next
-                currentLength = bytes.count
                 content = bytes
                 return
             } catch where error == .noSuchFileOrDirectory || error == .invalidArgument
@@ -71,19 +77,18 @@ public final class ReplaceableFile {
                 // `path` was removed by someone, or no RENAME_EXCHANGE
                 // here: publish with a plain rename.
             } catch {
-                discardSpare(next)
+                discardSpare(next.fd)
                 throw error
             }
         }
         do {
             try Syscall.rename(sparePath, to: path)
         } catch {
-            discardSpare(next)
+            discardSpare(next.fd)
             throw error
         }
-        if let current { Syscall.close(current) }
+        if let current { Syscall.close(current.fd) }
         current = next
-        currentLength = bytes.count
         content = bytes
     }
 
@@ -91,8 +96,8 @@ public final class ReplaceableFile {
     public func remove() {
         try? Syscall.unlink(path)
         try? Syscall.unlink(sparePath)
-        if let current { Syscall.close(current) }
-        if let spare { Syscall.close(spare) }
+        if let current { Syscall.close(current.fd) }
+        if let spare { Syscall.close(spare.fd) }
         current = nil
         spare = nil
         content = nil
@@ -100,37 +105,39 @@ public final class ReplaceableFile {
 
     /// Writes `bytes` to the spare (reused if no one has it open, else
     /// new) and returns it; `spare` is nil afterwards.
-    private func writeSpare(_ bytes: [UInt8]) throws(Errno) -> FileDescriptor {
-        if let reused = spare {
+    private func writeSpare(_ bytes: [UInt8]) throws(Errno) -> Version {
+        if var reused = spare {
             spare = nil
-            if (try? Syscall.takeWriteLease(reused)) != nil {
-                defer { Syscall.releaseLease(reused) }
+            if reused.leasable, (try? Syscall.takeWriteLease(reused.fd)) != nil {
+                var failure: Errno?
                 do {
-                    try Self.write(bytes, to: reused)
-                    if bytes.count < spareLength { try Syscall.truncate(reused, length: bytes.count) }
-                    return reused
+                    try Self.write(bytes, to: reused.fd)
+                    if bytes.count < reused.length { try Syscall.truncate(reused.fd, length: bytes.count) }
                 } catch {
-                    // Whatever it holds now, it is not a version: drop it.
-                    Syscall.close(reused)
-                    try? Syscall.unlink(sparePath)
-                    throw error
+                    failure = error
                 }
+                Syscall.releaseLease(reused.fd)
+                if let failure {
+                    // Whatever it holds now, it is not a version: drop it.
+                    discardSpare(reused.fd)
+                    throw failure
+                }
+                reused.length = bytes.count
+                return reused
             }
             // Someone reads it (or no leases here): it stays theirs.
-            Syscall.close(reused)
+            Syscall.close(reused.fd)
         }
         // Free the name (a reader keeps the inode), then a new inode.
         do { try Syscall.unlink(sparePath) } catch where error == .noSuchFileOrDirectory {}
         let fd = try Syscall.create(sparePath, flags: O_RDWR | O_EXCL, mode: mode)
         do {
-            // Without leases this fails too, and every version stays new.
-            try? Syscall.setLeaseSignal(fd)
             try Self.write(bytes, to: fd)
         } catch {
             discardSpare(fd)
             throw error
         }
-        return fd
+        return Version(fd: fd, length: bytes.count, leasable: (try? Syscall.setLeaseSignal(fd)) != nil)
     }
 
     private static func write(_ bytes: [UInt8], to fd: FileDescriptor) throws(Errno) {

@@ -66,11 +66,11 @@ int lana_wake_signal_setup(void);
 /// number.
 int lana_block_wake_signal(void);
 
-/// `poll(2)` on `fds` for up to `timeout_ms`, with the wake-up signal
-/// unblocked only while waiting (`ppoll`): a wake-up sent at any time
-/// since the last sleep ends it at once. Returns what ppoll returns (-1
-/// with errno EINTR when woken).
-int lana_sleep_until_woken(void *fds, unsigned long count, int timeout_ms);
+/// `poll(2)` on `fds` without a timeout, with the wake-up signal unblocked
+/// only while waiting (`ppoll`): a wake-up sent at any time since the last
+/// sleep ends it at once. Returns what ppoll returns (-1 with errno EINTR
+/// when woken).
+int lana_sleep_until_woken(void *fds, unsigned long count);
 
 /// Sends the wake-up signal to `thread` (a `pthread_t`, which must not have
 /// been joined). Returns 0 or an error number.
