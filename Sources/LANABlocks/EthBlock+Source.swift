@@ -54,55 +54,71 @@ public final class EthSource: PacketSource, @unchecked Sendable {
     public override var entersAtOneIDP: Bool { true }
 
     /// Hands up to `max` frames to the engine as packets, their bytes in
-    /// the ring. Per frame this is a length check and a metadata store: no
-    /// call, no closure, no copy, no VLAN or packet-type decoding (blocks
-    /// that need those read them from the frame). Releasing the frames of
-    /// the previous call is `takeFrames`'s first step.
+    /// the ring. One loop walks the ring and makes the packets: per frame
+    /// a header read, a length check, a buffer handle off the pool's stack
+    /// and a metadata store — no call, no closure, no copy, no VLAN or
+    /// packet-type decoding (blocks that need those read them from the
+    /// frame). Releasing the frames of the previous call is the walk's
+    /// first step.
     public override func receive(into out: UnsafeMutablePointer<PacketHandle>, max: Int, engine: EngineContext) -> Int {
-        let frames = socket.takeFrames(max: max)
-        let count = frames.count
-        if count == 0 { return 0 }
         let pool = engine.pool
+        var top = pool.freeTop
+        // No buffer left (blocks hold them all): the waiting frames are
+        // dropped, or the ring would stay readable and the engine spin.
+        if _slowPath(top == 0) { return dropWaiting(max: max, engine: engine) }
         let limit = pool.maximumFrameLength
-        let taken = pool.take(into: out, count: count)
         let template = PacketMeta(receivedLength: 0, address: 0, entry: entry.rawValue, direction: .ingress,
                                   ifindex: ifindex, engine: pool.engine)
-        let start = frames.baseAddress.unsafelyUnwrapped
-        var n = 0
+        // The next handle's place: one register where an index and the base
+        // took two (the loop is short of registers).
+        var next = out
         var bytes = 0
-        var i = 0
-        // While there are handles: only oversize frames (ones a clone or a
-        // detach could not hold) are dropped.
-        while i < count && n < taken {
-            let frame = start[i].bytes
-            let length = frame.count
+        // Oversize frames (ones a clone or a detach could not hold): rare,
+        // counted apart from the loop's own state.
+        var oversize = 0
+        var oversizeBytes = 0
+        // No more frames than buffers: the rest wait in the ring, so the
+        // loop needs no test for an empty pool.
+        let count = socket.takeFrames(max: Swift.min(max, top)) { _, frame, length in
             if _fastPath(length <= limit) {
-                let m = pool.meta(out[n])
+                let h = pool.take(below: &top)
+                next.pointee = h
+                next += 1
+                let m = pool.meta(h)
                 template.store(to: m)
-                m.pointee.address = UInt(bitPattern: frame.baseAddress)
+                m.pointee.address = UInt(bitPattern: frame)
                 m.pointee.length = UInt32(truncatingIfNeeded: length)
-                n &+= 1
                 bytes &+= length
             } else {
-                engine.dropOnArrival(.oversize, bytes: length)
+                oversize &+= 1
+                oversizeBytes &+= length
             }
-            i &+= 1
         }
-        // The pool ran dry: the rest are dropped as such.
-        while i < count {
-            let length = start[i].bytes.count
-            engine.dropOnArrival(length > limit ? .oversize : .poolEmpty, bytes: length)
-            i &+= 1
-        }
-        // Handles left over by oversize frames.
-        if n < taken { pool.free(UnsafePointer(out + n), count: taken &- n) }
+        if count == 0 { return 0 }
+        pool.commitTake(top: top)
+        let n = next - out
         if n > 0 {
             lana_add_owned_u64(slot + EthBlock.Slot.rxPackets.rawValue, UInt64(n))
             lana_add_owned_u64(slot + EthBlock.Slot.rxBytes.rawValue, UInt64(bytes))
             engine.reportReceived(bytes: bytes, direction: .ingress)
         }
-        if n < count { lana_add_owned_u64(slot + EthBlock.Slot.rxDropped.rawValue, UInt64(count &- n)) }
+        if oversize > 0 {
+            engine.dropOnArrival(.oversize, count: oversize, bytes: oversizeBytes)
+            lana_add_owned_u64(slot + EthBlock.Slot.rxDropped.rawValue, UInt64(oversize))
+        }
         return n
+    }
+
+    /// Takes up to `max` waiting frames out of the ring as drops: `pool-empty`
+    /// (or `oversize`, which they would have been anyway).
+    @inline(never)
+    private func dropWaiting(max: Int, engine: EngineContext) -> Int {
+        let limit = engine.pool.maximumFrameLength
+        let count = socket.takeFrames(max: max) { _, _, length in
+            engine.dropOnArrival(length > limit ? .oversize : .poolEmpty, count: 1, bytes: length)
+        }
+        if count > 0 { lana_add_owned_u64(slot + EthBlock.Slot.rxDropped.rawValue, UInt64(count)) }
+        return 0
     }
 }
 

@@ -85,14 +85,15 @@ public struct EngineContext {
         pool.free(packet.handle)
     }
 
-    /// Counts a frame a source received but could not hand to the graph
-    /// (no buffer, too long): it counts as received and as dropped, so the
-    /// engine's ledger (received + created = delivered + drops) holds.
+    /// Counts frames a source received but could not hand to the graph
+    /// (no buffer, too long), `bytes` in all: they count as received and
+    /// as dropped, so the engine's ledger (received + created = delivered
+    /// + drops) holds.
     @inlinable
-    public func dropOnArrival(_ reason: DropReason, bytes: Int) {
-        stats.add(.received, 1)
+    public func dropOnArrival(_ reason: DropReason, count: Int = 1, bytes: Int) {
+        stats.add(.received, UInt64(count))
         stats.add(.receivedBytes, UInt64(bytes))
-        stats.countDrop(reason, 1)
+        stats.countDrop(reason, UInt64(count))
     }
 
     /// Counts a packet the block consumed for good (transmitted, delivered).

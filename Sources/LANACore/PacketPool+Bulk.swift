@@ -4,6 +4,10 @@
 // handle's `PacketMeta` in full before the packet goes anywhere, and
 // `copyFrame` reads exactly `count` bytes of its source and writes
 // exactly `count` bytes of its destination (it never runs past either).
+// Between `freeTop` and `commitTake(top:)` the caller owns the stack top:
+// it makes no other allocation or free on the pool in between, and passes
+// `take(below:)` only a `top` it got from `freeTop` or from an earlier
+// `take(below:)`, and never 0.
 
 extension PacketPool {
     /// Takes up to `count` buffers in one step; returns how many it took
@@ -28,6 +32,38 @@ extension PacketPool {
         }
         state.pointee = top &- n
         return n
+    }
+
+    /// The free stack's top, for a source that takes one buffer per frame
+    /// inside its receive loop with ``take(below:)``: it keeps the top in
+    /// a local (a register) and writes it back once, with
+    /// ``commitTake(top:)``. No other allocation or free may happen in
+    /// between. Why: the loop then neither loads nor stores the pool's
+    /// state per frame, and it takes no buffer it will not use (taking a
+    /// burst's worth up front and returning the rest cost two copies of
+    /// the handles whenever fewer frames than that were waiting).
+    @inlinable
+    public var freeTop: Int { state.pointee }
+
+    /// Takes the buffer below `top` (which must be greater than 0) and
+    /// lowers `top` by one. See ``freeTop``.
+    @inlinable
+    public func take(below top: inout Int) -> PacketHandle {
+        top &-= 1
+        let h = freeStack[top]
+        #if LANA_INTERNAL_CHECKS
+        precondition(top >= 0 && top < state.pointee, "packet pool: take(below:) past the free stack")
+        precondition(!inUse[Int(h)], "packet pool: handle \(h) handed out twice")
+        inUse[Int(h)] = true
+        #endif
+        return h
+    }
+
+    /// Ends a series of ``take(below:)``: the buffers below the old top
+    /// down to `top` are taken.
+    @inlinable
+    public func commitTake(top: Int) {
+        state.pointee = top
     }
 
     /// Returns `count` buffers in one step.

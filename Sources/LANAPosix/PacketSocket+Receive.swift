@@ -94,6 +94,22 @@ extension PacketSocket {
         ring.takeFrames(max: max)
     }
 
+    /// Hands up to `max` (at most ``maximumBurst``) waiting frames to
+    /// `body`, in arrival order, and returns how many it handed out: the
+    /// zero-copy receive of ``takeFrames(max:)`` without its list of frames.
+    ///
+    /// `body` gets each frame's ``RingFrame`` and its captured bytes (from
+    /// the Ethernet header, as ``Frame/bytes``) as a start and a length.
+    /// The walk is inlined into the caller together with `body`, so a
+    /// source that turns frames into packets does it in the one loop that
+    /// walks the ring. The frames stay valid, as with `takeFrames`, until
+    /// ``releaseFrames()`` or the next take.
+    @inlinable @inline(__always)
+    public func takeFrames(max: Int, _ body: (_ frame: RingFrame, _ bytes: UnsafeMutableRawPointer,
+                                               _ length: Int) -> Void) -> Int {
+        ring.walk(max: max) { header, bytes, length in body(RingFrame(header: header), bytes, length) }
+    }
+
     /// Returns the blocks of the frames the last ``takeFrames(max:)`` handed
     /// out to the kernel; those frames are invalid afterwards.
     public func releaseFrames() {

@@ -85,7 +85,7 @@ public final class PacketSocket: @unchecked Sendable {
     public let configuration: Configuration
 
     private let owner: OwnedDescriptor
-    let ring: ReceiveRing
+    @usableFromInline let ring: ReceiveRing
     var statisticsTotals = Statistics()
 
     /// The socket, for epoll registration. Owned by this object.

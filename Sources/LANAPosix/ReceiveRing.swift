@@ -18,8 +18,12 @@
 //   walk stops rather than enter a held block again.
 // - `frames` holds the headers handed out by the last `takeFrames`, at
 //   most `maximumBurst` of them.
-// - Not reentrant, one thread at a time. The cursor is kept in a local
-//   during a walk and written back at the end.
+// - `walk` is inlined into its callers (the eth block's source); what it
+//   reads of the cursor and the geometry is `@usableFromInline` for that
+//   alone, and only this file writes them.
+// - Not reentrant, one thread at a time. During a walk the frame pointer
+//   and count of the current block are kept in locals and written back
+//   when the walk leaves the block or stops in it.
 // - `cursor` and `frames` are allocated in `init` and freed in `deinit`,
 //   nowhere else.
 
@@ -28,35 +32,41 @@ import Glibc
 import SystemPackage
 
 /// Where the reader is in the ring.
+@usableFromInline
 struct RingCursor {
-    var block = 0
+    @usableFromInline var block = 0
     /// Frames not yet handed out in `block`; 0 means we own no block.
-    var framesLeft: UInt32 = 0
-    var frame: UnsafeMutableRawPointer? = nil
+    @usableFromInline var framesLeft: UInt32 = 0
+    @usableFromInline var frame: UnsafeMutableRawPointer? = nil
     /// Walked blocks not yet returned to the kernel, ending before `block`.
-    var held = 0
+    @usableFromInline var held = 0
+
+    @usableFromInline init() {}
 }
 
 /// A mapped TPACKET_V3 receive ring and the reader's position in it.
 ///
 /// The cursor lives behind a pointer so the per-frame loop pays no
 /// exclusivity checks, which a `var` in the owning class would cost.
+@usableFromInline
 struct ReceiveRing: ~Copyable {
     /// Frames one `takeFrames` hands out at most.
-    static let maximumBurst = 64
+    @usableFromInline static let maximumBurst = 64
 
     private let region: MappedRegion
-    private let cursor: UnsafeMutablePointer<RingCursor>
+    @usableFromInline let base: UnsafeMutableRawPointer
+    @usableFromInline let cursor: UnsafeMutablePointer<RingCursor>
     private let frames: UnsafeMutablePointer<PacketSocket.RingFrame>
-    let blockSize: Int
-    let blockCount: Int
+    @usableFromInline let blockSize: Int
+    @usableFromInline let blockCount: Int
     /// Set when the kernel lacks PACKET_IGNORE_OUTGOING but the owner asked
     /// not to see outgoing frames.
-    let skipsOutgoing: Bool
+    @usableFromInline let skipsOutgoing: Bool
 
     /// Maps the ring already configured (PACKET_RX_RING) on `socket`.
     init(socket: FileDescriptor, blockSize: Int, blockCount: Int, skipsOutgoing: Bool) throws(Errno) {
         self.region = try MappedRegion(socket: socket, length: blockSize * blockCount)
+        self.base = region.base
         self.blockSize = blockSize
         self.blockCount = blockCount
         self.skipsOutgoing = skipsOutgoing
@@ -71,56 +81,114 @@ struct ReceiveRing: ~Copyable {
         frames.deallocate()
     }
 
-    /// See `PacketSocket.takeFrames`.
-    func takeFrames(max requested: Int) -> UnsafeBufferPointer<PacketSocket.RingFrame> {
+    /// Hands up to `max` (at most ``maximumBurst``) waiting frames to
+    /// `body` — each frame's header and its bytes as the ring holds them —
+    /// and returns how many it handed out. Releases the frames of the last
+    /// walk first. Inlined into the caller with `body`, so the caller's
+    /// per-frame work and the walk are one loop (a source that turned
+    /// frames into packets in a second loop over a list of headers read
+    /// each header twice and paid two loops' bookkeeping).
+    @inlinable @inline(__always)
+    func walk(max requested: Int, _ body: (_ header: UnsafeRawPointer, _ bytes: UnsafeMutableRawPointer,
+                                           _ length: Int) -> Void) -> Int {
         if cursor.pointee.held > 0 { releaseFrames() }
-        let max = Swift.min(requested, ReceiveRing.maximumBurst)
-        let base = region.base
-        let out = frames
-        var state = cursor.pointee
+        var wanted = Swift.min(requested, ReceiveRing.maximumBurst)
         var n = 0
-
-        while n < max {
-            if state.framesLeft == 0 {
-                // Every block is held: the next one is the oldest of them.
-                if state.held == blockCount { break }
-                let block = base + state.block &* blockSize
-                guard lana_tp3_block_status_acquire(block) & UInt32(TP_STATUS_USER) != 0 else { break }
-                let count = lana_tp3_block_num_packets(block)
-                if count == 0 {
-                    // Not produced by current kernels, but an empty block
-                    // must still go back or the ring would stall on it.
-                    state.held &+= 1
-                    state.block = state.block &+ 1 == blockCount ? 0 : state.block &+ 1
-                    continue
+        // Block by block: the inner loop keeps only the frame pointer and
+        // its count live, besides what `body` needs (with the whole cursor
+        // live, the per-frame loop spilled it to the stack).
+        while wanted > 0 {
+            if cursor.pointee.framesLeft == 0 && !enterNextBlock() { break }
+            let available = Int(cursor.pointee.framesLeft)
+            let take = Swift.min(available, wanted)
+            var frame = cursor.pointee.frame.unsafelyUnwrapped
+            var skipped = 0
+            // Two copies of the loop, so the common one tests nothing but
+            // the count per frame.
+            if skipsOutgoing {
+                var i = take
+                while i > 0 {
+                    let header = lana_tp3_frame_read(frame)
+                    if header.pkttype != UInt8(PACKET_OUTGOING) {
+                        body(UnsafeRawPointer(frame), frame + Int(header.mac), Int(header.snaplen))
+                    } else {
+                        skipped &+= 1
+                    }
+                    frame += Int(header.next_offset)
+                    i &-= 1
                 }
-                state.framesLeft = count
-                state.frame = block + Int(lana_tp3_block_first_offset(block))
-            }
-
-            let frame = state.frame.unsafelyUnwrapped
-            // Only the header is read: the frame's bytes (written on the
-            // CPU that received them) are fetched by whoever reads them, if
-            // anyone does — a prefetch here would pull them for every frame.
-            let header = lana_tp3_frame_read(frame)
-            if !skipsOutgoing || header.pkttype != UInt8(PACKET_OUTGOING) {
-                out[n] = PacketSocket.RingFrame(header: UnsafeRawPointer(frame))
-                n &+= 1
-            }
-            state.framesLeft &-= 1
-            if state.framesLeft == 0 {
-                state.held &+= 1
-                state.block = state.block &+ 1 == blockCount ? 0 : state.block &+ 1
-                state.frame = nil
             } else {
-                state.frame = frame + Int(header.next_offset)
+                var i = take
+                while i > 0 {
+                    // Only the header is read: the frame's bytes (written on
+                    // the CPU that received them) are fetched by whoever
+                    // reads them, if anyone does — a prefetch here would
+                    // pull them for every frame.
+                    let header = lana_tp3_frame_read(frame)
+                    body(UnsafeRawPointer(frame), frame + Int(header.mac), Int(header.snaplen))
+                    // The last frame's offset is 0; the pointer is then unused.
+                    frame += Int(header.next_offset)
+                    i &-= 1
+                }
+            }
+            let handed = take &- skipped
+            n &+= handed
+            wanted &-= handed
+            if take == available {
+                leaveBlock()
+            } else {
+                cursor.pointee.framesLeft = UInt32(truncatingIfNeeded: available &- take)
+                cursor.pointee.frame = frame
             }
         }
-        cursor.pointee = state
+        return n
+    }
+
+    /// Makes the next block the current one if the kernel has handed it
+    /// over; `false` if it has not (or every block is held). Empty blocks
+    /// are passed over. Once per block: kept out of line.
+    @usableFromInline @inline(never)
+    func enterNextBlock() -> Bool {
+        while true {
+            // Every block is held: the next one is the oldest of them.
+            if cursor.pointee.held == blockCount { return false }
+            let block = base + cursor.pointee.block &* blockSize
+            guard lana_tp3_block_status_acquire(block) & UInt32(TP_STATUS_USER) != 0 else { return false }
+            let count = lana_tp3_block_num_packets(block)
+            if count != 0 {
+                cursor.pointee.framesLeft = count
+                cursor.pointee.frame = block + Int(lana_tp3_block_first_offset(block))
+                return true
+            }
+            // Not produced by current kernels, but an empty block must
+            // still go back or the ring would stall on it.
+            leaveBlock()
+        }
+    }
+
+    /// Holds the current block, every frame of it handed out, and moves
+    /// on to the next.
+    @usableFromInline @inline(never)
+    func leaveBlock() {
+        cursor.pointee.framesLeft = 0
+        cursor.pointee.frame = nil
+        cursor.pointee.held &+= 1
+        cursor.pointee.block = cursor.pointee.block &+ 1 == blockCount ? 0 : cursor.pointee.block &+ 1
+    }
+
+    /// See `PacketSocket.takeFrames`.
+    func takeFrames(max requested: Int) -> UnsafeBufferPointer<PacketSocket.RingFrame> {
+        let out = frames
+        var i = 0
+        let n = walk(max: requested) { header, _, _ in
+            out[i] = PacketSocket.RingFrame(header: header)
+            i &+= 1
+        }
         return UnsafeBufferPointer(start: out, count: n)
     }
 
     /// See `PacketSocket.releaseFrames`.
+    @usableFromInline
     func releaseFrames() {
         let held = cursor.pointee.held
         if held == 0 { return }

@@ -124,4 +124,42 @@ final class RingFrameTests: VethTestCase {
         XCTAssertEqual(summary(received), numbers(0..<6))
         XCTAssertEqual(socket.takeFrames(max: PacketSocket.maximumBurst + 10).count, 0, "block 3 is still open")
     }
+
+    /// The walk that hands each frame to a closure (what the eth block's
+    /// source uses): the same frames, in order, as the list, its byte
+    /// pointers the frames' own, capped by `max` mid-block and continuing
+    /// where it stopped.
+    func testWalkingWithABodyHandsOutTheSameFrames() throws {
+        let socket = try openSocketA()
+        try sendFromB(fullFrames(0..<7))
+        _ = try waitForKernel(socket, packets: 7)
+        var received: [[UInt8]] = []
+        var samePlace = 0
+        for expected in [4, 2] {
+            var handed = 0
+            let n = socket.takeFrames(max: 4) { frame, bytes, length in
+                handed += 1
+                received.append(Array(UnsafeRawBufferPointer(start: bytes, count: length)))
+                if frame.bytes.baseAddress == UnsafeRawPointer(bytes) && frame.bytes.count == length { samePlace += 1 }
+            }
+            XCTAssertEqual(n, expected, "frames handed out")
+            XCTAssertEqual(handed, n, "the body ran once per frame")
+        }
+        XCTAssertEqual(summary(received), numbers(0..<6))
+        XCTAssertEqual(samePlace, 6, "the bytes handed to the body are the frame's own, in the ring")
+        XCTAssertEqual(socket.takeFrames(max: 64) { _, _, _ in XCTFail("block 3 is still open") }, 0)
+        socket.releaseFrames()
+
+        // The blocks were held and given back: the ring takes frames again.
+        // Frame 7 fills block 3; 8–11 go to blocks 0 and 1, each closed
+        // by the next frame; 12 and 13 leave block 2 open.
+        try sendFromB(fullFrames(7..<14))
+        _ = try waitForKernel(socket, packets: 14)
+        var more: [[UInt8]] = []
+        XCTAssertEqual(socket.takeFrames(max: 64) { _, bytes, length in
+            more.append(Array(UnsafeRawBufferPointer(start: bytes, count: length)))
+        }, 6)
+        XCTAssertEqual(summary(more), numbers(6..<12))
+        XCTAssertEqual(try socket.statistics().drops, 0)
+    }
 }
