@@ -225,22 +225,24 @@ cpu_ns() {
 # Process CPU time in clock ticks (utime + stime).
 cpu_ticks() { awk '{ print $14 + $15 }' /proc/"$1"/stat; }
 # Per-thread "tid:cpus:ns" for the detail lines.
+# Per thread: tid:cpus:ns:runs (runs = times it was scheduled in, about
+# one per wake-up for a thread that sleeps between bursts of work).
 thread_ns() {
     local t
     for t in /proc/"$1"/task/*; do
         printf '%s:%s:%s ' "${t##*/}" "$(awk '/Cpus_allowed_list/ { print $2 }' "$t"/status 2>/dev/null)" \
-            "$(awk '{ print $1 }' "$t"/schedstat 2>/dev/null)"
+            "$(awk '{ print $1 ":" $3 }' "$t"/schedstat 2>/dev/null)"
     done
 }
 # CPU ns of the threads pinned to CPU 1 alone, from thread_ns output.
 pinned_ns() {
     awk -v s="$1" 'BEGIN { n = split(s, x, " "); t = 0; for (i = 1; i <= n; i++) { split(x[i], f, ":"); if (f[2] == "1") t += f[3] }; printf "%.0f\n", t }'
 }
-thread_delta() { # before after → "tid(cpus)=ms" per thread
+thread_delta() { # before after → "tid(cpus)=ms/runs" per thread
     awk -v a="$1" -v b="$2" 'BEGIN {
-        n = split(a, x, " "); for (i = 1; i <= n; i++) { split(x[i], f, ":"); base[f[1]] = f[3] }
+        n = split(a, x, " "); for (i = 1; i <= n; i++) { split(x[i], f, ":"); base[f[1]] = f[3]; runs[f[1]] = f[4] }
         n = split(b, y, " "); out = ""
-        for (i = 1; i <= n; i++) { split(y[i], f, ":"); out = out sprintf("tid%s(cpus %s)=%.1fms ", f[1], f[2], (f[3] - base[f[1]]) / 1e6) }
+        for (i = 1; i <= n; i++) { split(y[i], f, ":"); out = out sprintf("tid%s(cpus %s)=%.1fms/%druns ", f[1], f[2], (f[3] - base[f[1]]) / 1e6, f[4] - runs[f[1]]) }
         print out }'
 }
 
@@ -396,7 +398,7 @@ measure() {
             total=$(sed -n 's/^frames=\([0-9]*\).*/\1/p' "$work/$rcv.out")
             name=c-tpacket-v3
             [[ $rcv == cref ]] && name=c-tpacket-v3-second
-            log "detail round=$round impl=$name load=$load pairing=$pairing receiver: $(cat "$work/$rcv.out")"
+            log "detail round=$round impl=$name load=$load pairing=$pairing receiver: $(cat "$work/$rcv.out") threads: $(thread_delta "${th0[$rcv]}" "${th1[$rcv]}")"
         fi
         awk -v impl="$name" -v k="$k" -v load="$load" -v round="$round" -v gen="$gen_out" -v pairing="$pairing" \
             -v t0="${t0[$rcv]}" -v t1="${t1[$rcv]}" -v n0="${n0[$rcv]}" -v n1="${n1[$rcv]}" -v c0="${c0[$rcv]}" -v c1="${c1[$rcv]}" \
