@@ -88,8 +88,8 @@ extension PacketSocket {
     ///     for frame in frames { consume(frame.bytes) }
     ///     socket.releaseFrames()
     ///
-    /// Why not a closure per frame: the caller's loop then runs inline,
-    /// with no call and no context per frame.
+    /// For the data path, ``takeFrames(max:_:)`` does the same in one loop
+    /// with the caller's per-frame work, without the list.
     public func takeFrames(max: Int) -> UnsafeBufferPointer<RingFrame> {
         ring.takeFrames(max: max)
     }

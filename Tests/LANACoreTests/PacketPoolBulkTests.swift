@@ -26,6 +26,30 @@ final class PacketPoolBulkTests: XCTestCase {
         XCTAssertNotNil(pool.allocate())
     }
 
+    func testTakingBelowALocalTopHandsOutWhatTakeWouldHave() {
+        // Two pools in the same state: one emptied handle by handle through
+        // a local top, the other in one bulk take.
+        let a = PacketPoolStorage(capacity: 12), b = PacketPoolStorage(capacity: 12)
+        let out = UnsafeMutablePointer<PacketHandle>.allocate(capacity: 12)
+        defer { out.deallocate() }
+        var top = a.pool.freeTop
+        XCTAssertEqual(top, 12)
+        let taken = (0..<5).map { _ in a.pool.take(below: &top) }
+        XCTAssertEqual(top, 7)
+        XCTAssertEqual(a.pool.available, 12, "nothing is taken before the commit")
+        a.pool.commitTake(top: top)
+        XCTAssertEqual(a.pool.available, 7)
+        XCTAssertEqual(b.pool.take(into: out, count: 5), 5)
+        XCTAssertEqual(taken, (0..<5).map { out[$0] }, "the same handles in the same order")
+        XCTAssertEqual(Set(taken).count, 5)
+
+        // Freed, they come back on top, as with any free.
+        taken.withUnsafeBufferPointer { a.pool.free($0.baseAddress!, count: 5) }
+        XCTAssertEqual(a.pool.available, 12)
+        top = a.pool.freeTop
+        XCTAssertEqual(a.pool.take(below: &top), taken[4], "the last one freed is on top")
+    }
+
     func testReceivedMetadataIsCompleteAndResetsEarlierUse() {
         var m = PacketMeta(receivedLength: 64, address: 0x1000, entry: 7, direction: .egress, ifindex: 3, engine: 1)
         XCTAssertEqual([m.length, m.next, m.ifindex], [64, 7, 3])
