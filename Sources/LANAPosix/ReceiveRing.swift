@@ -59,8 +59,9 @@ struct ReceiveRing: ~Copyable {
     private let frames: UnsafeMutablePointer<PacketSocket.RingFrame>
     @usableFromInline let blockSize: Int
     @usableFromInline let blockCount: Int
-    /// Set when the kernel lacks PACKET_IGNORE_OUTGOING but the owner asked
-    /// not to see outgoing frames.
+    /// Set when the owner asked not to see outgoing frames and the kernel
+    /// does not filter them out (no PACKET_IGNORE_OUTGOING, or a fanout
+    /// member, whose frames bypass that option): the walk skips them.
     @usableFromInline let skipsOutgoing: Bool
 
     /// Maps the ring already configured (PACKET_RX_RING) on `socket`.
