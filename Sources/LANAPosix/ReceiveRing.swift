@@ -40,6 +40,8 @@ struct RingCursor {
     @usableFromInline var frame: UnsafeMutableRawPointer? = nil
     /// Walked blocks not yet returned to the kernel, ending before `block`.
     @usableFromInline var held = 0
+    /// Whether the walk skips outgoing frames (see `ReceiveRing`).
+    @usableFromInline var skipsOutgoing = false
 
     @usableFromInline init() {}
 }
@@ -59,10 +61,6 @@ struct ReceiveRing: ~Copyable {
     private let frames: UnsafeMutablePointer<PacketSocket.RingFrame>
     @usableFromInline let blockSize: Int
     @usableFromInline let blockCount: Int
-    /// Set when the owner asked not to see outgoing frames and the kernel
-    /// does not filter them out (no PACKET_IGNORE_OUTGOING, or a fanout
-    /// member, whose frames bypass that option): the walk skips them.
-    @usableFromInline let skipsOutgoing: Bool
 
     /// Maps the ring already configured (PACKET_RX_RING) on `socket`.
     init(socket: FileDescriptor, blockSize: Int, blockCount: Int, skipsOutgoing: Bool) throws(Errno) {
@@ -70,10 +68,22 @@ struct ReceiveRing: ~Copyable {
         self.base = region.base
         self.blockSize = blockSize
         self.blockCount = blockCount
-        self.skipsOutgoing = skipsOutgoing
         self.cursor = .allocate(capacity: 1)
         self.cursor.initialize(to: RingCursor())
+        self.cursor.pointee.skipsOutgoing = skipsOutgoing
         self.frames = .allocate(capacity: ReceiveRing.maximumBurst)
+    }
+
+    /// Set when the owner asked not to see outgoing frames and the kernel
+    /// may still deliver some (no PACKET_IGNORE_OUTGOING, or a fanout
+    /// member whose group lacks the flag that filters them): the walk then
+    /// skips them.
+    @usableFromInline var skipsOutgoing: Bool { cursor.pointee.skipsOutgoing }
+
+    /// The owner learnt that the kernel filters outgoing frames after all
+    /// (its fanout group took the flag). Only before the first walk.
+    func stopSkippingOutgoing() {
+        cursor.pointee.skipsOutgoing = false
     }
 
     deinit {

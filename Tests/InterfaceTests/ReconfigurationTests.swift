@@ -260,8 +260,10 @@ final class ReconfigurationTests: InterfaceTestCase, @unchecked Sendable {
         }
     }
 
-    /// Starts trafgen (at most 2,000,000 frames, at most 15 s), runs `step`
+    /// Starts trafgen (at most 10,000,000 frames, at most 15 s), runs `step`
     /// in a loop for up to `limit` seconds while it sends, then stops it.
+    /// The frame bound is far more than trafgen sends in the loop's time
+    /// here (~450,000 a second): the loop must end before the traffic does.
     private func runUnderLoad(_ rig: Rig, seconds limit: Double = 4.5,
                               _ step: (Controller, Int) throws -> Void) throws -> Run {
         let config = work + "/udp.trafgen"
@@ -271,7 +273,7 @@ final class ReconfigurationTests: InterfaceTestCase, @unchecked Sendable {
         // trafgen's forked worker too, and a hard bound on its run time.
         let trafgen = try spawnInPeer("trafgen", [
             try Shell.which("timeout"), "-s", "INT", "15",
-            try Shell.which("trafgen"), "--dev", rig.peer, "--conf", config, "--num", "2000000", "--cpus", "1",
+            try Shell.which("trafgen"), "--dev", rig.peer, "--conf", config, "--num", "10000000", "--cpus", "1",
             "--no-sock-mem", "--notouch-irq", "--no-cpu-stats",
         ])
         trafgen.signalsGroup = true
