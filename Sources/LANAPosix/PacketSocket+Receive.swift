@@ -140,6 +140,13 @@ extension PacketSocket {
         return total
     }
 
+    /// Whether the ring's reader skips outgoing frames itself because the
+    /// kernel may put some in the ring (`ignoreOutgoing` was asked for, but
+    /// PACKET_IGNORE_OUTGOING or, in a fanout group, the group's flag is
+    /// missing). `false` when the kernel keeps them out, or when they were
+    /// not to be ignored.
+    public var skipsOutgoingFrames: Bool { ring.skipsOutgoing }
+
     /// Whether a frame is waiting, without consuming it: lets an engine
     /// choose between another burst and sleeping.
     public var hasPendingFrames: Bool { ring.hasPendingFrames }

@@ -182,6 +182,34 @@ final class PacketSocketTests: VethTestCase {
         XCTAssertEqual(try quiet.collect(1), [TestFrames.frame(sequence: 99, size: 60)])
     }
 
+    /// In a fanout group, frames reach the socket through the group's hook,
+    /// which ignores PACKET_IGNORE_OUTGOING: either the group takes the
+    /// kernel's ignore-outgoing flag, and then the kernel must not put own
+    /// transmits in the ring at all (the reader no longer looks for them),
+    /// or the reader skips them.
+    func testAFanoutMemberIgnoresOwnTransmits() throws {
+        let net = self.net!
+        let fanout = PacketSocket.Fanout(group: UInt16.random(in: 1...0xFFFF), mode: .hash)
+        let quiet = try openSocketA(.init(ignoreOutgoing: true, fanout: fanout))
+        let hearing = try openSocketA(.init(ignoreOutgoing: false))
+        XCTAssertFalse(hearing.skipsOutgoingFrames, "nothing to skip when outgoing frames are wanted")
+        let transmitter = try net.runA { try PacketTransmitter(interfaceName: net.interfaceA) }
+        let frames = expectedFrames(10)
+        for frame in frames {
+            XCTAssertTrue(frame.withUnsafeBytes { transmitter.enqueue($0) })
+        }
+        XCTAssertEqual(try transmitter.flush(), 10)
+
+        XCTAssertEqual(try hearing.collect(10), frames, "the frames left")
+        XCTAssertEqual(try quiet.collectAll(for: 0.2).count, 0)
+        if !quiet.skipsOutgoingFrames {
+            XCTAssertEqual(try quiet.statistics().packets, 0, "the kernel put own transmits in a ring nobody filters")
+        }
+
+        try sendFromB([TestFrames.frame(sequence: 99, size: 60)])
+        XCTAssertEqual(try quiet.collect(1), [TestFrames.frame(sequence: 99, size: 60)])
+    }
+
     func testHashFanoutSplitsFlowsAndLosesNothing() throws {
         let fanout = PacketSocket.Fanout(group: UInt16.random(in: 1...0xFFFF), mode: .hash)
         let first = try openSocketA(.init(fanout: fanout))
