@@ -224,7 +224,6 @@ cpu_ns() {
 }
 # Process CPU time in clock ticks (utime + stime).
 cpu_ticks() { awk '{ print $14 + $15 }' /proc/"$1"/stat; }
-# Per-thread "tid:cpus:ns" for the detail lines.
 # Per thread: tid:cpus:ns:runs (runs = times it was scheduled in, about
 # one per wake-up for a thread that sleeps between bursts of work).
 thread_ns() {
