@@ -46,8 +46,14 @@ public final class BpfBlock: FunctionalBlock, @unchecked Sendable {
             .init("bpf64", "bpf64=<base64>: instructions as 8-byte big-endian records (code, jt, jf, k); how fbctl sends programs too long as text"),
             .init("direction", "direction=ingress|egress|both: which packets are filtered (default both); the others pass"),
         ],
-        hasSecondaryPorts: true
+        extraPorts: [
+            .init("up.nomatch", "ingress packets the program does not match (else dropped as filtered)", takesSecondBind: true),
+            .init("down.nomatch", "egress packets the program does not match (else dropped as filtered)", takesSecondBind: true),
+        ]
     ) { env in BpfBlock(engineCount: env.engineCount) }
+
+    /// Indices of the no-match ports in ``BlockPorts/extra(_:)``, by direction.
+    @usableFromInline static let noMatchPort = (ingress: 0, egress: 1)
 
     /// Which directions the program filters.
     public enum FilterDirection: String, Sendable, CaseIterable {
@@ -192,7 +198,7 @@ public final class BpfBlock: FunctionalBlock, @unchecked Sendable {
                 p.verdict = ports.verdict(for: d)
             } else {
                 unmatched &+= 1
-                let other = ports.secondary(d)
+                let other = ports.extra(d == .ingress ? Self.noMatchPort.ingress : Self.noMatchPort.egress)
                 p.verdict = other.isNone ? .drop(.filtered) : .forward(other)
             }
             i &+= 1

@@ -1,7 +1,8 @@
 import LANACore
 
 /// `tee`: forwards every packet along its direction and sends a copy to the
-/// side's clone port (the second block bound on that side), if any.
+/// side's clone port (`up.clone`, `down.clone`; a second bind on a side
+/// without a port name fills it), if bound.
 ///
 /// Copies go through the engine's backlog, so they are processed in the same
 /// loop after the current burst. A copy never goes back towards the block the
@@ -11,7 +12,10 @@ public final class TeeBlock: FunctionalBlock, @unchecked Sendable {
     public static let type = BlockType(
         name: "tee",
         summary: "forwards packets and copies them to a second block bound on the same side",
-        hasSecondaryPorts: true
+        extraPorts: [
+            .init("up.clone", "receives a copy of every ingress packet", takesSecondBind: true),
+            .init("down.clone", "receives a copy of every egress packet", takesSecondBind: true),
+        ]
     ) { _ in TeeBlock() }
 
     /// Copies never go back where the packet came from: tee reads sources.
@@ -23,7 +27,7 @@ public final class TeeBlock: FunctionalBlock, @unchecked Sendable {
         while i < burst.count {
             let p = burst[i]
             let d = p.direction
-            let clone = ports.secondary(d)
+            let clone = ports.extra(Int(d.rawValue))
             if !clone.isNone && clone != p.source, let copy = context.engine.clone(p) {
                 context.engine.enqueue(copy, to: clone, from: context.idp)
             }

@@ -30,9 +30,12 @@ public enum ControlAttribute: UInt16, CaseIterable, Hashable, Sendable {
     case json = 11
     /// In an event message: the event as one line of text.
     case event = 12
+    /// A port name (BIND): `up.<x>` of the lower block or `down.<x>` of
+    /// the upper one.
+    case port = 13
 
     /// The largest attribute type this version knows.
-    public static let maximum: ControlAttribute = .event
+    public static let maximum: ControlAttribute = .port
 
     /// What an attribute's payload is.
     public enum Kind: Hashable, Sendable {
@@ -52,7 +55,7 @@ public enum ControlAttribute: UInt16, CaseIterable, Hashable, Sendable {
     /// because a BPF program travels as one option.
     public var kind: Kind {
         switch self {
-        case .name, .name2, .type, .interfaceName: .string(maximumLength: 255)
+        case .name, .name2, .type, .interfaceName, .port: .string(maximumLength: 255)
         case .option, .line: .string(maximumLength: 61_440)
         case .text, .json, .event: .string(maximumLength: 65_000)
         case .tag, .flags, .lineNumber: .u32
@@ -74,6 +77,7 @@ public enum ControlAttribute: UInt16, CaseIterable, Hashable, Sendable {
         case .text: "TEXT"
         case .json: "JSON"
         case .event: "EVENT"
+        case .port: "PORT"
         }
     }
 

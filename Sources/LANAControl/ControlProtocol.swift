@@ -115,6 +115,7 @@ public enum ControlCommand: UInt8, CaseIterable, Hashable, Sendable {
     public var optionalAttributes: [ControlAttribute] {
         switch self {
         case .replace: [.flags]
+        case .bind: [.port]
         case .apply: [.line]
         default: []
         }

@@ -57,6 +57,7 @@ extension ControlRequest {
             case (.option, .string(let string)): request.option = string
             case (.interfaceName, .string(let string)): request.interfaceName = string
             case (.line, .string(let string)): request.lines.append(string)
+            case (.port, .string(let string)): request.port = string
             case (.tag, .u32(let value)): request.tag = value
             case (.flags, .u32(let value)): request.flags = ControlFlags(rawValue: value)
             default:

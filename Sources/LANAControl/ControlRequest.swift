@@ -31,6 +31,8 @@ public struct ControlRequest: Hashable, Sendable {
     public var flags: ControlFlags
     /// `LINE`, repeated: the command lines of APPLY, in order.
     public var lines: [String]
+    /// `PORT`: the port a BIND names, if any.
+    public var port: String?
 
     /// A request with the given fields; see the static constructors for the
     /// fields each command takes.
@@ -43,7 +45,8 @@ public struct ControlRequest: Hashable, Sendable {
         interfaceName: String? = nil,
         tag: UInt32? = nil,
         flags: ControlFlags = [],
-        lines: [String] = []
+        lines: [String] = [],
+        port: String? = nil
     ) {
         self.command = command
         self.name = name
@@ -54,6 +57,7 @@ public struct ControlRequest: Hashable, Sendable {
         self.tag = tag
         self.flags = flags
         self.lines = lines
+        self.port = port
     }
 }
 
@@ -73,9 +77,10 @@ extension ControlRequest {
         ControlRequest(command: .set, name: name, option: option)
     }
 
-    /// BIND: `upper` on top of `lower`.
-    public static func bind(_ upper: String, onTopOf lower: String) -> ControlRequest {
-        ControlRequest(command: .bind, name: upper, name2: lower)
+    /// BIND: `upper` on top of `lower`, through `port` if given (`up.<x>`
+    /// of `lower` or `down.<x>` of `upper`).
+    public static func bind(_ upper: String, onTopOf lower: String, port: String? = nil) -> ControlRequest {
+        ControlRequest(command: .bind, name: upper, name2: lower, port: port)
     }
 
     /// UNBIND: undo a bind of `upper` on top of `lower`.
@@ -151,6 +156,7 @@ extension ControlRequest {
         if let tag { values.append((.tag, .u32(tag))) }
         if !flags.isEmpty { values.append((.flags, .u32(flags.rawValue))) }
         for line in lines { values.append((.line, .string(line))) }
+        if let port { values.append((.port, .string(port))) }
         return values
     }
 
@@ -180,6 +186,7 @@ extension ControlRequest {
         if tag != nil { set.insert(.tag) }
         if !flags.isEmpty { set.insert(.flags) }
         if !lines.isEmpty { set.insert(.line) }
+        if port != nil { set.insert(.port) }
         return set
     }
 

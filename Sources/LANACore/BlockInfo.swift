@@ -3,7 +3,10 @@ public struct BlockInfo: Sendable, Equatable {
     public let name: String
     public let type: String
     public let idp: IDP
-    public let ports: BlockPorts
+    /// Bound ports by name, in display order.
+    public let ports: BoundPorts
+    /// Every port name blocks of this type have (families as a pattern).
+    public let portNames: [String]
     /// Blocks bound to this one (ports of others pointing here), plus one for
     /// the registry itself.
     public let refs: Int

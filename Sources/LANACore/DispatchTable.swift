@@ -5,7 +5,9 @@
 //   without locks through `Unmanaged` references (no ARC on the data path).
 // - `owners` holds a strong reference to every block and source the raw
 //   `entries`/`sources` arrays mention, so they live at least as long as the
-//   table. The data plane keeps the current table retained and releases a
+//   table. `portMemory` holds every entry's extra ports and family members;
+//   the ``BlockPorts`` in `entries` point into it, so they are valid exactly
+//   as long as the table. The data plane keeps the current table retained and releases a
 //   replaced one only after a grace period (every engine quiescent), which is
 //   what makes the unowned references safe.
 
@@ -35,20 +37,70 @@ public final class DispatchTable: @unchecked Sendable {
     /// Increases by one with every published change.
     public let generation: UInt64
 
+    /// Extra ports and family members of all entries, in one allocation.
+    private let portMemory: UnsafeMutableRawPointer?
+    /// What each entry's ports are, as the control plane knows them.
+    private let boundPorts: [BoundPorts]
+
+    /// One row as the registry hands it over.
+    public struct Row {
+        public let block: FunctionalBlock
+        public let type: BlockType
+        public let ports: BoundPorts
+        public init(block: FunctionalBlock, type: BlockType, ports: BoundPorts) {
+            self.block = block; self.type = type; self.ports = ports
+        }
+    }
+
     /// - Parameters:
-    ///   - blocks: IDP → (block, ports); index 0 must be empty.
+    ///   - blocks: IDP → row; index 0 must be empty.
     ///   - sources: per engine, the sources it polls.
-    public init(generation: UInt64, blocks: [(block: FunctionalBlock, ports: BlockPorts)?], sources: [[PacketSource]]) {
+    public init(generation: UInt64, blocks: [Row?], sources: [[PacketSource]]) {
         self.generation = generation
         count = Swift.max(blocks.count, 1)
         entries = .allocate(capacity: count)
         var owners: [AnyObject] = []
+        // Extras first (IDP-aligned), then members (8-byte aligned).
+        var extraCount = 0, memberCount = 0
+        for case let b? in blocks {
+            extraCount += b.type.extraPorts.count
+            memberCount += b.ports.bindings.count(where: { if case .member = $0.port.slot { true } else { false } })
+        }
+        let memberOffset = (extraCount * MemoryLayout<IDP>.stride + 7) & ~7
+        let bytes = memberOffset + memberCount * MemoryLayout<PortMember>.stride
+        portMemory = bytes == 0 ? nil : .allocate(byteCount: bytes, alignment: 8)
+        var nextExtra = portMemory?.bindMemory(to: IDP.self, capacity: extraCount)
+        var nextMember = portMemory.map { ($0 + memberOffset).bindMemory(to: PortMember.self, capacity: memberCount) }
+        var bound: [BoundPorts] = []
+        bound.reserveCapacity(count)
         for i in 0..<count {
             if i < blocks.count, i > 0, let b = blocks[i] {
                 owners.append(b.block)
+                bound.append(b.ports)
+                var up = IDP.none, down = IDP.none
+                let extras = nextExtra
+                let declared = b.type.extraPorts.count
+                if declared > 0 { extras!.initialize(repeating: .none, count: declared) }
+                var members: [PortMember] = []
+                for binding in b.ports.bindings {
+                    switch binding.port.slot {
+                    case .standard: if binding.side == .upper { up = binding.idp } else { down = binding.idp }
+                    case .extra(let x): extras![x] = binding.idp
+                    case .member(_, let key): members.append(PortMember(key: key, idp: binding.idp))
+                    }
+                }
+                members.sort { $0.key < $1.key }
+                let memberStart = nextMember
+                if !members.isEmpty { memberStart!.initialize(from: members, count: members.count) }
+                if declared > 0 { nextExtra = extras! + declared }
+                if !members.isEmpty { nextMember = memberStart! + members.count }
+                let ports = BlockPorts(up: up, down: down, extras: declared > 0 ? UnsafePointer(extras) : nil,
+                                       members: members.isEmpty ? nil : UnsafePointer(memberStart),
+                                       memberCount: members.count)
                 (entries + i).initialize(to: DispatchEntry(
-                    block: Unmanaged.passUnretained(b.block), ports: b.ports, readsHistory: b.block.readsPacketHistory))
+                    block: Unmanaged.passUnretained(b.block), ports: ports, readsHistory: b.block.readsPacketHistory))
             } else {
+                bound.append(.unbound)
                 (entries + i).initialize(to: DispatchEntry(block: nil, ports: .unbound, readsHistory: false))
             }
         }
@@ -69,6 +121,7 @@ public final class DispatchTable: @unchecked Sendable {
         sourceStart[sources.count] = at
         sourceRanges = ranges
         self.owners = owners
+        boundPorts = bound
     }
 
     deinit {
@@ -76,6 +129,7 @@ public final class DispatchTable: @unchecked Sendable {
         entries.deallocate()
         sources.deallocate()
         sourceStart.deallocate()
+        portMemory?.deallocate()
     }
 
     /// The entry for `idp`, or `nil` when nothing is mapped there.
@@ -87,8 +141,11 @@ public final class DispatchTable: @unchecked Sendable {
         return e.block == nil ? nil : e
     }
 
-    /// Ports of `idp` in this snapshot (unbound if not mapped).
-    public func ports(of idp: IDP) -> BlockPorts { entry(idp.rawValue)?.ports ?? .unbound }
+    /// Ports of `idp` in this snapshot (unbound if not mapped), by name.
+    public func ports(of idp: IDP) -> BoundPorts {
+        let i = Int(idp.rawValue)
+        return i < boundPorts.count ? boundPorts[i] : .unbound
+    }
 
     /// Whether `block` is referenced by this snapshot.
     public func contains(_ block: FunctionalBlock) -> Bool {

@@ -27,6 +27,10 @@ public enum DropReason: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case blockSpecific = 10
     /// The engine was stopping and drained the packet.
     case shutdown = 11
+    /// Not a loss: the packet went up to a block with nothing bound on top,
+    /// the normal end of its path. Counted as `ended`, never among the
+    /// drops (see ``EngineCounters/totalDrops``).
+    case ended = 12
 
     /// The name used in the `drops` state file and by `fbctl`.
     public var description: String {
@@ -43,11 +47,15 @@ public enum DropReason: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .oversize: return "oversize"
         case .blockSpecific: return "block-specific"
         case .shutdown: return "shutdown"
+        case .ended: return "ended"
         }
     }
 
     /// Number of distinct reasons; sizes the counter arrays.
     public static let count = DropReason.allCases.count
+
+    /// The reasons that are losses: every case but ``ended``.
+    public static let losses = allCases.filter { $0 != .ended }
 }
 
 /// What a block decided for one packet, written into the packet's metadata.
@@ -75,6 +83,10 @@ public struct Verdict: Equatable, Sendable {
     public static func drop(_ reason: DropReason) -> Verdict {
         Verdict(rawValue: 0xFFFF_FF00 | UInt32(reason.rawValue))
     }
+
+    /// The packet reached the top of the graph: the engine frees it and
+    /// counts it as `ended` (not a drop).
+    public static let end = Verdict(rawValue: 0xFFFF_FF00 | UInt32(DropReason.ended.rawValue))
 
     @usableFromInline
     static let firstSpecial: UInt32 = 0xFFFF_FF00

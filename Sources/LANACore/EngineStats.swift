@@ -84,7 +84,11 @@ public struct EngineCounters: Sendable, Equatable {
 
     public init() {}
 
-    public var totalDrops: UInt64 { drops.reduce(0, +) }
+    /// Packets lost, by any reason but ``DropReason/ended``.
+    public var totalDrops: UInt64 { drops.reduce(0, +) - ended }
+
+    /// Packets that reached the top of the graph (the normal end of a path).
+    public var ended: UInt64 { drops[Int(DropReason.ended.rawValue)] }
 
     public func drops(_ reason: DropReason) -> UInt64 { drops[Int(reason.rawValue)] }
 

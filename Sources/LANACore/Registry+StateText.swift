@@ -86,11 +86,7 @@ extension RegistryState {
             if !idp.isNone && references.indices.contains(i) { references[i] += 1 }
         }
         for case let o? in nodes {
-            let p = o.ports
-            count(p.ingress)
-            count(p.egress)
-            count(p.ingressSecondary)
-            count(p.egressSecondary)
+            for binding in o.ports.bindings { count(binding.idp) }
         }
         return references
     }

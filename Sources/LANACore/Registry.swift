@@ -10,7 +10,7 @@ public enum RegistryOperation: Sendable, Equatable {
     case add(name: String, type: String)
     case remove(name: String)
     case set(name: String, option: String)
-    case bind(String, String)
+    case bind(String, String, port: String? = nil)
     case unbind(String, String)
     case replace(old: String, new: String, dropState: Bool)
     case subscribe(String, String)
@@ -94,8 +94,8 @@ public final class Registry: @unchecked Sendable {
         try mutate { (s, fx) throws(RegistryError) in try s.set(name: name, option: option, fx: &fx) }
     }
 
-    public func bind(_ a: String, _ b: String) throws(RegistryError) {
-        try mutate { (s, fx) throws(RegistryError) in try s.bind(a, b, fx: &fx) }
+    public func bind(_ a: String, _ b: String, port: String? = nil) throws(RegistryError) {
+        try mutate { (s, fx) throws(RegistryError) in try s.bind(a, b, port: port, fx: &fx) }
     }
 
     public func unbind(_ a: String, _ b: String) throws(RegistryError) {
@@ -235,15 +235,14 @@ public final class Registry: @unchecked Sendable {
         let idp = s.names.lookup(n.name) ?? .none
         var refs = 1
         for case let o? in s.nodes {
-            let p = o.ports
-            for port in [p.ingress, p.egress, p.ingressSecondary, p.egressSecondary] where port == idp { refs += 1 }
+            for binding in o.ports.bindings where binding.idp == idp { refs += 1 }
         }
         return info(n, idp: idp, refs: refs)
     }
 
     private static func info(_ n: RegistryNode, idp: IDP, refs: Int) -> BlockInfo {
         return BlockInfo(
-            name: n.name, type: n.type.name, idp: idp, ports: n.ports, refs: refs,
+            name: n.name, type: n.type.name, idp: idp, ports: n.ports, portNames: n.type.portNames, refs: refs,
             subscribers: n.subscribers.map(\.idp),
             options: n.block.optionValues().map { "\($0.key)=\($0.value)" },
             optionHelp: n.type.options, status: n.block.statusText(), details: n.block.detailLines())
@@ -300,7 +299,7 @@ public final class Registry: @unchecked Sendable {
 
     private func publish(_ s: RegistryState) {
         let gen = generation.wrappingAdd(1, ordering: .relaxed).newValue
-        let blocks = s.nodes.map { n in n.map { (block: $0.block, ports: $0.ports) } }
+        let blocks = s.nodes.map { n in n.map { DispatchTable.Row(block: $0.block, type: $0.type, ports: $0.ports) } }
         let sources = s.sources.map { $0.map(\.source) }
         dataPlane.publish(DispatchTable(generation: gen, blocks: blocks, sources: sources))
     }
@@ -312,7 +311,7 @@ extension RegistryState {
         case let .add(name, type): _ = try add(name: name, typeName: type, fx: &fx)
         case let .remove(name): try remove(name: name, fx: &fx)
         case let .set(name, option): try set(name: name, option: option, fx: &fx)
-        case let .bind(a, b): try bind(a, b, fx: &fx)
+        case let .bind(a, b, port): try bind(a, b, port: port, fx: &fx)
         case let .unbind(a, b): try unbind(a, b, fx: &fx)
         case let .replace(old, new, drop): try replace(old, with: new, dropState: drop, fx: &fx)
         case let .subscribe(a, b): try subscribe(a, b, fx: &fx)

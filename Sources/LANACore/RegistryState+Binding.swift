@@ -7,64 +7,95 @@ import Glibc
 extension RegistryState {
     // MARK: Bind / unbind
 
-    /// `bind a b`: a on top of b (`a.egress = b`, `b.ingress = a`), plus a
-    /// mutual subscription. A second bind on a side goes to that side's
-    /// secondary port if the block type has one.
-    mutating func bind(_ aName: String, _ bName: String, fx: inout RegistryEffects) throws(RegistryError) {
+    /// `bind a b [port]`: a on top of b, plus a mutual subscription.
+    /// Without a port name a fills its `down` and b its `up`; a side whose
+    /// default port is taken takes a second bind in the port its type names
+    /// for that (tee's clone, bpf's no-match). A port name `up…` is b's,
+    /// `down…` is a's; the other side gets its default port.
+    mutating func bind(_ aName: String, _ bName: String, port: String? = nil,
+                       fx: inout RegistryEffects) throws(RegistryError) {
         let a = try idp(aName), b = try idp(bName)
         if a == b {
             throw RegistryError(Errno(rawValue: EINVAL), "cannot bind \(aName) on top of itself")
         }
         let ai = Int(a.rawValue), bi = Int(b.rawValue)
-        let aPorts = nodes[ai]!.ports
-        if aPorts.egress == b || aPorts.egressSecondary == b {
-            throw RegistryError(Errno(rawValue: EEXIST), "\(aName) is already bound on top of \(bName)")
+        if let existing = nodes[ai]!.ports.port(on: .lower, to: b) {
+            throw RegistryError(Errno(rawValue: EEXIST), "\(aName) is already bound on top of \(bName) (port \(existing.name))")
         }
-        let aSecondary = try freePort(of: a, .egress)
-        let bSecondary = try freePort(of: b, .ingress)
+        var lowerPort: PortReference?   // a's port towards b
+        var upperPort: PortReference?   // b's port towards a
+        if let port {
+            switch PortSide(portName: port) {
+            case .upper?: upperPort = try namedPort(port, of: b)
+            case .lower?: lowerPort = try namedPort(port, of: a)
+            case nil:
+                throw RegistryError(Errno(rawValue: EINVAL),
+                    "invalid port name \(Self.quoted(port)): expected up, down, up.<name> (a port of \(bName)) or down.<name> (a port of \(aName))")
+            }
+        }
+        let lower: PortReference, upper: PortReference
+        if let lowerPort { lower = lowerPort } else { lower = try freePort(of: a, .lower) }
+        if let upperPort { upper = upperPort } else { upper = try freePort(of: b, .upper) }
+        try checkFree(lower, of: a)
+        try checkFree(upper, of: b)
         if let path = egressPath(from: b, to: a) {
             throw RegistryError(Errno(rawValue: ELOOP),
                 "binding \(aName) on top of \(bName) would create a loop: \(path.map { node($0).name }.joined(separator: " -> ")) -> \(bName)")
         }
         // In place: copying a node out and back costs a retain and release
         // of each of its fields, on the control channel's latency path.
-        if aSecondary { nodes[ai]!.ports.egressSecondary = b } else { nodes[ai]!.ports.egress = b }
-        if bSecondary { nodes[bi]!.ports.ingressSecondary = a } else { nodes[bi]!.ports.ingress = a }
+        nodes[ai]!.ports.bind(lower, to: b)
+        nodes[bi]!.ports.bind(upper, to: a)
         addSubscription(of: b, to: a, explicit: false)
         addSubscription(of: a, to: b, explicit: false)
-        fx.events.append(BlockEvent(.bound, block: aName, idp: a, detail: "egress \(bName) \(b)"))
-        fx.events.append(BlockEvent(.bound, block: bName, idp: b, detail: "ingress \(aName) \(a)"))
+        fx.events.append(BlockEvent(.bound, block: aName, idp: a, detail: "\(lower.name) \(bName) \(b)"))
+        fx.events.append(BlockEvent(.bound, block: bName, idp: b, detail: "\(upper.name) \(aName) \(a)"))
         fx.graphChanged = true
     }
 
-    /// Whether a bind on `side` of `n` uses the secondary port; throws EBUSY
-    /// if both are taken (or the type has no secondary port).
-    private func freePort(of idp: IDP, _ side: Direction) throws(RegistryError) -> Bool {
-        let ports = nodes[Int(idp.rawValue)]!.ports
-        let primary = ports[side]
-        if primary.isNone { return false }
+    /// `name` resolved against the type of the block at `idp`.
+    private func namedPort(_ name: String, of idp: IDP) throws(RegistryError) -> PortReference {
         let n = node(idp)
-        if n.type.hasSecondaryPorts {
-            let secondary = ports.secondary(side)
-            if secondary.isNone { return true }
-            throw RegistryError(Errno(rawValue: EBUSY),
-                "\(side) ports of \(n.name) are already bound to \(node(primary).name) and \(node(secondary).name)")
+        guard let port = n.type.port(named: name) else {
+            throw RegistryError(Errno(rawValue: EINVAL),
+                "\(n.name) has no port \(Self.quoted(name)): \(n.type.name) blocks have \(n.type.portNames.joined(separator: ", "))")
         }
-        throw RegistryError(Errno(rawValue: EBUSY), "\(side) port of \(n.name) is already bound to \(node(primary).name)")
+        return port
     }
 
-    /// A path of egress links from `start` to `goal`, if one exists.
+    /// The port a bind without a port name takes on `side` of `idp`: the
+    /// default one, or the type's second-bind port when that is taken.
+    private func freePort(of idp: IDP, _ side: PortSide) throws(RegistryError) -> PortReference {
+        let n = node(idp)
+        let primary = n.ports[side]
+        if primary.isNone { return n.type.port(named: side.defaultPort)! }
+        if let second = n.type.secondBindPort(side) {
+            let other = n.ports[second]
+            if other.isNone { return n.type.port(named: second)! }
+            throw RegistryError(Errno(rawValue: EBUSY),
+                "\(side) ports of \(n.name) are already bound: \(side.defaultPort) to \(node(primary).name), \(second) to \(node(other).name)")
+        }
+        throw RegistryError(Errno(rawValue: EBUSY), "port \(side.defaultPort) of \(n.name) is already bound to \(node(primary).name)")
+    }
+
+    private func checkFree(_ port: PortReference, of idp: IDP) throws(RegistryError) {
+        let n = node(idp)
+        let taken = n.ports[port.name]
+        if !taken.isNone {
+            throw RegistryError(Errno(rawValue: EBUSY), "port \(port.name) of \(n.name) is already bound to \(node(taken).name)")
+        }
+    }
+
+    /// A path of links to lower blocks from `start` to `goal`, if one exists.
     private func egressPath(from start: IDP, to goal: IDP) -> [IDP]? {
         // The common case: nothing below `start` at all.
-        let first = nodes[Int(start.rawValue)]!.ports
-        if start != goal && first.egress.isNone && first.egressSecondary.isNone { return nil }
+        if start != goal && nodes[Int(start.rawValue)]!.ports.on(.lower).isEmpty { return nil }
         var stack: [[IDP]] = [[start]]
         var seen: Set<IDP> = [start]
         while let path = stack.popLast() {
             let last = path.last!
             if last == goal { return path }
-            let p = nodes[Int(last.rawValue)]!.ports
-            for next in [p.egress, p.egressSecondary] where !next.isNone && !seen.contains(next) {
+            for next in nodes[Int(last.rawValue)]!.ports.on(.lower).map(\.idp) where !seen.contains(next) {
                 seen.insert(next)
                 stack.append(path + [next])
             }
@@ -75,30 +106,17 @@ extension RegistryState {
     mutating func unbind(_ aName: String, _ bName: String, fx: inout RegistryEffects) throws(RegistryError) {
         let a = try idp(aName), b = try idp(bName)
         let ai = Int(a.rawValue), bi = Int(b.rawValue)
-        let aPorts = nodes[ai]!.ports, bPorts = nodes[bi]!.ports
-        let aHas = aPorts.egress == b || aPorts.egressSecondary == b
-        let bHas = bPorts.ingress == a || bPorts.ingressSecondary == a
-        guard aHas && bHas else {
+        guard let lower = nodes[ai]!.ports.port(on: .lower, to: b),
+              let upper = nodes[bi]!.ports.port(on: .upper, to: a) else {
             throw RegistryError(Errno(rawValue: ENOENT), "\(aName) is not bound on top of \(bName)")
         }
-        Self.clear(&nodes[ai]!.ports, .egress, b)
-        Self.clear(&nodes[bi]!.ports, .ingress, a)
+        nodes[ai]!.ports.unbind(lower.name)
+        nodes[bi]!.ports.unbind(upper.name)
         dropBindSubscription(of: b, to: a)
         dropBindSubscription(of: a, to: b)
-        fx.events.append(BlockEvent(.unbound, block: aName, idp: a, detail: "egress \(bName) \(b)"))
-        fx.events.append(BlockEvent(.unbound, block: bName, idp: b, detail: "ingress \(aName) \(a)"))
+        fx.events.append(BlockEvent(.unbound, block: aName, idp: a, detail: "\(lower.name) \(bName) \(b)"))
+        fx.events.append(BlockEvent(.unbound, block: bName, idp: b, detail: "\(upper.name) \(aName) \(a)"))
         fx.graphChanged = true
-    }
-
-    /// Clears `idp` from a side; a secondary left alone moves up to primary,
-    /// so "first bind on a side" stays the primary port.
-    private static func clear(_ ports: inout BlockPorts, _ side: Direction, _ idp: IDP) {
-        if ports[side] == idp {
-            ports[side] = ports.secondary(side)
-            ports.setSecondary(side, .none)
-        } else if ports.secondary(side) == idp {
-            ports.setSecondary(side, .none)
-        }
     }
 
     // MARK: Subscriptions
@@ -168,13 +186,19 @@ extension RegistryState {
         if !nn.subscribers.isEmpty || subscribedElsewhere {
             throw RegistryError(Errno(rawValue: EBUSY), "\(newName) has subscriptions: a replacement must have none")
         }
-        if !nn.type.hasSecondaryPorts && !(on.ports.ingressSecondary.isNone && on.ports.egressSecondary.isNone) {
-            throw RegistryError(Errno(rawValue: EINVAL),
-                "\(oldName) has a second block bound on a side; \(nn.type.name) blocks have no second port to take it")
+        // The new block takes the old one's ports by name: each must exist
+        // for its type (a cross-type replace must not lose a binding).
+        var ports = BoundPorts()
+        for binding in on.ports.bindings {
+            guard let port = nn.type.port(named: binding.name) else {
+                throw RegistryError(Errno(rawValue: EINVAL),
+                    "\(oldName) has port \(binding.name) bound to \(node(binding.idp).name); \(nn.type.name) blocks have no such port")
+            }
+            ports.bind(port, to: binding.idp)
         }
         let sameType = on.type.name == nn.type.name
         nodes[Int(o.rawValue)] = RegistryNode(name: on.name, type: nn.type, block: nn.block,
-                                              ports: on.ports, subscribers: on.subscribers)
+                                              ports: ports, subscribers: on.subscribers)
         nodes[Int(n.rawValue)] = nil
         names.remove(newName)
         fx.removed.append(on.block)
@@ -192,11 +216,11 @@ extension RegistryState {
     mutating func detach(_ name: String, fx: inout RegistryEffects) throws(RegistryError) {
         let idp = try idp(name)
         let p = node(idp).ports
-        for upper in [p.ingress, p.ingressSecondary] where !upper.isNone {
-            try unbind(node(upper).name, name, fx: &fx)
+        for upper in p.on(.upper) {
+            try unbind(node(upper.idp).name, name, fx: &fx)
         }
-        for lower in [p.egress, p.egressSecondary] where !lower.isNone {
-            try unbind(name, node(lower).name, fx: &fx)
+        for lower in p.on(.lower) {
+            try unbind(name, node(lower.idp).name, fx: &fx)
         }
         for i in nodes.indices where nodes[i] != nil {
             nodes[i]!.subscribers.removeAll { $0.idp == idp }

@@ -9,7 +9,7 @@ struct RegistryNode {
     var name: String
     let type: BlockType
     let block: FunctionalBlock
-    var ports: BlockPorts
+    var ports: BoundPorts
     /// Who receives this block's events, newest first.
     var subscribers: [Subscription]
 }
@@ -127,7 +127,7 @@ struct RegistryState {
                 : "\(name) is not an interface block")
         }
         if !n.ports.isUnbound {
-            let others = n.ports.bound.map { node($0).name }.joined(separator: ", ")
+            let others = n.ports.bindings.map { "\(node($0.idp).name) (\($0.name))" }.joined(separator: ", ")
             throw RegistryError(Errno(rawValue: EBUSY), "\(name) is still bound to \(others): unbind it first")
         }
         if let s = n.subscribers.first(where: \.isLive) {

@@ -84,7 +84,9 @@ enum ConfigParser {
         case ("fbctl", "add"): try expect(2, "<name> <type>"); return .registry(.add(name: words[2], type: words[3]))
         case ("fbctl", "rm"): try expect(1, "<name>"); return .registry(.remove(name: words[2]))
         case ("fbctl", "set"): try expect(2, "<name> <key>=<value>"); return .registry(.set(name: words[2], option: words[3]))
-        case ("fbctl", "bind"): try expect(2, "<upper> <lower>"); return .registry(.bind(words[2], words[3]))
+        case ("fbctl", "bind"):
+            if words.count == 5 { return .registry(.bind(words[2], words[3], port: words[4])) }
+            try expect(2, "<upper> <lower> [<port>]"); return .registry(.bind(words[2], words[3]))
         case ("fbctl", "unbind"): try expect(2, "<upper> <lower>"); return .registry(.unbind(words[2], words[3]))
         case ("fbctl", "replace"):
             try expect(2, "<old> <new>"); return .registry(.replace(old: words[2], new: words[3], dropState: false))

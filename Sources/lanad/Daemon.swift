@@ -138,7 +138,7 @@ final class Daemon {
         hooks.unhookAll()
         engines.stop()
         let total = engines.stats.total()
-        log.info("engines stopped: \(total.received) packets received, \(total.totalDrops) dropped")
+        log.info("engines stopped: \(total.received) packets received, \(total.created) created, \(total.ended) ended, \(total.delivered) delivered, \(total.totalDrops) dropped")
         directory.cleanUp()
         cleaned = true
     }

@@ -45,7 +45,7 @@ final class RequestHandler {
             case .add: try registry.add(r.name!, type: r.type!)
             case .remove: try registry.remove(r.name!)
             case .set: try registry.set(r.name!, r.option!)
-            case .bind: try registry.bind(r.name!, r.name2!)
+            case .bind: try registry.bind(r.name!, r.name2!, port: r.port)
             case .unbind: try registry.unbind(r.name!, r.name2!)
             case .replace: try registry.replace(r.name!, with: r.name2!, dropState: r.flags.contains(.drop))
             case .subscribe: try registry.subscribe(r.name!, r.name2!)
@@ -141,8 +141,10 @@ final class RequestHandler {
         let b = try registry.show(name)
         let names = Dictionary(uniqueKeysWithValues: registry.list().map { ($0.idp, $0.name) })
         var text = "\(b.name) (\(b.type)), IDP \(b.idp)\n"
-        text += "  ingress: \(Self.portText([b.ports.ingress, b.ports.ingressSecondary], names))\n"
-        text += "  egress: \(Self.portText([b.ports.egress, b.ports.egressSecondary], names))\n"
+        text += "  ports:\n"
+        for (port, idp) in Self.portRows(b) {
+            text += "    \(port): \(idp.isNone ? "-" : "\(names[idp] ?? "?") (\(idp))")\n"
+        }
         text += "  subscribers: \(b.subscribers.isEmpty ? "-" : b.subscribers.map { "\(names[$0] ?? "?") (\($0))" }.joined(separator: ", "))\n"
         if b.optionHelp.isEmpty {
             text += "  options: none\n"
@@ -165,28 +167,39 @@ final class RequestHandler {
         return lines.prefix(256).joined(separator: "\n") + "\n… \(lines.count - 257) more lines in the status file\n"
     }
 
-    static func portText(_ idps: [IDP], _ names: [IDP: String]) -> String {
-        let bound = idps.filter { !$0.isNone }
-        return bound.isEmpty ? "-" : bound.map { "\(names[$0] ?? "?") (\($0))" }.joined(separator: ", ")
+    /// Every fixed port of the block's type, bound or not (`.none`), then
+    /// the bound family members, in the order ``BoundPorts`` keeps: what
+    /// `show` lists.
+    static func portRows(_ b: BlockInfo) -> [(String, IDP)] {
+        var rows: [(String, IDP)] = []
+        for side in [PortSide.upper, .lower] {
+            for name in b.portNames where PortSide(portName: name) == side && !name.hasSuffix(">") {
+                rows.append((name, b.ports[name]))
+            }
+            for binding in b.ports.on(side) where !b.portNames.contains(binding.name) {
+                rows.append((binding.name, binding.idp))
+            }
+        }
+        return rows
     }
 
-    /// `fb2 tee 2 ingress=fb3,fb5 egress=eth0`
+    /// `fb2 tee 2 up=fb3 up.clone=fb5 down=eth0`: the default ports always,
+    /// other ports when bound.
     static func listLine(_ b: BlockInfo, _ names: [IDP: String]) -> String {
-        func side(_ ids: [IDP]) -> String {
-            let bound = ids.filter { !$0.isNone }
-            return bound.isEmpty ? "-" : bound.map { names[$0] ?? "\($0)" }.joined(separator: ",")
+        var line = "\(b.name) \(b.type) \(b.idp)"
+        for (port, idp) in portRows(b) where !idp.isNone || port == "up" || port == "down" {
+            line += " \(port)=\(idp.isNone ? "-" : names[idp] ?? "\(idp)")"
         }
-        return "\(b.name) \(b.type) \(b.idp) ingress=\(side([b.ports.ingress, b.ports.ingressSecondary])) egress=\(side([b.ports.egress, b.ports.egressSecondary]))"
+        return line
     }
 
     static func json(_ b: BlockInfo, _ names: [IDP: String], detailed: Bool) -> String {
-        func ports(_ ids: [IDP]) -> String {
-            "[" + ids.filter { !$0.isNone }.map { "{\"name\":\(JSONText.string(names[$0] ?? "")),\"idp\":\($0)}" }.joined(separator: ",") + "]"
-        }
+        let ports = "[" + b.ports.bindings.map {
+            "{\"port\":\(JSONText.string($0.name)),\"name\":\(JSONText.string(names[$0.idp] ?? "")),\"idp\":\($0.idp)}"
+        }.joined(separator: ",") + "]"
         var fields = [
             "\"name\":\(JSONText.string(b.name))", "\"type\":\(JSONText.string(b.type))", "\"idp\":\(b.idp)", "\"refs\":\(b.refs)",
-            "\"ingress\":\(ports([b.ports.ingress, b.ports.ingressSecondary]))",
-            "\"egress\":\(ports([b.ports.egress, b.ports.egressSecondary]))",
+            "\"ports\":\(ports)",
             "\"subscribers\":[\(b.subscribers.map(\.description).joined(separator: ","))]",
             "\"settings\":[\(b.options.map(JSONText.string).joined(separator: ","))]",
         ]

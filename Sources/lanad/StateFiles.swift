@@ -126,13 +126,16 @@ final class StateFiles: @unchecked Sendable {
         }
     }
 
-    /// `CPU<n>:\t<pkts>\t<bytes>\t<fblock calls>\t<backlog enq>\t<drops>\t<backlog len>`
+    /// A header line naming the columns, then per engine
+    /// `CPU<n>:\t<pkts>\t<bytes>\t<fblock calls>\t<backlog enq>\t<drops>\t<backlog len>\t<ended>`
+    /// (`ended`: packets that reached the top of the graph, not drops).
     ///
     /// Rendered as bytes, not interpolated: the stats thread renders it
     /// five times a second while traffic flows.
     func ppe() -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(64 * engines.engines.count)
+        out.reserveCapacity(64 * (engines.engines.count + 1))
+        out.append(contentsOf: Self.ppeHeader)
         for e in engines.engines {
             let c = engines.stats.counters(e.index)
             out.append(contentsOf: "CPU".utf8)
@@ -144,6 +147,7 @@ final class StateFiles: @unchecked Sendable {
             out.appendField(c.backlogEnqueued)
             out.appendField(c.totalDrops)
             out.appendField(c.backlogLength)
+            out.appendField(c.ended)
             out.append(UInt8(ascii: "\n"))
         }
         return out
@@ -157,12 +161,14 @@ final class StateFiles: @unchecked Sendable {
         }.joined()
     }
 
-    /// `<reason> <count>` for every reason, summed over engines.
+    static let ppeHeader = Array("#cpu\tpackets\tbytes\tcalls\tenqueued\tdrops\tbacklog\tended\n".utf8)
+
+    /// `<reason> <count>` for every reason of loss, summed over engines.
     func drops() -> [UInt8] {
         let t = engines.stats.total()
         var out: [UInt8] = []
         out.reserveCapacity(24 * DropReason.count)
-        for reason in DropReason.allCases {
+        for reason in DropReason.losses {
             out.append(contentsOf: reason.description.utf8)
             out.append(UInt8(ascii: " "))
             out.appendDecimal(t.drops(reason))

@@ -28,12 +28,15 @@ final class BlockTests: XCTestCase {
         XCTAssertEqual(g.poolAvailable, g.poolCapacity)
     }
 
-    func testUnboundPortDropsAreCounted() throws {
+    func testTopOfTheGraphEndsAndAnUnboundLowerPortDrops() throws {
         let g = EmbeddedGraph(types: BuiltinBlocks.types)
         try g.registry.add("d", type: "dummy")
-        for _ in 0..<3 { try g.send(frame(0), to: "d") }
+        for _ in 0..<3 { try g.send(frame(0), to: "d", direction: .ingress) }
+        for _ in 0..<2 { try g.send(frame(0), to: "d", direction: .egress) }
         g.run()
-        XCTAssertEqual(g.counters.drops(.unboundPort), 3)
+        XCTAssertEqual(g.counters.ended, 3, "ingress packets with nothing on top end there")
+        XCTAssertEqual(g.counters.drops(.unboundPort), 2, "egress packets with nothing below are lost")
+        XCTAssertEqual(g.counters.totalDrops, 2)
         XCTAssertEqual(g.poolAvailable, g.poolCapacity)
     }
 

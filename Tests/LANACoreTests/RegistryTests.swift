@@ -116,8 +116,10 @@ final class RegistryTests: XCTestCase {
         try registry.add("high", type: "dummy")
         try registry.bind("high", "low")
         let high = try registry.show("high"), low = try registry.show("low")
-        XCTAssertEqual(high.ports, BlockPorts(egress: low.idp))
-        XCTAssertEqual(low.ports, BlockPorts(ingress: high.idp))
+        XCTAssertEqual(high.ports.bindings.map { "\($0.name)=\($0.idp)" }, ["down=\(low.idp)"])
+        XCTAssertEqual(low.ports.bindings.map { "\($0.name)=\($0.idp)" }, ["up=\(high.idp)"])
+        XCTAssertEqual(registry.dataPlane.table.entry(high.idp.rawValue)?.ports.down, low.idp)
+        XCTAssertEqual(registry.dataPlane.table.entry(low.idp.rawValue)?.ports.up, high.idp)
         XCTAssertEqual(high.subscribers, [low.idp])
         XCTAssertEqual(low.subscribers, [high.idp])
         XCTAssertEqual(registry.dataPlane.table.ports(of: high.idp), high.ports, "snapshot has the ports")
@@ -134,18 +136,70 @@ final class RegistryTests: XCTestCase {
         assertRefused(EINVAL, mentioning: "itself") { try registry.bind("a", "a") }
         try registry.bind("b", "a")
         assertRefused(EEXIST, mentioning: "already bound") { try registry.bind("b", "a") }
-        assertRefused(EBUSY, mentioning: "egress port of b is already bound to a") { try registry.bind("b", "c") }
-        assertRefused(EBUSY, mentioning: "ingress port of a is already bound to b") { try registry.bind("c", "a") }
+        assertRefused(EBUSY, mentioning: "port down of b is already bound to a") { try registry.bind("b", "c") }
+        assertRefused(EBUSY, mentioning: "port up of a is already bound to b") { try registry.bind("c", "a") }
         try registry.bind("c", "b")
         // a <- b <- c: binding a on top of c would close the loop.
         assertRefused(ELOOP, mentioning: "loop") { try registry.bind("a", "c") }
-        assertRefused(EBUSY, mentioning: "egress port of b") { try registry.bind("b", "c") }
+        assertRefused(EBUSY, mentioning: "port down of b") { try registry.bind("b", "c") }
+    }
+
+    func testNamedPortsAreTheTypesOwn() throws {
+        for n in ["a", "b", "c"] { try registry.add(n, type: "dummy") }
+        try registry.add("t", type: "tee")
+        assertRefused(EINVAL, mentioning: "b has no port up.clone: dummy blocks have up, down") {
+            try registry.bind("a", "b", port: "up.clone")
+        }
+        assertRefused(EINVAL, mentioning: "invalid port name left: expected up, down, up.<name> (a port of b) or down.<name> (a port of a)") { try registry.bind("a", "b", port: "left") }
+        // up.<x> is the lower block's port, down.<x> the upper block's.
+        try registry.bind("a", "t", port: "up.clone")
+        XCTAssertEqual(try registry.show("t").ports["up.clone"], registry.idp(of: "a"))
+        XCTAssertEqual(try registry.show("t").ports["up"], IDP.none, "the default port stays free")
+        try registry.bind("t", "c", port: "down.clone")
+        XCTAssertEqual(try registry.show("t").ports["down.clone"], registry.idp(of: "c"))
+        assertRefused(EBUSY, mentioning: "port up.clone of t is already bound to a") {
+            try registry.bind("b", "t", port: "up.clone")
+        }
+        try registry.bind("b", "t")
+        XCTAssertEqual(try registry.show("t").ports["up"], registry.idp(of: "b"))
+        let entry = try XCTUnwrap(registry.dataPlane.table.entry(registry.idp(of: "t")!.rawValue))
+        XCTAssertEqual(entry.ports.up, registry.idp(of: "b"))
+        XCTAssertEqual(entry.ports.extra(0), registry.idp(of: "a"), "up.clone is the first extra port")
+        XCTAssertEqual(entry.ports.extra(1), registry.idp(of: "c"))
+        XCTAssertEqual(entry.ports.down, IDP.none)
+        try registry.unbind("a", "t")
+        XCTAssertEqual(try registry.show("t").ports.bindings.map(\.name), ["up", "down.clone"])
+    }
+
+    func testPortFamiliesResolveKeysAtSnapshotTime() throws {
+        registry.register(BlockType(name: "demux", summary: "one upper port per key", portFamilies: [
+            PortFamily(prefix: "up.type.", placeholder: "<hex>", help: "packets of one type") { UInt32($0.dropFirst(2), radix: 16) },
+        ]) { _ in DummyBlock() })
+        try registry.add("m", type: "demux")
+        for n in ["a", "b", "c", "d"] { try registry.add(n, type: "dummy") }
+        try registry.bind("a", "m", port: "up.type.0x88b5")
+        try registry.bind("b", "m", port: "up.type.0x0800")
+        try registry.bind("c", "m")
+        assertRefused(EINVAL, mentioning: "m has no port up.type.zz: demux blocks have up, down, up.type.<hex>") {
+            try registry.bind("d", "m", port: "up.type.zz")
+        }
+        let entry = try XCTUnwrap(registry.dataPlane.table.entry(registry.idp(of: "m")!.rawValue))
+        XCTAssertEqual(entry.ports.member(0x88b5), registry.idp(of: "a"))
+        XCTAssertEqual(entry.ports.member(0x0800), registry.idp(of: "b"))
+        XCTAssertEqual(entry.ports.member(0x86dd), IDP.none)
+        XCTAssertEqual(entry.ports.up, registry.idp(of: "c"))
+        XCTAssertEqual(try registry.show("m").ports.bindings.map(\.name), ["up", "up.type.0x0800", "up.type.0x88b5"])
+        // A replacement must have every bound port.
+        try registry.add("d2", type: "dummy")
+        assertRefused(EINVAL, mentioning: "m has port up.type.0x0800 bound to b; dummy blocks have no such port") {
+            try registry.replace("m", with: "d2")
+        }
     }
 
     func testLoopDetectionThroughTeeSecondaryPorts() throws {
         for n in ["t", "x", "y"] { try registry.add(n, type: n == "t" ? "tee" : "dummy") }
-        try registry.bind("t", "x")      // t.egress = x
-        try registry.bind("t", "y")      // t.egressSecondary = y
+        try registry.bind("t", "x")      // t.down = x
+        try registry.bind("t", "y")      // t.down.clone = y
         assertRefused(ELOOP, mentioning: "t -> y") { try registry.bind("y", "t") }
     }
 
@@ -195,21 +249,25 @@ final class RegistryTests: XCTestCase {
         try registry.bind("fb3", "fb2")
         try registry.bind("fb5", "fb2")
         let tee = try registry.show("fb2")
-        XCTAssertEqual(tee.ports.ingress, registry.idp(of: "fb3"))
-        XCTAssertEqual(tee.ports.ingressSecondary, registry.idp(of: "fb5"))
-        XCTAssertEqual(tee.ports.egress, registry.idp(of: "eth"))
-        assertRefused(EBUSY, mentioning: "ingress ports of fb2 are already bound to fb3 and fb5") {
+        XCTAssertEqual(tee.ports["up"], registry.idp(of: "fb3"))
+        XCTAssertEqual(tee.ports["up.clone"], registry.idp(of: "fb5"))
+        XCTAssertEqual(tee.ports["down"], registry.idp(of: "eth"))
+        assertRefused(EBUSY, mentioning: "upper ports of fb2 are already bound: up to fb3, up.clone to fb5") {
             try registry.bind("fb7", "fb2")
         }
         // Thesis Appendix C.3 order of the dependency list: newest first.
         XCTAssertEqual(tee.fblocksLine, "fb2 tee 2 4 [4 3 1]")
-        // Unbinding the primary promotes the clone port.
+        // Unbinding the default port leaves the clone port where it is
+        // (ports are named: nothing moves between them), and the next bind
+        // without a port name takes the free default port.
         try registry.unbind("fb3", "fb2")
-        XCTAssertEqual(try registry.show("fb2").ports, BlockPorts(ingress: registry.idp(of: "fb5")!, egress: registry.idp(of: "eth")!))
+        XCTAssertEqual(try registry.show("fb2").ports.bindings.map(\.name), ["up.clone", "down"])
+        try registry.bind("fb3", "fb2")
+        XCTAssertEqual(try registry.show("fb2").ports["up"], registry.idp(of: "fb3"))
         // A dummy has no second port: the second bind is EBUSY.
         try registry.add("d", type: "dummy")
         try registry.bind("d", "fb7")
-        assertRefused(EBUSY, mentioning: "egress port of d") { try registry.bind("d", "fb3") }
+        assertRefused(EBUSY, mentioning: "port down of d") { try registry.bind("d", "fb3") }
     }
 
     // MARK: REPLACE
@@ -261,7 +319,7 @@ final class RegistryTests: XCTestCase {
         try registry.add("z", type: "dummy")
         try registry.bind("x", "t")
         try registry.bind("y", "t")
-        assertRefused(EINVAL, mentioning: "second block") { try registry.replace("t", with: "z") }
+        assertRefused(EINVAL, mentioning: "t has port up.clone bound to y; dummy blocks have no such port") { try registry.replace("t", with: "z") }
     }
 
     func testReplaceOfInterfaceBlocksIsRefused() throws {
@@ -283,7 +341,8 @@ final class RegistryTests: XCTestCase {
         registry.attachSource(MemorySource(frame: Array(repeating: 0xAB, count: 60), count: 5,
                                           entry: registry.idp(of: "c")!), engine: 1)
         XCTAssertEqual(engines.engines[1].runUntilIdle(), 5)
-        XCTAssertEqual(engines.stats.total().drops(.unboundPort), 5)
+        XCTAssertEqual(engines.stats.total().ended, 5, "c is the top of the graph")
+        XCTAssertEqual(engines.stats.total().totalDrops, 0)
         XCTAssertEqual(registry.block(named: "c")?.statusText(), "5 300\n")
         try registry.replace("c", with: "c2")
         XCTAssertEqual(registry.block(named: "c")?.statusText(), "5 300\n", "same-type replace keeps counting from old values")
@@ -324,10 +383,10 @@ final class RegistryTests: XCTestCase {
         try registry.set("a", "reset=1")
         try registry.bind("b", "a")
         let listener = registry.block(named: "l") as! Listener
-        XCTAssertEqual(listener.seen, ["subscribed a 1 l 2", "option a 1 reset=1", "bound a 1 ingress b 3"])
+        XCTAssertEqual(listener.seen, ["subscribed a 1 l 2", "option a 1 reset=1", "bound a 1 up b 3"])
         XCTAssertEqual(sink.events, [
             "added a 1 counter", "added l 2 listener", "added b 3 dummy", "subscribed a 1 l 2",
-            "option a 1 reset=1", "bound b 3 egress a 1", "bound a 1 ingress b 3",
+            "option a 1 reset=1", "bound b 3 down a 1", "bound a 1 up b 3",
         ])
     }
 

@@ -61,11 +61,22 @@ struct Set: ParsableCommand {
 
 struct Bind: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Bind <upper> on top of <lower>.",
-        discussion: "upper's egress port goes to lower, lower's ingress port to upper, and they subscribe to each other's events. A second bind on a side of a tee fills its clone port. Refused: EBUSY if a port is taken, ELOOP if it would close a loop.")
+        discussion: """
+            upper's port 'down' goes to lower, lower's port 'up' to upper, and they subscribe to each other's \
+            events. A port name chooses another port: 'up.<x>' is a port of <lower> (packets going up from \
+            lower through it reach upper), 'down.<x>' a port of <upper>. Without one, a second bind on a \
+            side whose type has a port for it (tee's up.clone/down.clone, bpf's up.nomatch/down.nomatch) \
+            fills that port. 'fbctl show <block>' lists a block's ports. Refused: EBUSY if a port is taken, \
+            EINVAL for a port the type does not have, ELOOP if it would close a loop.
+            """)
     @OptionGroup var options: ClientOptions
     @Argument(help: "Upper block.") var upper: String
     @Argument(help: "Lower block.") var lower: String
-    func run() throws { try ToolRunner(tool: "fbctl", options: options).run("bind \(upper) \(lower)", .bind(upper, onTopOf: lower)) }
+    @Argument(help: "Port: up.<x> of <lower> or down.<x> of <upper> (default: up and down).") var port: String?
+    func run() throws {
+        let words = "bind \(upper) \(lower)" + (port.map { " \($0)" } ?? "")
+        try ToolRunner(tool: "fbctl", options: options).run(words, .bind(upper, onTopOf: lower, port: port))
+    }
 }
 
 struct Unbind: ParsableCommand {
