@@ -560,7 +560,7 @@ if [[ $do_idle -eq 1 ]]; then
     t1=$(now_ns); c1=$(cpu_ns "$lanad_pid"); k1=$(cpu_ticks "$lanad_pid"); th1=$(thread_ns "$lanad_pid")
     log "detail idle threads: $(thread_delta "$th0" "$th1")"
     log "detail idle ppe: $(tr '\t' ' ' <"$run/ppe")"
-    engines=$(wc -l <"$run/ppe")
+    engines=$(grep -c '^CPU' "$run/ppe")
     stop_lanad
     awk -v t0="$t0" -v t1="$t1" -v c0="$c0" -v c1="$c1" -v k0="$k0" -v k1="$k1" -v tck="$clk_tck" -v e="$engines" 'BEGIN {
         s = (t1 - t0) / 1e9
@@ -638,13 +638,14 @@ reconfig() {
     awk -v mode="$mode" -v ops="$ops" -v cmds="$cmds" -v errors="$errors" -v gen="$gen_out" -v rd="$ring_drops" \
         -v c="$c_count" -v c2="$c2_count" -v ppe="$(cat "$run/ppe")" -v stalls="$(cat "$run/stalls")" \
         -v drops="$(cat "$run/drops")" 'BEGIN {
-            # Summed over the ppe lines (one per engine).
-            received = 0; enq = 0; total = 0; m = split(ppe, pl, "\n")
-            for (i = 1; i <= m; i++) if (split(pl[i], p, "\t") >= 7) { received += p[2]; enq += p[5]; total += p[6] }
+            # Summed over the ppe lines (one per engine, after the header).
+            received = 0; enq = 0; dropped = 0; ended = 0; m = split(ppe, pl, "\n")
+            for (i = 1; i <= m; i++) if (pl[i] ~ /^CPU/ && split(pl[i], p, "\t") >= 8) {
+                received += p[2]; enq += p[5]; dropped += p[6]; ended += p[8]
+            }
             entered = received + enq; counted = c + c2
             n = split(drops, d, "\n"); reasons = ""; unbound = 0
             for (i = 1; i <= n; i++) { split(d[i], f, " "); if (f[2] != 0) reasons = reasons " " f[1] "=" f[2]; if (f[1] == "unbound-port") unbound = f[2] }
-            dropped = total - counted
             sent = gen; sub(/.*sent=/, "", sent); sub(/ .*/, "", sent)
             # The largest over the engines.
             mb = 0; mg = 0; m = split(stalls, sl, "\n")
@@ -652,10 +653,11 @@ reconfig() {
                 v = sl[i]; if (!sub(/.*max_burst_ns=/, "", v)) continue; sub(/[^0-9].*/, "", v); if (v + 0 > mb) mb = v + 0
                 v = sl[i]; if (!sub(/.*max_gap_ns=/, "", v)) continue; sub(/[^0-9].*/, "", v); if (v + 0 > mg) mg = v + 0
             }
-            printf "reconfig mode=%s ops=%.0f fbctl_commands=%.0f fbctl_errors=%.0f sent=%.0f ring_drops=%s entered=%.0f counted=%.0f (c=%.0f c2=%.0f) dropped=%.0f unaccounted=%.0f max_burst_us=%.1f max_gap_us=%.1f\n",
-                mode, ops, cmds, errors, sent, rd, entered, counted, c, c2, dropped, entered - counted - dropped, mb / 1000, mg / 1000
-            printf "reconfig-drops mode=%s%s (of unbound-port: %.0f at the counters%s unbound top = counted, %.0f in transitions)\n",
-                mode, (reasons == "" ? " none" : reasons), unbound, "\047", unbound - counted
+            # The counters are the top of the graph: what they counted ended there.
+            printf "reconfig mode=%s ops=%.0f fbctl_commands=%.0f fbctl_errors=%.0f sent=%.0f ring_drops=%s entered=%.0f counted=%.0f (c=%.0f c2=%.0f) ended=%.0f dropped=%.0f unaccounted=%.0f max_burst_us=%.1f max_gap_us=%.1f\n",
+                mode, ops, cmds, errors, sent, rd, entered, counted, c, c2, ended, dropped, entered - ended - dropped, mb / 1000, mg / 1000
+            printf "reconfig-drops mode=%s%s (unbound-port: %.0f, in the deliberate unbind windows)\n",
+                mode, (reasons == "" ? " none" : reasons), unbound
         }'
     stop_lanad
     rm -f "$work"/apply.*.conf "$work/reconfig.err"

@@ -61,8 +61,8 @@ final class ConcurrentClientsTests: EndToEndTestCase {
             expect(.add(name: b, type: "dummy"), nil, "add \(b)", events: ["added \(b) dummy"])
             expect(.add(name: c, type: "dummy"), nil, "add \(c)", events: ["added \(c) dummy"])
             expect(.add(name: a, type: "dummy"), EEXIST, "add \(a) again")
-            expect(.bind(a, onTopOf: b), nil, "bind \(a) \(b)", events: ["bound \(a) egress \(b)", "bound \(b) ingress \(a)"])
-            expect(.bind(b, onTopOf: c), nil, "bind \(b) \(c)", events: ["bound \(b) egress \(c)", "bound \(c) ingress \(b)"])
+            expect(.bind(a, onTopOf: b), nil, "bind \(a) \(b)", events: ["bound \(a) down \(b)", "bound \(b) up \(a)"])
+            expect(.bind(b, onTopOf: c), nil, "bind \(b) \(c)", events: ["bound \(b) down \(c)", "bound \(c) up \(b)"])
             expect(.bind(a, onTopOf: c), EBUSY, "bind \(a) \(c)")
             expect(.bind(c, onTopOf: a), ELOOP, "bind \(c) \(a)")
             expect(.set(name: a, option: "reset=1"), nil, "set \(a)", events: ["option \(a) reset=1"])
@@ -120,17 +120,17 @@ final class ConcurrentClientsTests: EndToEndTestCase {
                 // Own blocks as expected in a dump taken amid the others' work.
                 guard let list = expect(.list, nil, "list") else { return result }
                 let lines = Set(list.items.compactMap(\.text).map { $0.split(separator: " ").enumerated().filter { $0.offset != 2 }.map(\.element).joined(separator: " ") })
-                for expectedLine in ["\(a) counter ingress=- egress=\(b)\n", "\(b) dummy ingress=\(a) egress=\(c)\n",
-                                     "\(c) dummy ingress=\(b) egress=-\n"] where !lines.contains(expectedLine) {
+                for expectedLine in ["\(a) counter up=- down=\(b)\n", "\(b) dummy up=\(a) down=\(c)\n",
+                                     "\(c) dummy up=\(b) down=-\n"] where !lines.contains(expectedLine) {
                     result.mismatchCount += 1
                     result.mismatches.append("client \(t): list lacks \(expectedLine.debugDescription)")
                 }
             }
             if r % 2 == 0 {
                 expect(.unbind(a, from: b), nil, "unbind \(a) \(b)",
-                       events: ["unbound \(a) egress \(b)", "unbound \(b) ingress \(a)"])
+                       events: ["unbound \(a) down \(b)", "unbound \(b) up \(a)"])
                 expect(.unbind(b, from: c), nil, "unbind \(b) \(c)",
-                       events: ["unbound \(b) egress \(c)", "unbound \(c) ingress \(b)"])
+                       events: ["unbound \(b) down \(c)", "unbound \(c) up \(b)"])
                 expect(.remove(name: a), nil, "rm \(a)", events: ["removed \(a) counter"])
                 expect(.remove(name: b), nil, "rm \(b)", events: ["removed \(b) dummy"])
                 expect(.remove(name: c), nil, "rm \(c)", events: ["removed \(c) dummy"])
@@ -140,7 +140,7 @@ final class ConcurrentClientsTests: EndToEndTestCase {
         return result
     }
 
-    /// An event line without its IDPs: `bound a 5 egress b 6` → `bound a egress b`.
+    /// An event line without its IDPs: `bound a 5 down b 6` → `bound a down b`.
     static func normalized(event: String) -> String {
         event.split(separator: " ").filter { !$0.allSatisfy(\.isNumber) }.joined(separator: " ")
     }
@@ -240,22 +240,22 @@ final class ConcurrentClientsTests: EndToEndTestCase {
             XCTAssertEqual(fields.count, 5, line)
             guard fields.count == 5 else { continue }
             XCTAssertEqual("\(fields[0]) \(fields[1]) \(fields[2])", "\(entry.name) \(entry.type) \(entry.idp)")
-            let peers = [fields[3].dropFirst("ingress=".count), fields[4].dropFirst("egress=".count)]
+            let peers = [fields[3].dropFirst("up=".count), fields[4].dropFirst("down=".count)]
                 .flatMap { $0 == "-" ? [] : $0.split(separator: ",").map(String.init) }
             XCTAssertEqual(entry.refs, 1 + peers.count, "refs of \(entry.name): \(line)")
             XCTAssertEqual(Set(entry.subscribers), Set(peers.compactMap { byName[$0]?.idp }),
                            "subscribers of \(entry.name) are its bound peers: \(line)")
         }
-        var expected: Set<String> = Set((0..<Self.rounds).map { "shared\($0) dummy ingress=- egress=-" })
+        var expected: Set<String> = Set((0..<Self.rounds).map { "shared\($0) dummy up=- down=-" })
         for t in 0..<Self.clients {
             for r in stride(from: 1, to: Self.rounds, by: 2) {
                 let p = "t\(t)r\(r)"
-                expected.insert("\(p)a counter ingress=- egress=\(p)b")
-                expected.insert("\(p)b dummy ingress=\(p)a egress=\(p)c")
-                expected.insert("\(p)c dummy ingress=\(p)b egress=-")
+                expected.insert("\(p)a counter up=- down=\(p)b")
+                expected.insert("\(p)b dummy up=\(p)a down=\(p)c")
+                expected.insert("\(p)c dummy up=\(p)b down=-")
             }
         }
-        for name in (0..<probes).map({ "wprobe\($0)" }) + ["wend"] { expected.insert("\(name) dummy ingress=- egress=-") }
+        for name in (0..<probes).map({ "wprobe\($0)" }) + ["wend"] { expected.insert("\(name) dummy up=- down=-") }
         let actual = Set(listLines.map { $0.split(separator: " ").enumerated().filter { $0.offset != 2 }.map(\.element).joined(separator: " ") })
         XCTAssertEqual(actual.subtracting(expected).sorted(), [], "unexpected blocks")
         XCTAssertEqual(expected.subtracting(actual).sorted(), [], "missing blocks")

@@ -137,7 +137,7 @@ final class ConfigurationTests: EndToEndTestCase {
         XCTAssertEqual(result.stdout, "applied 3 commands\n")
         XCTAssertEqual(lanad.fblocks, "s1 dummy 1 2 [2]\ns2 counter 2 2 [1]\n")
         assertRefused(lanad.fbctl(["apply", "-"], stdin: "fbctl rm s2\n"),
-                      "fbctl: apply -: Device or resource busy (EBUSY): line 1: fbctl rm s2: s2 is still bound to s1: unbind it first")
+                      "fbctl: apply -: Device or resource busy (EBUSY): line 1: fbctl rm s2: s2 is still bound to s1 (up): unbind it first")
         XCTAssertEqual(lanad.fblocks, "s1 dummy 1 2 [2]\ns2 counter 2 2 [1]\n")
         let empty = lanad.fbctl(["apply", "-"], stdin: "# nothing\n\n")
         assertOK(empty)
@@ -157,7 +157,7 @@ final class ConfigurationTests: EndToEndTestCase {
         // The control socket serves requests only once the file is applied.
         let list = lanad.fbctl("list")
         assertOK(list)
-        XCTAssertEqual(list.stdout, "low dummy 1 ingress=mid egress=-\nmid counter 2 ingress=top egress=low\ntop dummy 3 ingress=- egress=mid\n")
+        XCTAssertEqual(list.stdout, "low dummy 1 up=mid down=-\nmid counter 2 up=top down=low\ntop dummy 3 up=- down=mid\n")
         XCTAssertEqual(lanad.fblocks, "low dummy 1 2 [2]\nmid counter 2 3 [3 1]\ntop dummy 3 2 [2]\n")
         XCTAssertEqual(lanad.file("fblock/mid"), "0 0\n")
         XCTAssertTrue(lanad.log.contains("applied configuration \(file)"), lanad.log)

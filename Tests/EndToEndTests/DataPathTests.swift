@@ -61,10 +61,14 @@ final class DataPathTests: EndToEndTestCase {
         XCTAssertEqual(first.packets, 40, "each frame on lo must enter the graph once (the host's own transmissions are not received)")
         XCTAssertEqual(first.bytes, 20 * 43 + 20 * 71)
         let ppe = try XCTUnwrap(lanad.file("ppe"))
-        let received = ppe.split(separator: "\n").map { Int($0.split(separator: "\t")[1]) ?? -1 }.reduce(0, +)
+        let engines = ppe.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { $0.split(separator: "\t") }
+        let received = engines.map { Int($0[1]) ?? -1 }.reduce(0, +)
         XCTAssertEqual(received, first.packets, "ppe counts what the counter saw: \(ppe)")
-        XCTAssertTrue(lanad.file("drops")?.contains("unbound-port \(first.packets)\n") == true,
-                      "the counter's ingress port is unbound: \(lanad.file("drops") ?? "-")")
+        let ended = engines.map { Int($0[7]) ?? -1 }.reduce(0, +)
+        XCTAssertEqual(ended, first.packets, "nothing is bound on top of the counter: every frame ends there: \(ppe)")
+        XCTAssertEqual(engines.map { Int($0[5]) ?? -1 }.reduce(0, +), 0, "a working graph shows no drops: \(ppe)")
+        XCTAssertTrue(lanad.file("drops")?.contains("unbound-port 0\n") == true, lanad.file("drops") ?? "-")
+        XCTAssertFalse(lanad.file("drops")?.contains("ended") == true, "ended is not a drop: \(lanad.file("drops") ?? "-")")
 
         // Same-type replace: counts continue under the old name.
         assertOK(lanad.fbctl("add", "c2", "counter"))

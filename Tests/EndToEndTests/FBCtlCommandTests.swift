@@ -78,8 +78,8 @@ final class FBCtlCommandTests: EndToEndTestCase {
         XCTAssertEqual(before, "a dummy 1 2 [2]\nb counter 2 2 [1]\nc dummy 3 1 [4]\ns counter 4 1 []\n")
 
         assertRefused(lanad.fbctl("rm", "nosuch"), "fbctl: rm nosuch: No such file or directory (ENOENT): no block named nosuch")
-        assertRefused(lanad.fbctl("rm", "a"), "fbctl: rm a: Device or resource busy (EBUSY): a is still bound to b: unbind it first")
-        assertRefused(lanad.fbctl("rm", "b"), "fbctl: rm b: Device or resource busy (EBUSY): b is still bound to a: unbind it first")
+        assertRefused(lanad.fbctl("rm", "a"), "fbctl: rm a: Device or resource busy (EBUSY): a is still bound to b (down): unbind it first")
+        assertRefused(lanad.fbctl("rm", "b"), "fbctl: rm b: Device or resource busy (EBUSY): b is still bound to a (up): unbind it first")
         assertRefused(lanad.fbctl("rm", "c"), "fbctl: rm c: Device or resource busy (EBUSY): s is subscribed to c: unsubscribe it first")
         assertRefused(lanad.fbctl("rm", "s"), "fbctl: rm s: Device or resource busy (EBUSY): s is subscribed to c: unsubscribe it first")
         XCTAssertEqual(lanad.fblocks, before)
@@ -144,9 +144,9 @@ final class FBCtlCommandTests: EndToEndTestCase {
 
         // The example of the brief: egress port taken.
         assertRefused(lanad.fbctl("bind", "fb3", "fb2"),
-                      "fbctl: bind fb3 fb2: Device or resource busy (EBUSY): egress port of fb3 is already bound to fb7")
+                      "fbctl: bind fb3 fb2: Device or resource busy (EBUSY): port down of fb3 is already bound to fb7")
         assertRefused(lanad.fbctl("bind", "fb8", "fb7"),
-                      "fbctl: bind fb8 fb7: Device or resource busy (EBUSY): ingress port of fb7 is already bound to fb3")
+                      "fbctl: bind fb8 fb7: Device or resource busy (EBUSY): port up of fb7 is already bound to fb3")
         assertRefused(lanad.fbctl("bind", "fb7", "fb3"),
                       "fbctl: bind fb7 fb3: Too many levels of symbolic links (ELOOP): binding fb7 on top of fb3 would create a loop: fb3 -> fb7 -> fb3")
         assertRefused(lanad.fbctl("bind", "fb2", "fb2"),
@@ -156,7 +156,7 @@ final class FBCtlCommandTests: EndToEndTestCase {
         assertRefused(lanad.fbctl("bind", "nosuch", "fb2"),
                       "fbctl: bind nosuch fb2: No such file or directory (ENOENT): no block named nosuch")
         assertRefused(lanad.fbctl("bind", "fb3", "fb7"),
-                      "fbctl: bind fb3 fb7: File exists (EEXIST): fb3 is already bound on top of fb7")
+                      "fbctl: bind fb3 fb7: File exists (EEXIST): fb3 is already bound on top of fb7 (port down)")
         XCTAssertEqual(lanad.fblocks, before, "refused binds change nothing")
 
         // A longer loop is found too: fb2 -> fb3 -> fb7, then fb7 on top of fb2.
@@ -171,11 +171,11 @@ final class FBCtlCommandTests: EndToEndTestCase {
         assertOK(lanad.fbctl("bind", "u1", "t"))
         assertOK(lanad.fbctl("bind", "u2", "t"))
         assertRefused(lanad.fbctl("bind", "u3", "t"),
-                      "fbctl: bind u3 t: Device or resource busy (EBUSY): ingress ports of t are already bound to u1 and u2")
+                      "fbctl: bind u3 t: Device or resource busy (EBUSY): upper ports of t are already bound: up to u1, up.clone to u2")
         XCTAssertTrue(lanad.fblocks!.contains("t tee 5 3 [7 6]\n"), lanad.fblocks ?? "-")
         let list = lanad.fbctl("list")
         assertOK(list)
-        XCTAssertTrue(list.stdoutLines.contains("t tee 5 ingress=u1,u2 egress=-"), "\(list)")
+        XCTAssertTrue(list.stdoutLines.contains("t tee 5 up=u1 up.clone=u2 down=-"), "\(list)")
     }
 
     func testUnbindAndItsRefusals() throws {
@@ -237,10 +237,10 @@ final class FBCtlCommandTests: EndToEndTestCase {
         let list = lanad.fbctl("list")
         assertOK(list)
         XCTAssertEqual(list.stdout, """
-            up dummy 1 ingress=- egress=mid
-            mid counter 2 ingress=up egress=low
-            low dummy 3 ingress=mid egress=-
-            obs dummy 4 ingress=- egress=-
+            up dummy 1 up=- down=mid
+            mid counter 2 up=up down=low
+            low dummy 3 up=mid down=-
+            obs dummy 4 up=- down=-
 
             """)
 
@@ -293,7 +293,7 @@ final class FBCtlCommandTests: EndToEndTestCase {
         assertRefused(lanad.fbctl("replace", "a", "nosuch"),
                       "fbctl: replace a nosuch: No such file or directory (ENOENT): no block named nosuch")
         assertRefused(lanad.fbctl("replace", "t", "d"),
-                      "fbctl: replace t d: Invalid argument (EINVAL): t has a second block bound on a side; dummy blocks have no second port to take it")
+                      "fbctl: replace t d: Invalid argument (EINVAL): t has port up.clone bound to t2; dummy blocks have no such port")
         XCTAssertEqual(lanad.fblocks, before, "refused replaces change nothing")
         XCTAssertEqual(lanad.file("fblock/a"), zeroCounter)
         XCTAssertEqual(lanad.file("fblock/n"), zeroCounter)
@@ -350,10 +350,10 @@ final class FBCtlCommandTests: EndToEndTestCase {
         let list = lanad.fbctl("list")
         assertOK(list)
         XCTAssertEqual(list.stdout, """
-            top counter 1 ingress=- egress=t
-            t tee 2 ingress=top egress=l1,l2
-            l1 dummy 3 ingress=t egress=-
-            l2 dummy 4 ingress=t egress=-
+            top counter 1 up=- down=t
+            t tee 2 up=top down=l1 down.clone=l2
+            l1 dummy 3 up=t down=-
+            l2 dummy 4 up=t down=-
 
             """)
 
@@ -369,16 +369,23 @@ final class FBCtlCommandTests: EndToEndTestCase {
         }
         XCTAssertEqual(names, ["top", "t", "l1", "l2"])
         let teeObject = try JSONSerialization.jsonObject(with: Data(jsonList.stdoutLines[1].utf8)) as? [String: Any]
-        let egress = try XCTUnwrap(teeObject?["egress"] as? [[String: Any]])
-        XCTAssertEqual(egress.compactMap { $0["name"] as? String }, ["l1", "l2"])
-        XCTAssertEqual(egress.compactMap { $0["idp"] as? Int }, [3, 4])
+        let ports = try XCTUnwrap(teeObject?["ports"] as? [[String: Any]])
+        XCTAssertEqual(ports.compactMap { $0["port"] as? String }, ["up", "down", "down.clone"])
+        XCTAssertEqual(ports.compactMap { $0["name"] as? String }, ["top", "l1", "l2"])
+        XCTAssertEqual(ports.compactMap { $0["idp"] as? Int }, [1, 3, 4])
         XCTAssertEqual(teeObject?["refs"] as? Int, 4)
 
         let show = lanad.fbctl("show", "t")
         assertOK(show)
         XCTAssertTrue(show.stdout.hasPrefix("t (tee), IDP 2\n"), "\(show)")
-        XCTAssertTrue(show.stdout.contains("  ingress: top (1)\n"), "\(show)")
-        XCTAssertTrue(show.stdout.contains("  egress: l1 (3), l2 (4)\n"), "\(show)")
+        XCTAssertTrue(show.stdout.contains("""
+              ports:
+                up: top (1)
+                up.clone: -
+                down: l1 (3)
+                down.clone: l2 (4)
+
+            """), "every port of the type, bound or not: \(show)")
         let counter = lanad.fbctl("show", "top")
         assertOK(counter)
         XCTAssertTrue(counter.stdout.contains("status: 0 0"), "live counters in show: \(counter)")

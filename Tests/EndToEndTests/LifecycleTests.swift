@@ -107,13 +107,13 @@ final class LifecycleTests: EndToEndTestCase {
 
     func testPPEFileOneLinePerEngine() throws {
         let one = try startLanad(engines: nil, extraArguments: ["--cpus", "0"])
-        XCTAssertEqual(one.file("ppe"), "CPU0:\t0\t0\t0\t0\t0\t0\n")
+        XCTAssertEqual(one.file("ppe"), "#cpu\tpackets\tbytes\tcalls\tenqueued\tdrops\tbacklog\tended\nCPU0:\t0\t0\t0\t0\t0\t0\t0\n")
         one.stopAndCheckClean()
         let three = try startLanad(engines: 3)
-        let lines = three.file("ppe")?.split(separator: "\n") ?? []
+        let lines = three.file("ppe")?.split(separator: "\n").filter { !$0.hasPrefix("#") } ?? []
         XCTAssertEqual(lines.count, 3, three.file("ppe") ?? "-")
         for line in lines {
-            XCTAssertNotNil(line.wholeMatch(of: /CPU[0-9]+:(\t[0-9]+){6}/), "ppe line \(line)")
+            XCTAssertNotNil(line.wholeMatch(of: /CPU[0-9]+:(\t[0-9]+){7}/), "ppe line \(line)")
         }
     }
 
@@ -129,7 +129,7 @@ final class LifecycleTests: EndToEndTestCase {
         XCTAssertEqual(lanad.fblocks, "keep counter 1 1 []\n")
         XCTAssertEqual(lanad.file("fblock/keep"), "0 0\n")
         assertOK(lanad.fbctl("add", "more", "dummy"))
-        XCTAssertEqual(lanad.fbctl("list").stdout, "keep counter 1 ingress=- egress=-\nmore dummy 2 ingress=- egress=-\n")
+        XCTAssertEqual(lanad.fbctl("list").stdout, "keep counter 1 up=- down=-\nmore dummy 2 up=- down=-\n")
         // Through the environment variable as well.
         var env = ProcessInfo.processInfo.environment
         env["LANA_RUN_DIR"] = lanad.runDirectory

@@ -38,24 +38,25 @@ final class WalkthroughTests: EndToEndTestCase {
         let list = lanad.fbctl("list")
         assertOK(list)
         XCTAssertEqual(list.stdout, """
-            eth0 dummy 1 ingress=fb2 egress=-
-            fb2 tee 2 ingress=fb3,fb5 egress=eth0
-            fb3 dummy 3 ingress=fb4 egress=fb2
-            fb4 counter 4 ingress=- egress=fb3
-            fb5 dummy 5 ingress=fb6 egress=fb2
-            fb6 counter 6 ingress=- egress=fb5
+            eth0 dummy 1 up=fb2 down=-
+            fb2 tee 2 up=fb3 up.clone=fb5 down=eth0
+            fb3 dummy 3 up=fb4 down=fb2
+            fb4 counter 4 up=- down=fb3
+            fb5 dummy 5 up=fb6 down=fb2
+            fb6 counter 6 up=- down=fb5
 
             """)
-        // ppe: one line per engine, six tab-separated numbers.
+        // ppe: a header, then one line per engine, seven tab-separated numbers.
         let ppe = try XCTUnwrap(lanad.file("ppe"))
-        let ppeLines = ppe.split(separator: "\n").map(String.init)
+        XCTAssertTrue(ppe.hasPrefix("#cpu\tpackets\tbytes\tcalls\tenqueued\tdrops\tbacklog\tended\n"), ppe)
+        let ppeLines = ppe.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("#") }
         XCTAssertEqual(ppeLines.count, 2, ppe)
         XCTAssertTrue(ppe.hasSuffix("\n"))
         for line in ppeLines {
             let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-            XCTAssertEqual(fields.count, 7, line)
+            XCTAssertEqual(fields.count, 8, line)
             XCTAssertTrue(fields[0].hasPrefix("CPU") && fields[0].hasSuffix(":") && Int(fields[0].dropFirst(3).dropLast()) != nil, line)
-            XCTAssertEqual(fields.dropFirst().compactMap { UInt64($0) }.count, 6, line)
+            XCTAssertEqual(fields.dropFirst().compactMap { UInt64($0) }.count, 7, line)
         }
 
         // The teardown, in the walkthrough's order.

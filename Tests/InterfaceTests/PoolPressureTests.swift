@@ -44,8 +44,8 @@ final class PoolPressureTests: InterfaceTestCase, @unchecked Sendable {
         XCTAssertEqual(eth.totals.rxDropped, 0, "frames dropped on arrival with buffers to spare")
         let stats = engines.stats.total()
         XCTAssertEqual(stats.drops(.poolEmpty), 0)
-        XCTAssertEqual(stats.drops(.unboundPort), UInt64(count), "each frame ends above the counter, nothing else")
-        XCTAssertEqual(stats.totalDrops, UInt64(count), "drops: \(stats.drops)")
+        XCTAssertEqual(stats.ended, UInt64(count), "each frame ends above the counter")
+        XCTAssertEqual(stats.totalDrops, 0, "drops: \(stats.drops)")
         XCTAssertEqual(engines.engines[0].pool.available, 5, "every buffer back in the pool")
     }
 

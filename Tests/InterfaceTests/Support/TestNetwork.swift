@@ -207,14 +207,18 @@ struct EngineLine: Equatable {
     let backlogEnqueued: UInt64
     let drops: UInt64
     let backlogLength: UInt64
+    /// Packets that reached the top of the graph (not drops).
+    let ended: UInt64
 
+    /// One engine's line; `nil` for the header line (`#cpu …`).
     init?(_ line: Substring) {
         let f = line.split(separator: "\t")
-        guard f.count == 7, f[0].hasPrefix("CPU"), f[0].hasSuffix(":") else { return nil }
+        guard f.count == 8, f[0].hasPrefix("CPU"), f[0].hasSuffix(":") else { return nil }
         let n = f.dropFirst().compactMap { UInt64($0) }
-        guard n.count == 6 else { return nil }
+        guard n.count == 7 else { return nil }
         cpu = String(f[0].dropLast())
         packets = n[0]; bytes = n[1]; blockCalls = n[2]; backlogEnqueued = n[3]; drops = n[4]; backlogLength = n[5]
+        ended = n[6]
     }
 }
 
