@@ -15,8 +15,13 @@
 #   Engine.run(), closure #N in Engine.run()      (runBurst/drive/dispatch are
 #   Engine.runBurst/drive/dispatch/drop(...)       @inline(__always): they live
 #                                                   in run()'s closures)
-#   MemorySource.receive(into:max:engine:)         (per packet, engine thread)
-#   DummyBlock/CounterBlock/TeeBlock/BpfBlock.process(_:_:)
+#   <every source>.receive(into:max:engine:)       (per packet, engine thread)
+#   <every block>.process(_:_:)
+# The blocks and sources are found, not listed: every class of LANACore and
+# LANABlocks that defines `process(_:_:)` or `receive(into:max:engine:)` is a
+# root, and every block type in BuiltinBlocks.types (plus `eth`) must have
+# its `process` among them, so a new block type is checked without editing
+# this file.
 # plus, transitively, every function of those objects they call or tail-call
 # directly. Not followed: Engine.sleep(_:) (the idle path, outside the burst
 # loop). Virtual calls (block.process, source.receive) are indirect; the
@@ -61,7 +66,7 @@ for dir in "$bin/LANACore.build" "$bin/LANABlocks.build" "$bin/LANABPF.build"; d
     for o in "$dir"/*.o; do objects+=("$o"); done
 done
 
-VERBOSE=$verbose HOTPATH_EXTRA_ROOT="${HOTPATH_EXTRA_ROOT:-}" python3 - "${objects[@]}" <<'PY'
+ROOT="$root" VERBOSE=$verbose HOTPATH_EXTRA_ROOT="${HOTPATH_EXTRA_ROOT:-}" python3 - "${objects[@]}" <<'PY'
 import os, re, subprocess, sys
 
 objects = sys.argv[1:]
@@ -83,11 +88,13 @@ ROOTS = [
     ("Engine.dispatch", re.compile(r"^(specialized )?Engine\.dispatch\("), False),
     ("Engine.drop", re.compile(r"^(specialized )?Engine\.drop\("), False),
     ("MemorySource.receive", re.compile(r"^MemorySource\.receive\("), True),
-    ("DummyBlock.process", re.compile(r"^DummyBlock\.process\("), True),
-    ("CounterBlock.process", re.compile(r"^CounterBlock\.process\("), True),
-    ("TeeBlock.process", re.compile(r"^TeeBlock\.process\("), True),
-    ("BpfBlock.process", re.compile(r"^BpfBlock\.process\("), True),
+    ("every source's receive", re.compile(r"^\w+\.receive\(into:max:engine:\)$"), False),
+    ("every block's process", re.compile(r"^\w+\.process\(_:_:\)$"), False),
 ]
+# The built-in block types must each be found as a root.
+builtin = open(os.path.join(os.environ["ROOT"], "Sources/LANABlocks/BuiltinBlocks.swift")).read()
+for cls in sorted(set(re.findall(r"(\w+Block)\.type\b", builtin)) | {"EthBlock"}):
+    ROOTS.append((f"{cls}.process", re.compile(rf"^{cls}\.process\(_:_:\)$"), True))
 # For testing the guard itself: HOTPATH_EXTRA_ROOT='^CounterBlock\.init\(' must fail.
 if os.environ.get("HOTPATH_EXTRA_ROOT"):
     ROOTS.append(("extra root", re.compile(os.environ["HOTPATH_EXTRA_ROOT"]), True))

@@ -76,7 +76,8 @@ public struct Verdict: Equatable, Sendable {
     public static func forward(_ idp: IDP) -> Verdict { Verdict(rawValue: idp.rawValue) }
 
     /// The block took ownership (transmitted, queued or freed it itself).
-    public static let consumed = Verdict(rawValue: 0xFFFF_FFFF)
+    @inlinable
+    public static var consumed: Verdict { Verdict(rawValue: 0xFFFF_FFFF) }
 
     /// The engine frees the packet and counts it under `reason`.
     @inlinable
@@ -86,7 +87,10 @@ public struct Verdict: Equatable, Sendable {
 
     /// The packet reached the top of the graph: the engine frees it and
     /// counts it as `ended` (not a drop).
-    public static let end = Verdict(rawValue: 0xFFFF_FF00 | UInt32(DropReason.ended.rawValue))
+    /// (A computed constant: a stored `static let` is reached through a
+    /// lazy-initialisation addressor call on every use.)
+    @inlinable
+    public static var end: Verdict { Verdict(rawValue: 0xFFFF_FF00 | UInt32(DropReason.ended.rawValue)) }
 
     @usableFromInline
     static let firstSpecial: UInt32 = 0xFFFF_FF00

@@ -126,29 +126,9 @@ extension Engine {
             // block the full round must prepare (unknown IDP, history to
             // pay, hop budget spent), or after a call whose verdict is
             // anything else, which the full round then takes as its own.
-            var called = false
-            if uniform && known != 0 {
-                while true {
-                    let next = known
-                    guard let entry = table.entry(next), lag == 0 || !entry.readsHistory,
-                          baseMax &+ lag &+ 1 < Engine.hopLimitHops else { break }
-                    let burst = Burst(handles: work, count: n, engine: contextPointer, idp: next, summary: summary,
-                                      direction: direction)
-                    let bctx = BlockContext(idp: IDP(next), ports: entry.ports, engine: contextPointer)
-                    summary.pointee = 0
-                    entry.block.unsafelyUnwrapped._withUnsafeGuaranteedRef { $0.process(burst, bctx) }
-                    stats.add(.blockCalls, UInt64(truncatingIfNeeded: n))
-                    let said = summary.pointee
-                    if said &- 1 < Verdict.firstSpecial &- 1 {
-                        lag &+= 1
-                        lagSource = next
-                        known = said
-                        continue
-                    }
-                    called = true
-                    break
-                }
-            }
+            let called = uniform && known != 0
+                && runChain(count: n, table: table, direction: direction, known: &known, lag: &lag,
+                            lagSource: &lagSource, hopBase: baseMax)
             let target = known != 0 ? known : metas[Int(work[0])].next
             known = 0
             var members = work
@@ -157,21 +137,7 @@ extension Engine {
             var groupMax: UInt8 = 0
             if !uniform {
                 members = group
-                g = 0
-                var i = 0
-                while i < n {
-                    let h = work[i]
-                    let m = metas + Int(h)
-                    if m.pointee.next == target {
-                        group[g] = h
-                        g &+= 1
-                        groupMax = Swift.max(groupMax, m.pointee.hops)
-                    } else {
-                        work[r] = h
-                        r &+= 1
-                    }
-                    i &+= 1
-                }
+                (g, r, groupMax) = partition(count: n, target: target)
             }
             if !called {
                 guard let entry = table.entry(target) else {
@@ -188,15 +154,10 @@ extension Engine {
                     baseMax &+= lag
                     lag = 0
                 }
-                let burst = Burst(handles: members, count: g, engine: contextPointer, idp: target, summary: summary,
-                                  direction: uniform ? direction : Burst.mixedDirections)
-                let bctx = BlockContext(idp: IDP(target), ports: entry.ports, engine: contextPointer)
-                summary.pointee = 0
-                entry.block.unsafelyUnwrapped._withUnsafeGuaranteedRef { $0.process(burst, bctx) }
-                stats.add(.blockCalls, UInt64(g))
+                call(entry, at: target, members, count: g, direction: uniform ? direction : Burst.mixedDirections)
             }
             let said = summary.pointee
-            if said == Burst.allConsumed {
+            if said.isAllConsumed {
                 // consumeAll took the whole group out of the graph.
                 n = r
                 uniform = false
@@ -204,10 +165,10 @@ extension Engine {
                 lag = 0
                 continue
             }
-            if said >= Verdict.firstSpecial && said < Burst.allConsumed {
-                // forwardAll dropped the whole group (its port is unbound).
+            if said.isDrop {
+                // forwardAll dropped (or ended) the whole group: its port is unbound.
                 context.pool.free(members, count: g)
-                stats.countDrop(DropReason(rawValue: UInt8(truncatingIfNeeded: said)) ?? .blockSpecific, UInt64(g))
+                stats.countDrop(said.dropReason, UInt64(g))
                 n = r
                 uniform = false
                 direction = Burst.mixedDirections
@@ -216,7 +177,7 @@ extension Engine {
             }
             let priorMax = uniform ? baseMax : groupMax
             let priorLag = uniform ? lag : 0
-            if said &- 1 < Verdict.firstSpecial &- 1 && priorMax &+ priorLag &+ 1 < Engine.hopLimitHops {
+            if said.isForward && priorMax &+ priorLag &+ 1 < Engine.hopLimitHops {
                 // forwardAll sent the whole group to `said`.
                 if r == 0 {
                     if !uniform {
@@ -225,7 +186,7 @@ extension Engine {
                     }
                     n = g
                     uniform = true
-                    known = said
+                    known = said.rawValue
                     baseMax = priorMax
                     lag = priorLag &+ 1
                     lagSource = target
@@ -253,7 +214,7 @@ extension Engine {
             while j < g {
                 let h = members[j]
                 let m = metas + Int(h)
-                let v = said != 0 ? said : m.pointee.next
+                let v = said.isPerPacket ? m.pointee.next : said.rawValue
                 if v &- 1 < Verdict.firstSpecial &- 1 {
                     let hops = m.pointee.hops &+ 1
                     if hops >= Engine.hopLimitHops {
@@ -278,6 +239,87 @@ extension Engine {
             baseMax = nextMax
         }
     }
+
+    /// The chain part of ``drive``: while the whole working set (`work`,
+    /// uniform) goes from block to block, call the next one straight away,
+    /// carrying only what changes from hop to hop. Stops before a block the
+    /// full round must prepare (unknown IDP, history to pay, hop budget
+    /// spent) and returns `false`; or after a call whose summary is not
+    /// "all forwarded", returning `true` (the caller takes that summary as
+    /// its round's).
+    @inline(__always)
+    func runChain(count n: Int, table: DispatchTable, direction: UInt8, known: inout UInt32, lag: inout UInt8,
+                  lagSource: inout UInt32, hopBase: UInt8) -> Bool {
+        while true {
+            let next = known
+            guard let entry = table.entry(next), lag == 0 || !entry.readsHistory,
+                  hopBase &+ lag &+ 1 < Engine.hopLimitHops else { return false }
+            call(entry, at: next, work, count: n, direction: direction)
+            let said = summary.pointee
+            if !said.isForward { return true }
+            lag &+= 1
+            lagSource = next
+            known = said.rawValue
+        }
+    }
+
+    /// The partition part of ``drive``: moves the packets of `work[0..<n]`
+    /// headed for `target` into `group` and the others to the front of
+    /// `work`. Returns the group's size, how many stay in `work`, and the
+    /// group's largest hop count.
+    @inline(__always)
+    func partition(count n: Int, target: UInt32) -> (group: Int, rest: Int, maxHops: UInt8) {
+        let metas = context.pool.metas
+        var g = 0, r = 0
+        var groupMax: UInt8 = 0
+        var i = 0
+        while i < n {
+            let h = work[i]
+            let m = metas + Int(h)
+            if m.pointee.next == target {
+                group[g] = h
+                g &+= 1
+                groupMax = Swift.max(groupMax, m.pointee.hops)
+            } else {
+                work[r] = h
+                r &+= 1
+            }
+            i &+= 1
+        }
+        return (g, r, groupMax)
+    }
+
+    /// Calls the block of `entry` (at `idp`) with `handles[0..<count]`.
+    @inline(__always)
+    func call(_ entry: DispatchEntry, at idp: UInt32, _ handles: UnsafeMutablePointer<PacketHandle>, count: Int,
+              direction: UInt8) {
+        let burst = Burst(handles: handles, count: count, engine: contextPointer, idp: idp, summary: summary,
+                          direction: direction)
+        let bctx = BlockContext(idp: IDP(idp), ports: entry.ports, engine: contextPointer)
+        summary.pointee = .perPacket
+        entry.block.unsafelyUnwrapped._withUnsafeGuaranteedRef { $0.process(burst, bctx) }
+        stats.add(.blockCalls, UInt64(truncatingIfNeeded: count))
+        #if LANA_INTERNAL_CHECKS
+        checkSummary(burst)
+        #endif
+    }
+
+    #if LANA_INTERNAL_CHECKS
+    /// The summary contract (see ``BurstSummary``): with checks on,
+    /// `forwardAll` writes every packet's verdict too, so a verdict set
+    /// after it shows as a packet whose `next` differs from the summary.
+    func checkSummary(_ burst: Burst) {
+        let said = summary.pointee
+        guard said.isForward || said.isDrop else { return }
+        let metas = context.pool.metas
+        for i in 0..<burst.count where metas[Int(burst.handles[i])].next != said.rawValue {
+            preconditionFailure("""
+                block at IDP \(burst.idp) set a verdict after Burst.forwardAll (packet \(i) of \(burst.count): \
+                \(metas[Int(burst.handles[i])].next), summary \(said.rawValue)): forwardAll must be a block's last word
+                """)
+        }
+    }
+    #endif
 
     /// Pays `lag` hops from `source` to `handles[0..<count]`.
     @inline(__always)

@@ -41,7 +41,7 @@ public final class Engine: @unchecked Sendable {
     let work: UnsafeMutablePointer<PacketHandle>
     let group: UnsafeMutablePointer<PacketHandle>
     /// Written by ``Burst/forwardAll(_:)`` during a block call.
-    let summary: UnsafeMutablePointer<UInt32>
+    let summary: UnsafeMutablePointer<BurstSummary>
     /// The sources' report slot (see `EngineContext.reportReceived`).
     let sourceReport: UnsafeMutablePointer<SourceReport>
     /// Which of this engine's sources the next burst asks first (owner
@@ -86,7 +86,7 @@ public final class Engine: @unchecked Sendable {
         work = .allocate(capacity: Engine.burstSize)
         group = .allocate(capacity: Engine.burstSize)
         summary = .allocate(capacity: 1)
-        summary.initialize(to: 0)
+        summary.initialize(to: .perPacket)
         pollSet = .allocate(capacity: Engine.maxPollDescriptors)
         pollSources = .allocate(capacity: Engine.maxPollDescriptors)
         pollSources.initialize(repeating: nil, count: Engine.maxPollDescriptors)

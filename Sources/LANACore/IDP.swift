@@ -16,7 +16,8 @@ public struct IDP: RawRepresentable, Hashable, Comparable, Sendable, CustomStrin
     public init(_ rawValue: UInt32) { self.rawValue = rawValue }
 
     /// "No next hop". A packet sent here is dropped as `no-next-hop`.
-    public static let none = IDP(0)
+    @inlinable
+    public static var none: IDP { IDP(0) }
 
     /// The largest IDP the registry hands out. Values above it are reserved
     /// for packet verdicts (see ``Verdict``).

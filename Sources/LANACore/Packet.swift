@@ -59,7 +59,7 @@ public struct Burst {
     /// counters) each time was most of the cost of a call.
     @usableFromInline let engine: UnsafePointer<EngineContext>
     /// The engine's summary slot for this call (see ``forwardAll(_:)``).
-    @usableFromInline let summary: UnsafeMutablePointer<UInt32>
+    @usableFromInline let summary: UnsafeMutablePointer<BurstSummary>
     /// The IDP of the block being called.
     @usableFromInline let idp: UInt32
     /// The direction of every packet of the burst when the engine knows it
@@ -70,7 +70,7 @@ public struct Burst {
 
     @inlinable
     init(handles: UnsafeMutablePointer<PacketHandle>, count: Int, engine: UnsafePointer<EngineContext>,
-         idp: UInt32, summary: UnsafeMutablePointer<UInt32>, direction: UInt8) {
+         idp: UInt32, summary: UnsafeMutablePointer<BurstSummary>, direction: UInt8) {
         self.handles = handles; self.count = count; self.engine = engine
         self.summary = summary; self.idp = idp; self.direction = direction
     }
@@ -88,9 +88,6 @@ public struct Burst {
     @inlinable
     public subscript(i: Int) -> Packet { pool.packet(handles[i]) }
 
-    /// The summary value of ``consumeAll()``: no packet of the group is
-    /// left for the engine to look at.
-    @usableFromInline static let allConsumed: UInt32 = 0xFFFF_FFFE
 
     /// Sends every packet on along its direction: `port[direction]`, or a
     /// drop as `unbound-port` if that port is unbound.
@@ -111,9 +108,13 @@ public struct Burst {
             // (`next` of the packets is left stale; the engine reads the
             // summary instead.)
             let v = ports.verdict(for: Direction(rawValue: direction).unsafelyUnwrapped).rawValue
-            if v != 0 && v < Burst.allConsumed {
-                summary.pointee = v
+            if v != 0 && v < BurstSummary.allConsumed.rawValue {
+                #if LANA_INTERNAL_CHECKS
+                checkNotTurnedAround()
+                #else
+                summary.pointee = BurstSummary(rawValue: v)
                 return
+                #endif
             }
         }
         let metas = pool.metas
@@ -131,6 +132,20 @@ public struct Burst {
         }
         let first = seen == 1 ? ingress : egress
         // One next hop for all — or one drop (an unbound port) for all.
-        summary.pointee = seen != 3 && first < Burst.allConsumed ? first : 0
+        summary.pointee = BurstSummary(rawValue: seen != 3 && first < BurstSummary.allConsumed.rawValue ? first : 0)
     }
+
+    #if LANA_INTERNAL_CHECKS
+    /// `forwardAll` sends a uniform burst along the direction it came in
+    /// with: a packet the block turned around would go the wrong way.
+    @usableFromInline
+    func checkNotTurnedAround() {
+        for i in 0..<count where pool.metas[Int(handles[i])].direction.rawValue != direction {
+            preconditionFailure("""
+                block at IDP \(idp) called Burst.forwardAll on a burst whose packet \(i) it turned around: \
+                set per-packet verdicts for packets whose direction changed
+                """)
+        }
+    }
+    #endif
 }

@@ -157,6 +157,6 @@ extension Burst {
         // The summary says it for all: no packet touched.
         pool.free(handles, count: count)
         engine.pointee.countDelivered(count)
-        summary.pointee = Burst.allConsumed
+        summary.pointee = .allConsumed
     }
 }
