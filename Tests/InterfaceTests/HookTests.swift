@@ -131,4 +131,37 @@ final class HookTests: InterfaceTestCase, @unchecked Sendable {
         drops["unbound-port"] = nil
         XCTAssertEqual(drops.filter { $0.value != 0 }, [:], "drops: \(d.stateFile("drops") ?? "-")")
     }
+
+    /// A refused `apply` changes nothing, IDPs included: its hook lines are
+    /// part of the all-or-nothing batch rather than done ahead and undone,
+    /// so the next block gets the IDP it would have got without it. An
+    /// accepted file runs in line order.
+    func testRefusedApplyWithAHookConsumesNoIDP() throws {
+        let link = try net.addLink()
+        let d = try startDaemon()
+        try d.fb("add", "a", "dummy")
+        let file = work + "/hook.conf"
+        try "fbctl add b dummy\nvlink ethernet hook \(link.inside)\nfbctl bind b nosuch\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let refused = try d.fbctl("apply", file)
+        XCTAssertEqual(refused.status, 1, "\(refused)")
+        XCTAssertEqual(refused.stderr,
+                       "fbctl: apply \(file): No such file or directory (ENOENT): line 3: fbctl bind b nosuch: no block named nosuch\n")
+        XCTAssertEqual(d.stateFile("vlink"), "")
+        try d.fb("add", "next", "dummy")
+        XCTAssertEqual(d.stateFile("fblocks"), "a dummy 1 1 []\nnext dummy 2 1 []\n")
+
+        try "fbctl add b dummy\nvlink ethernet hook \(link.inside)\nfbctl bind b \(link.inside)\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        try d.fb("apply", file)
+        XCTAssertEqual(d.stateFile("fblocks"),
+                       "a dummy 1 1 []\nnext dummy 2 1 []\nb dummy 3 2 [4]\n\(link.inside) eth 4 2 [3]\n")
+        XCTAssertEqual(d.stateFile("vlink"), "\(link.inside) ethernet \(try net.ifindex(link.inside)) up\n")
+        // The hook works: frames reach b's side of the graph.
+        try d.fb("add", "c", "counter")
+        try d.fb("unbind", "b", link.inside)
+        try d.fb("bind", "c", link.inside)
+        let sent = try sendFromPeer(link.peer, count: 20, sizes: [60])
+        XCTAssertTrue(waitUntil(within: 10) { d.counter("c")?.packets == UInt64(sent) }, "\(String(describing: d.counter("c")))")
+    }
 }
