@@ -140,6 +140,16 @@ final class HookTests: InterfaceTestCase, @unchecked Sendable {
         let link = try net.addLink()
         let d = try startDaemon()
         try d.fb("add", "a", "dummy")
+        // A watcher, known to be subscribed once it shows a probe event.
+        let watcher = try ChildProcess(name: "watch", arguments: [BuildProducts.path("fbctl"), "--run-dir", d.runDirectory, "watch"],
+                                       logDirectory: work)
+        defer { watcher.stop() }
+        try d.fb("add", "probe", "counter")
+        XCTAssertTrue(waitUntil(within: 10, interval: 0.05) {
+            _ = try? d.fbctl("set", "probe", "reset=1")
+            return watcher.stdout.contains("option probe 2 reset=1\n")
+        }, "watcher: \(watcher.stdout) \(watcher.stderr)")
+        try d.fb("rm", "probe")
         let file = work + "/hook.conf"
         try "fbctl add b dummy\nvlink ethernet hook \(link.inside)\nfbctl bind b nosuch\n"
             .write(toFile: file, atomically: true, encoding: .utf8)
@@ -149,13 +159,17 @@ final class HookTests: InterfaceTestCase, @unchecked Sendable {
                        "fbctl: apply \(file): No such file or directory (ENOENT): line 3: fbctl bind b nosuch: no block named nosuch\n")
         XCTAssertEqual(d.stateFile("vlink"), "")
         try d.fb("add", "next", "dummy")
-        XCTAssertEqual(d.stateFile("fblocks"), "a dummy 1 1 []\nnext dummy 2 1 []\n")
+        XCTAssertEqual(d.stateFile("fblocks"), "a dummy 1 1 []\nnext dummy 3 1 []\n")
+        // The refused file sent no events: the watcher's next one is that add.
+        XCTAssertTrue(waitUntil(within: 10) { watcher.stdout.contains("added next 3 dummy\n") }, watcher.stdout)
+        let afterProbe = watcher.stdout.components(separatedBy: "removed probe 2 counter\n").last ?? ""
+        XCTAssertEqual(afterProbe, "added next 3 dummy\n", watcher.stdout)
 
         try "fbctl add b dummy\nvlink ethernet hook \(link.inside)\nfbctl bind b \(link.inside)\n"
             .write(toFile: file, atomically: true, encoding: .utf8)
         try d.fb("apply", file)
         XCTAssertEqual(d.stateFile("fblocks"),
-                       "a dummy 1 1 []\nnext dummy 2 1 []\nb dummy 3 2 [4]\n\(link.inside) eth 4 2 [3]\n")
+                       "a dummy 1 1 []\nnext dummy 3 1 []\nb dummy 4 2 [5]\n\(link.inside) eth 5 2 [4]\n")
         XCTAssertEqual(d.stateFile("vlink"), "\(link.inside) ethernet \(try net.ifindex(link.inside)) up\n")
         // The hook works: frames reach b's side of the graph.
         try d.fb("add", "c", "counter")
