@@ -38,7 +38,7 @@ vlink() { say "vlink $*"; in_lana "$bin/vlink" --run-dir "$run/lana" "$@"; }
 
 # Not through in_lana: a function in the background is a subshell, and $!
 # must be lanad itself for the cleanup to stop it.
-ip netns exec "$ns_lana" "$bin/lanad" --run-dir "$run/lana" --engines 2 2>"$run/lanad.log" &
+ip netns exec "$ns_lana" "$bin/lanad" --run-dir "$run/lana" --engines 2 --force 2>"$run/lanad.log" &
 lanad_pid=$!
 for _ in $(seq 100); do [ -S "$run/lana/control" ] && break; sleep 0.05; done
 [ -S "$run/lana/control" ] || { cat "$run/lanad.log"; exit 1; }

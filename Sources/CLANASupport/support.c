@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <poll.h>
+#ifdef __linux__
+#include <linux/capability.h>
+#endif
 
 int lana_pin_current_thread(int cpu) {
 #ifdef __linux__
@@ -111,6 +114,17 @@ int lana_thread_affinity(int *cpus, int capacity) {
         if (CPU_ISSET(cpu, &set)) cpus[n++] = cpu;
     }
     return n;
+}
+
+int lana_effective_capabilities(uint64_t *effective) {
+    // Version 3: two 32-bit words per set (capabilities 0-63). No libcap
+    // wrapper: capget is one system call.
+    struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capget, &header, data) != 0) return errno;
+    *effective = (uint64_t)data[0].effective | ((uint64_t)data[1].effective << 32);
+    return 0;
 }
 
 int lana_set_thread_affinity(const int *cpus, int count) {

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Who is on the other end of a control connection, as the kernel reported
 /// it when the peer connected (`SO_PEERCRED`, `SO_PEERGROUPS`).
 ///
@@ -52,15 +56,21 @@ public struct PeerPolicy: Sendable {
     }
 
     /// The specification's rule: uid 0, or a member of the group `group` if
-    /// that group exists. The group is looked up per connection, so creating
-    /// it takes effect without restarting the daemon.
-    public static func rootOrGroup(_ group: String = "lana") -> PeerPolicy {
+    /// that group exists — and the server's own uid `owner`, since a daemon
+    /// run as an unprivileged user with the capabilities it needs is
+    /// driven by that user. The group is looked up per connection, so
+    /// creating it takes effect without restarting the daemon.
+    public static func rootOrGroup(_ group: String = "lana", owner: UInt32 = UInt32(geteuid())) -> PeerPolicy {
         PeerPolicy { peer in
-            if peer.userID == 0 { return .allow }
-            guard let gid = SystemGroups.groupID(named: group) else {
+            if peer.userID == 0 || peer.userID == owner { return .allow }
+            let gid = SystemGroups.groupID(named: group)
+            if let gid, peer.isMember(of: gid) { return .allow }
+            if owner != 0 {
+                return .deny(reason: "permission denied: uid \(peer.userID) is not root, not lanad's own uid (\(owner)) and not a member of group \(group)\(gid == nil ? " (no such group)" : "")")
+            }
+            guard gid != nil else {
                 return .deny(reason: "permission denied: uid \(peer.userID) is not root (group \(group) does not exist)")
             }
-            if peer.isMember(of: gid) { return .allow }
             return .deny(reason: "permission denied: uid \(peer.userID) is neither root nor a member of group \(group)")
         }
     }

@@ -24,6 +24,18 @@ public struct BatchError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String { "operation \(index + 1): \(error)" }
 }
 
+/// One step of a batch (`fbctl apply`, `lanad --config`): a graph
+/// operation, or an interface block (`vlink ethernet hook`) that `make`
+/// builds — opening whatever the interface needs — only when the steps
+/// before it were accepted and its name is free. If a later step is
+/// refused, what `make` returned is dropped unused: the batch leaves no
+/// trace, not even a consumed IDP.
+public enum BatchStep {
+    case operation(RegistryOperation)
+    case addInterface(name: String, type: String,
+                      make: () throws(RegistryError) -> (block: FunctionalBlock, sources: (IDP) -> [PacketSource]))
+}
+
 /// The registry of functional blocks: names and types in crit-bit trees,
 /// IDPs handed out sequentially and never reused, and the data plane the
 /// engines read.
@@ -122,11 +134,26 @@ public final class Registry: @unchecked Sendable {
     /// state the earlier ones produce; if any is refused nothing is applied
     /// and the error names it. Published as a single snapshot.
     public func apply(_ ops: [RegistryOperation]) throws(BatchError) {
+        try apply(steps: ops.map(BatchStep.operation))
+    }
+
+    /// Applies steps as one unit, in order, like ``apply(_:)``; interface
+    /// steps take their IDPs in that order too.
+    public func apply(steps: [BatchStep]) throws(BatchError) {
         var failed: BatchError?
         do throws(RegistryError) {
             try mutate { (s, fx) throws(RegistryError) in
-                for (i, op) in ops.enumerated() {
-                    do throws(RegistryError) { try s.perform(op, fx: &fx) } catch {
+                for (i, step) in steps.enumerated() {
+                    do throws(RegistryError) {
+                        switch step {
+                        case .operation(let op):
+                            try s.perform(op, fx: &fx)
+                        case .addInterface(let name, let type, let make):
+                            try s.checkNewInterface(name)
+                            let made = try make()
+                            _ = try s.addInterface(name, type: type, block: made.block, sources: made.sources, fx: &fx)
+                        }
+                    } catch {
                         failed = BatchError(index: i, error: error)
                         throw error
                     }
@@ -148,21 +175,15 @@ public final class Registry: @unchecked Sendable {
                              sources: (IDP) -> [PacketSource] = { _ in [] }) throws(RegistryError) -> IDP {
         var idp = IDP.none
         try mutate { (s, fx) throws(RegistryError) in
-            idp = try s.add(name: name, typeName: type, fx: &fx, interface: block)
-            for (e, src) in sources(idp).enumerated() { s.sources[e % s.sources.count].append((idp, src)) }
-            fx.events.append(BlockEvent(.hooked, block: name, idp: idp))
+            idp = try s.addInterface(name, type: type, block: block, sources: sources, fx: &fx)
         }
         return idp
     }
 
-    /// Checks that an interface block called `name` could be added.
+    /// Checks that an interface block called `name` could be added: the
+    /// name is one the kernel allows for an interface, and free.
     public func checkInterfaceName(_ name: String) throws(RegistryError) {
-        try state.withLock { (s) throws(RegistryError) in
-            try RegistryState.validateName(name)
-            if s.names.contains(name) {
-                throw RegistryError(Errno(rawValue: EEXIST), "\(name) is already hooked or a block of that name exists")
-            }
-        }
+        try state.withLock { (s) throws(RegistryError) in try s.checkNewInterface(name) }
     }
 
     /// Removes an interface block and its sources (refused while bound,
@@ -306,6 +327,21 @@ public final class Registry: @unchecked Sendable {
 }
 
 extension RegistryState {
+    mutating func addInterface(_ name: String, type: String, block: FunctionalBlock, sources: (IDP) -> [PacketSource],
+                               fx: inout RegistryEffects) throws(RegistryError) -> IDP {
+        let idp = try add(name: name, typeName: type, fx: &fx, interface: block)
+        for (e, src) in sources(idp).enumerated() { self.sources[e % self.sources.count].append((idp, src)) }
+        fx.events.append(BlockEvent(.hooked, block: name, idp: idp))
+        return idp
+    }
+
+    func checkNewInterface(_ name: String) throws(RegistryError) {
+        try Self.validateInterfaceName(name)
+        if names.contains(name) {
+            throw RegistryError(Errno(rawValue: EEXIST), "\(name) is already hooked or a block of that name exists")
+        }
+    }
+
     mutating func perform(_ op: RegistryOperation, fx: inout RegistryEffects) throws(RegistryError) {
         switch op {
         case let .add(name, type): _ = try add(name: name, typeName: type, fx: &fx)

@@ -90,11 +90,31 @@ struct RegistryState {
         }
     }
 
+    /// The kernel's rule for interface names (`dev_valid_name` and
+    /// `dev_get_valid_name` in `net/core/dev.c`), which an `eth` block's
+    /// name follows since it is its interface's: 1–15 bytes, not `.` or
+    /// `..`, no `/`, `:` or whitespace — the kernel's `isspace`: tab, line
+    /// feed, vertical tab, form feed, carriage return, space and byte 0xA0
+    /// (so a UTF-8 character ending in that byte, like `à`, is out too) —
+    /// and no `%`, which makes the name a template the kernel fills in, so
+    /// that no interface ever has one.
+    static func validateInterfaceName(_ name: String) throws(RegistryError) {
+        let bytes = Array(name.utf8)
+        let ok = !bytes.isEmpty && bytes.count <= 15 && name != "." && name != ".." && !bytes.contains {
+            $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "%") || $0 == 0
+                || (0x09...0x0D).contains($0) || $0 == 0x20 || $0 == 0xA0
+        }
+        if !ok {
+            throw RegistryError(Errno(rawValue: EINVAL),
+                "invalid interface name \(quoted(name)): expected 1-15 bytes, not . or .., without / : % or whitespace (the kernel's rule)")
+        }
+    }
+
     // MARK: Add / remove
 
     mutating func add(name: String, typeName: String, fx: inout RegistryEffects,
                       interface: FunctionalBlock? = nil) throws(RegistryError) -> IDP {
-        try Self.validateName(name)
+        if interface != nil { try Self.validateInterfaceName(name) } else { try Self.validateName(name) }
         if names.contains(name) {
             throw RegistryError(Errno(rawValue: EEXIST), "a block named \(name) already exists")
         }

@@ -14,13 +14,22 @@ public struct CPUList: Sendable, Hashable, CustomStringConvertible {
     /// `0-1000000000` must fail, not allocate gigabytes.
     public static let maximumCPU = 65_535
 
-    public enum ParseError: Error, Sendable, Hashable {
+    public enum ParseError: Error, Sendable, Hashable, CustomStringConvertible {
         case empty
         /// A list entry that is not a number, `a-b` or `a-b:s`.
         case invalidEntry(String)
         /// `b < a` in `a-b`, or a zero stride.
         case invalidRange(String)
         case cpuTooLarge(Int)
+
+        public var description: String {
+            switch self {
+            case .empty: "expected a list of CPU numbers like 0,2-3"
+            case .invalidEntry(let entry): "'\(entry)' is not a CPU number, a range a-b or a range with a stride a-b:s"
+            case .invalidRange(let entry): "'\(entry)' is not a range: it ends below its start or has a stride of 0"
+            case .cpuTooLarge(let cpu): "CPU \(cpu) is above the largest CPU number, \(CPUList.maximumCPU)"
+            }
+        }
     }
 
     public init<S: Sequence<Int>>(_ cpus: S) {

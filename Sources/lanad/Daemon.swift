@@ -32,6 +32,12 @@ final class Daemon {
         pthread_sigmask(SIG_BLOCK, &signals, nil)
         signal(SIGPIPE, SIG_IGN)
 
+        // Before anything is created: without these, lanad would run and
+        // fail only at the first hook.
+        if let missing = RequiredCapabilities.missingMessage() {
+            throw StartFailure(description: missing)
+        }
+
         let directory: RunDirectory
         do { directory = try RunDirectory(path: options.resolvedRunDir) } catch {
             throw StartFailure(description: "\(error)")
@@ -39,12 +45,17 @@ final class Daemon {
         var cleaned = false
         defer { if !cleaned { directory.cleanUp() } }
 
+        // Checked again: the affinity mask may have changed since the
+        // arguments were validated.
         let placement: [Int?]
-        if let cpus = options.cpus {
-            placement = (try? LANADaemon.parseCPUs(cpus)) ?? []
-        } else {
-            let n = options.engines ?? EngineGroup.onlineCPUs
-            placement = (0..<n).map { $0 % EngineGroup.onlineCPUs }
+        do throws(EnginePlacement.Refusal) {
+            let engines = try options.placement()
+            placement = engines.cpus
+            if let shared = engines.sharedCPUs {
+                log.warning("\(engines.cpus.count) engines share \(shared.cpus.count) CPU(s) (\(shared)) as --force allows: engines on one CPU take turns, which adds latency")
+            }
+        } catch {
+            throw StartFailure(description: error.description)
         }
         // Every thread started from here on inherits this mask; engines pin
         // themselves to their own CPU.

@@ -28,18 +28,24 @@ final class EthernetHooks: InterfaceHooking {
         registry.register(EthBlock.type)
     }
 
-    func checkHook(_ ifname: String) throws(RegistryError) {
+    func hook(_ ifname: String) throws(RegistryError) {
         if hooked[ifname] != nil {
             throw RegistryError(Errno(rawValue: EEXIST), "\(ifname) is already hooked")
         }
         try registry.checkInterfaceName(ifname)
-        do { _ = try Interface.index(named: ifname) } catch {
-            throw RegistryError(Errno(rawValue: ENODEV), "no interface named \(ifname)")
-        }
+        let prepared = try prepare(ifname)
+        try registry.addInterface(ifname, type: prepared.typeName, block: prepared.block, sources: prepared.makeSources)
+        adopt(prepared)
     }
 
-    func hook(_ ifname: String) throws(RegistryError) {
-        try checkHook(ifname)
+    /// Opens what hooking `ifname` takes — one receive and one transmit
+    /// ring per engine — and makes its block, without adding it to the
+    /// registry (`adopt` records it once the registry has it). Dropped
+    /// unused, it closes its sockets again.
+    func prepare(_ ifname: String) throws(RegistryError) -> PreparedHook {
+        if hooked[ifname] != nil {
+            throw RegistryError(Errno(rawValue: EEXIST), "\(ifname) is already hooked")
+        }
         let index: Int32
         do { index = try Interface.index(named: ifname) } catch {
             throw RegistryError(Errno(rawValue: ENODEV), "no interface named \(ifname)")
@@ -73,13 +79,13 @@ final class EthernetHooks: InterfaceHooking {
                                 "cannot open packet sockets on \(ifname): \(lastError)")
         }
         let block = EthBlock(interfaceName: ifname, interfaceIndex: index, transmitters: transmitters, engineCount: engineCount)
-        var sources: [EthSource] = []
-        try registry.addInterface(ifname, type: EthBlock.type.name, block: block) { idp in
-            sources = sockets.enumerated().map { EthSource(socket: $1, block: block, entry: idp, engine: $0) }
-            return sources
-        }
-        hooked[ifname] = Hooked(block: block, sources: sources)
-        log.info("hooked \(ifname) (ifindex \(index)) with \(engineCount) receive ring(s), fanout group \(nextGroup)")
+        return PreparedHook(name: ifname, index: index, group: nextGroup, block: block, sockets: sockets)
+    }
+
+    /// Records a hook the registry now has.
+    func adopt(_ prepared: PreparedHook) {
+        hooked[prepared.name] = Hooked(block: prepared.block, sources: prepared.sources)
+        log.info("hooked \(prepared.name) (ifindex \(prepared.index)) with \(engineCount) receive ring(s), fanout group \(prepared.group)")
     }
 
     func unhook(_ ifname: String) throws(RegistryError) {
@@ -142,5 +148,32 @@ final class EthernetHooks: InterfaceHooking {
             }
             return "\(name) ethernet \(h.block.interfaceIndex) \(state)"
         }
+    }
+}
+
+/// An interface opened for hooking but not yet in the registry (see
+/// `EthernetHooks.prepare`).
+final class PreparedHook {
+    let name: String
+    let index: Int32
+    let group: UInt16
+    let block: EthBlock
+    let sockets: [PacketSocket]
+    /// The engines' sources, made when the registry hands out the IDP.
+    private(set) var sources: [EthSource] = []
+    var typeName: String { EthBlock.type.name }
+
+    init(name: String, index: Int32, group: UInt16, block: EthBlock, sockets: [PacketSocket]) {
+        self.name = name
+        self.index = index
+        self.group = group
+        self.block = block
+        self.sockets = sockets
+    }
+
+    /// One source per engine, feeding the block's IDP.
+    func makeSources(_ idp: IDP) -> [PacketSource] {
+        sources = sockets.enumerated().map { EthSource(socket: $1, block: block, entry: idp, engine: $0) }
+        return sources
     }
 }

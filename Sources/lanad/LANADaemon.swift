@@ -3,6 +3,7 @@ import Glibc
 import LANABlocks
 import LANAControl
 import LANACore
+import LANAPosix
 import Logging
 import SystemPackage
 
@@ -22,19 +23,31 @@ struct LANADaemon: ParsableCommand {
             Drive it with fbctl and vlink. SIGTERM or SIGINT stops it: engines drain \
             their backlogs, interfaces are unhooked, the files are removed.
 
+            Without --engines or --cpus, lanad runs one engine on each CPU it may use (its \
+            CPU affinity mask, which taskset or a container can narrow). A CPU of --cpus that \
+            is not online or not in that mask is a usage error, and so is an --engines larger \
+            than the number of those CPUs unless --force is given.
+
             Exit status: 0 after a clean shutdown, 1 if it could not start (run directory \
-            locked, socket error, configuration refused), 64 on a usage error.
+            locked, socket error, configuration refused, CAP_NET_RAW missing), 64 on a usage \
+            error.
             """
     )
 
     @Option(name: .long, help: ArgumentHelp("State directory.", valueName: "dir"))
     var runDir: String?
 
-    @Option(name: .long, help: ArgumentHelp("Number of engines (default: one per online CPU).", valueName: "n"))
+    @Option(name: .long, help: ArgumentHelp(
+        "Number of engines, on the CPUs lanad may use in turn (default: one per CPU lanad may use).", valueName: "n"))
     var engines: Int?
 
-    @Option(name: .long, help: ArgumentHelp("CPUs to run engines on, one engine each, e.g. 0,2-3.", valueName: "list"))
+    @Option(name: .long, help: ArgumentHelp(
+        "CPUs to run engines on, one engine each, e.g. 0,2-3; each must be online and in lanad's CPU affinity mask.",
+        valueName: "list"))
     var cpus: String?
+
+    @Flag(name: .long, help: "Let --engines exceed the CPUs lanad may use: engines then share CPUs (refused without it).")
+    var force = false
 
     @Option(name: .long, help: ArgumentHelp("Apply this file of fbctl/vlink lines at start-up (all or nothing).", valueName: "file"))
     var config: String?
@@ -52,22 +65,16 @@ struct LANADaemon: ParsableCommand {
         if engines != nil && cpus != nil {
             throw ValidationError("--engines and --cpus exclude each other: --cpus gives one engine per listed CPU")
         }
-        if let cpus { _ = try Self.parseCPUs(cpus) }
+        do { _ = try placement() } catch { throw ValidationError(error.description) }
         if Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
     }
 
-    static func parseCPUs(_ text: String) throws -> [Int] {
-        var cpus: [Int] = []
-        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
-            let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
-            guard (1...2).contains(bounds.count), let lo = Int(bounds[0]), let hi = Int(bounds.last!), lo >= 0, lo <= hi, hi < 4096 else {
-                throw ValidationError("--cpus '\(text)': expected a list like 0,2-3 of CPU numbers")
-            }
-            cpus.append(contentsOf: lo...hi)
-        }
-        return cpus
+    /// The engines' CPUs for these options on this machine, now.
+    func placement() throws(EnginePlacement.Refusal) -> EnginePlacement {
+        let allowed = (try? CPUAffinity.allowedCPUs()) ?? CPUAffinity.onlineCPUs()
+        return try EnginePlacement(engines: engines, cpus: cpus, force: force, online: CPUAffinity.onlineCPUs(), allowed: allowed)
     }
 
     func run() throws {

@@ -1,3 +1,4 @@
+import LANABlocks
 import LANACore
 import LANAControl
 import SystemPackage
@@ -11,8 +12,11 @@ import Glibc
 protocol InterfaceHooking: AnyObject {
     func hook(_ ifname: String) throws(RegistryError)
     func unhook(_ ifname: String) throws(RegistryError)
-    /// Checks that `hook` would succeed, without doing it.
-    func checkHook(_ ifname: String) throws(RegistryError)
+    /// Opens an interface for hooking without adding its block (a line of
+    /// an `apply` batch); dropped unused, it closes again.
+    func prepare(_ ifname: String) throws(RegistryError) -> PreparedHook
+    /// Records a prepared hook that the registry took.
+    func adopt(_ prepared: PreparedHook)
     /// Lines of the `vlink` state file.
     var stateLines: [String] { get }
     /// Brings the interfaces' counters up to date (before `show`).
@@ -81,8 +85,9 @@ final class RequestHandler {
 
     // MARK: apply
 
-    /// Runs configuration lines as one unit. Interface lines are checked
-    /// first and done first; if the graph part is refused they are undone.
+    /// Runs configuration lines as one unit, in order: hook lines are
+    /// steps of the same batch as the graph lines, so a refused file
+    /// changes nothing — no block, no hook, no IDP, no event.
     func apply(_ lines: [String]) -> ControlReply {
         let parsed: [(line: Int, text: String, command: ConfigCommand)]
         do throws(ConfigLineError) {
@@ -90,39 +95,38 @@ final class RequestHandler {
         } catch {
             return .failure(error.error.errno, "line \(error.line): \(error.text): \(error.error.message)", line: UInt32(error.line - 1))
         }
-        var hooked: [String] = []
-        var ops: [(line: Int, text: String, op: RegistryOperation)] = []
+        // Hooks the batch opened, in order; adopted only if it is accepted.
+        var prepared: [PreparedHook] = []
+        var steps: [BatchStep] = []
         do throws(ConfigLineError) {
             for p in parsed {
                 switch p.command {
-                case .registry(let op): ops.append((p.line, p.text, op))
+                case .registry(let op): steps.append(.operation(op))
                 case .hook(let ifname):
-                    do throws(RegistryError) { try interfaceSupport().checkHook(ifname) } catch {
+                    let hooks: any InterfaceHooking
+                    do throws(RegistryError) { hooks = try interfaceSupport() } catch {
                         throw ConfigLineError(line: p.line, text: p.text, error: error)
                     }
+                    steps.append(.addInterface(name: ifname, type: EthBlock.type.name) { () throws(RegistryError) in
+                        let hook = try hooks.prepare(ifname)
+                        prepared.append(hook)
+                        return (hook.block, hook.makeSources)
+                    })
                 default:
                     throw ConfigLineError(line: p.line, text: p.text, error: RegistryError(Errno(rawValue: EOPNOTSUPP),
                         "only 'vlink ethernet hook' can be applied from a file"))
                 }
             }
-            for p in parsed {
-                if case .hook(let ifname) = p.command {
-                    do throws(RegistryError) { try interfaceSupport().hook(ifname) } catch {
-                        throw ConfigLineError(line: p.line, text: p.text, error: error)
-                    }
-                    hooked.append(ifname)
-                }
-            }
             do throws(BatchError) {
-                try registry.apply(ops.map(\.op))
+                try registry.apply(steps: steps)
             } catch {
-                let o = ops[error.index]
-                throw ConfigLineError(line: o.line, text: o.text, error: error.error)
+                let p = parsed[error.index]
+                throw ConfigLineError(line: p.line, text: p.text, error: error.error)
             }
         } catch {
-            for ifname in hooked.reversed() { try? interfaces?.unhook(ifname) }
             return .failure(error.error.errno, "line \(error.line): \(error.text): \(error.error.message)", line: UInt32(error.line - 1))
         }
+        for hook in prepared { interfaces?.adopt(hook) }
         return .ok(text: "applied \(parsed.count) command\(parsed.count == 1 ? "" : "s")\n")
     }
 

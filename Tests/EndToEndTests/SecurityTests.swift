@@ -125,4 +125,56 @@ final class SecurityTests: EndToEndTestCase {
         XCTAssertEqual(replies.first?.sequence, 77)
         XCTAssertEqual(lanad.fblocks, "")
     }
+
+    // MARK: lanad's own privileges
+
+    /// lanad as an unprivileged user: refused at start, naming what is
+    /// missing and how to get it, before it creates anything; not at the
+    /// first hook.
+    func testLanadWithoutNetworkCapabilitiesRefusesToStartAndNamesThem() throws {
+        try requireSetpriv()
+        let message = "missing capability CAP_NET_RAW, which lanad needs for its packet sockets: run lanad as root or grant it the capability, e.g. setcap cap_net_raw=ep \(Binaries.lanad), or AmbientCapabilities=CAP_NET_RAW in its systemd unit\n"
+        // Nothing at all, and CAP_NET_ADMIN without CAP_NET_RAW.
+        let cases: [[String]] = [[], ["--inh-caps=+net_admin", "--ambient-caps=+net_admin"]]
+        for extra in cases {
+            let dir = freshRunDirectory()
+            let result = runProgram(setpriv, nobody + extra + [Binaries.lanad, "--run-dir", dir, "--engines", "1"], timeout: 10)
+            if result.signaled { try? FileManager.default.removeItem(atPath: dir) }
+            XCTAssertEqual(result.status, 1, "\(extra): \(result)")
+            XCTAssertFalse(result.signaled, "lanad ran without its capabilities: \(result)")
+            XCTAssertTrue(result.stderr.contains(message), "\(extra): \(result)")
+            XCTAssertFalse(fileExists(dir), "\(extra): the run directory was created")
+        }
+    }
+
+    /// lanad as a non-root user that holds CAP_NET_RAW alone (an ambient
+    /// capability, as systemd's AmbientCapabilities= grants it) hooks
+    /// interfaces and admits clients of its own uid; other users are still
+    /// refused by the peer check.
+    func testLanadAsNonRootWithCapabilitiesAdmitsItsOwnUid() throws {
+        try requireSetpriv()
+        let unshare = "/usr/bin/unshare", ip = "/usr/sbin/ip"
+        for tool in [unshare, ip] where !FileManager.default.isExecutableFile(atPath: tool) {
+            throw UnmetRequirement("needs \(tool)")
+        }
+        let caps = ["--inh-caps=+net_raw", "--ambient-caps=+net_raw"]
+        let lanad = try startLanad(engines: 1, wrapper: [unshare, "-n", "/bin/sh", "-c", "\(ip) link set lo up && exec \"$0\" \"$@\"",
+                                                         setpriv] + nobody + caps)
+        XCTAssertEqual(fileMode(lanad.controlPath)?.permissions, 0o660)
+        let add = asNobody(lanad, Binaries.fbctl, ["add", "mine", "counter"])
+        assertOK(add, "a client of lanad's own uid")
+        assertOK(asNobody(lanad, Binaries.vlink, ["ethernet", "hook", "lo"]), "hook as a capable non-root lanad")
+        assertOK(asNobody(lanad, Binaries.fbctl, ["bind", "mine", "lo"]))
+        XCTAssertEqual(lanad.fblocks, "mine counter 1 2 [2]\nlo eth 2 2 [1]\n")
+        XCTAssertEqual(lanad.file("vlink"), "lo ethernet 1 up\n")
+
+        // Another unprivileged uid, on a socket anyone may connect to.
+        XCTAssertEqual(chmod(lanad.controlPath, 0o666), 0)
+        let other = runProgram(setpriv, ["--reuid=65533", "--regid=65533", "--clear-groups", Binaries.fbctl,
+                                         "--run-dir", lanad.runDirectory, "add", "x", "dummy"])
+        XCTAssertEqual(other.status, 1, "\(other)")
+        XCTAssertTrue(other.stderr.hasPrefix("fbctl: add x dummy: Operation not permitted (EPERM): permission denied: uid 65533 is not root, not lanad's own uid (65534) and not a member of group lana"), "\(other)")
+        assertOK(asNobody(lanad, Binaries.fbctl, ["unbind", "mine", "lo"]))
+        assertOK(asNobody(lanad, Binaries.vlink, ["ethernet", "unhook", "lo"]))
+    }
 }

@@ -129,4 +129,51 @@ final class HookTests: InterfaceTestCase, @unchecked Sendable {
         XCTAssertEqual(d.vlinks()[other.inside]?.last, "up")
         XCTAssertEqual(d.drops().filter { $0.value != 0 }, [:], "drops: \(d.stateFile("drops") ?? "-")")
     }
+
+    /// A refused `apply` changes nothing, IDPs included: its hook lines are
+    /// part of the all-or-nothing batch rather than done ahead and undone,
+    /// so the next block gets the IDP it would have got without it. An
+    /// accepted file runs in line order.
+    func testRefusedApplyWithAHookConsumesNoIDP() throws {
+        let link = try net.addLink()
+        let d = try startDaemon()
+        try d.fb("add", "a", "dummy")
+        // A watcher, known to be subscribed once it shows a probe event.
+        let watcher = try ChildProcess(name: "watch", arguments: [BuildProducts.path("fbctl"), "--run-dir", d.runDirectory, "watch"],
+                                       logDirectory: work)
+        defer { watcher.stop() }
+        try d.fb("add", "probe", "counter")
+        XCTAssertTrue(waitUntil(within: 10, interval: 0.05) {
+            _ = try? d.fbctl("set", "probe", "reset=1")
+            return watcher.stdout.contains("option probe 2 reset=1\n")
+        }, "watcher: \(watcher.stdout) \(watcher.stderr)")
+        try d.fb("rm", "probe")
+        let file = work + "/hook.conf"
+        try "fbctl add b dummy\nvlink ethernet hook \(link.inside)\nfbctl bind b nosuch\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let refused = try d.fbctl("apply", file)
+        XCTAssertEqual(refused.status, 1, "\(refused)")
+        XCTAssertEqual(refused.stderr,
+                       "fbctl: apply \(file): No such file or directory (ENOENT): line 3: fbctl bind b nosuch: no block named nosuch\n")
+        XCTAssertEqual(d.stateFile("vlink"), "")
+        try d.fb("add", "next", "dummy")
+        XCTAssertEqual(d.stateFile("fblocks"), "a dummy 1 1 []\nnext dummy 3 1 []\n")
+        // The refused file sent no events: the watcher's next one is that add.
+        XCTAssertTrue(waitUntil(within: 10) { watcher.stdout.contains("added next 3 dummy\n") }, watcher.stdout)
+        let afterProbe = watcher.stdout.components(separatedBy: "removed probe 2 counter\n").last ?? ""
+        XCTAssertEqual(afterProbe, "added next 3 dummy\n", watcher.stdout)
+
+        try "fbctl add b dummy\nvlink ethernet hook \(link.inside)\nfbctl bind b \(link.inside)\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        try d.fb("apply", file)
+        XCTAssertEqual(d.stateFile("fblocks"),
+                       "a dummy 1 1 []\nnext dummy 3 1 []\nb dummy 4 2 [5]\n\(link.inside) eth 5 2 [4]\n")
+        XCTAssertEqual(d.stateFile("vlink"), "\(link.inside) ethernet \(try net.ifindex(link.inside)) up\n")
+        // The hook works: frames reach b's side of the graph.
+        try d.fb("add", "c", "counter")
+        try d.fb("unbind", "b", link.inside)
+        try d.fb("bind", "c", link.inside)
+        let sent = try sendFromPeer(link.peer, count: 20, sizes: [60])
+        XCTAssertTrue(waitUntil(within: 10) { d.counter("c")?.packets == UInt64(sent) }, "\(String(describing: d.counter("c")))")
+    }
 }

@@ -199,6 +199,19 @@ final class ControlServerTests: XCTestCase {
         XCTAssertNotEqual(rootGroup.decide(PeerCredentials(processID: 1, userID: 1000, groupID: 1000, supplementaryGroups: [5])), .allow)
     }
 
+    /// A daemon run as an unprivileged user admits that user.
+    func testRootOrGroupPolicyAdmitsTheServersOwnUid() {
+        let policy = PeerPolicy.rootOrGroup("lana-test-no-such-group", owner: 1000)
+        XCTAssertEqual(policy.decide(PeerCredentials(processID: 1, userID: 1000, groupID: 1000)), .allow)
+        XCTAssertEqual(policy.decide(PeerCredentials(processID: 1, userID: 0, groupID: 0)), .allow)
+        XCTAssertEqual(policy.decide(PeerCredentials(processID: 1, userID: 1001, groupID: 1000)), .deny(reason:
+            "permission denied: uid 1001 is not root, not lanad's own uid (1000) and not a member of group lana-test-no-such-group (no such group)"))
+        // A server run as root admits no one else for being its user.
+        let asRoot = PeerPolicy.rootOrGroup("lana-test-no-such-group", owner: 0)
+        XCTAssertEqual(asRoot.decide(PeerCredentials(processID: 1, userID: 1000, groupID: 1000)),
+                       .deny(reason: "permission denied: uid 1000 is not root (group lana-test-no-such-group does not exist)"))
+    }
+
     func testWatchStreamsBroadcastEvents() throws {
         let server = try TestServer()
         let events = Mutex<[String]>([])

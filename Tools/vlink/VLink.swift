@@ -2,11 +2,11 @@ import ArgumentParser
 import LANAControl
 import LANATool
 
-/// `vlink`: hook interfaces into a running `lanad` and manage virtual links.
+/// `vlink`: hook interfaces into a running `lanad`.
 struct VLink: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vlink",
-        abstract: "Hook network interfaces into LANA and manage virtual links.",
+        abstract: "Hook network interfaces into LANA.",
         discussion: """
             Exit status: 0 success, 1 the daemon refused the request, 2 usage error, \
             3 lanad is not reachable.
@@ -20,7 +20,7 @@ struct VLink: ParsableCommand {
 
 struct Ethernet: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Ethernet interfaces: hook, unhook, add, rm.",
+        abstract: "Ethernet interfaces: hook, unhook.",
         subcommands: [Hook.self, Unhook.self, AddLink.self, RemoveLink.self]
     )
 }
@@ -41,8 +41,10 @@ struct Unhook: ParsableCommand {
 }
 
 struct AddLink: ParsableCommand {
+    // Not offered in help while lanad answers it with EOPNOTSUPP.
     static let configuration = CommandConfiguration(commandName: "add",
-        abstract: "Add a tagged virtual link (EtherType 0xAC00 | tag) on a carrier, with a TAP device <name>.")
+        abstract: "Add a tagged virtual link (EtherType 0xAC00 | tag) on a carrier, with a TAP device <name>.",
+        shouldDisplay: false)
     @OptionGroup var options: ClientOptions
     @Argument(help: "Name of the link and its TAP device.") var name: String
     @Argument(help: "Carrier interface.") var rootdev: String
@@ -57,7 +59,9 @@ struct AddLink: ParsableCommand {
 }
 
 struct RemoveLink: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a tagged virtual link.")
+    // Not offered in help while lanad answers it with EOPNOTSUPP.
+    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a tagged virtual link.",
+                                                    shouldDisplay: false)
     @OptionGroup var options: ClientOptions
     @Argument(help: "Name of the link.") var name: String
     func run() throws { try ToolRunner(tool: "vlink", options: options).run("ethernet rm \(name)", .removeVirtualLink(name: name)) }

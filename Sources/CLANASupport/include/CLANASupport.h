@@ -200,6 +200,10 @@ int lana_thread_affinity(int *cpus, int capacity);
 /// Restricts the calling thread to `cpus[0..<count]`; 0 or an errno value.
 int lana_set_thread_affinity(const int *cpus, int count);
 
+/// The calling thread's effective capability set (capget(2), 64 bits:
+/// bit n is capability n). Returns 0 or an errno value.
+int lana_effective_capabilities(uint64_t *effective);
+
 /// CPU the calling thread is running on, or -1.
 int lana_current_cpu(void);
 

@@ -40,12 +40,13 @@ final class TestNetwork: @unchecked Sendable {
     }
 
     /// Creates veth pair number `n` (names stay within IFNAMSIZ and are
-    /// valid block names): `v<tag>i<n>` in the daemon's namespace,
-    /// `v<tag>p<n>` in the peer's, both up.
+    /// valid block names): `v<tag>i<n>` in the daemon's namespace, or
+    /// `inside` (the namespace is the test's own, so any name is free),
+    /// and `v<tag>p<n>` in the peer's, both up.
     @discardableResult
-    func addLink() throws -> VethLink {
+    func addLink(inside: String? = nil) throws -> VethLink {
         let n = links.count
-        let link = VethLink(inside: "v\(tag)i\(n)", peer: "v\(tag)p\(n)")
+        let link = VethLink(inside: inside ?? "v\(tag)i\(n)", peer: "v\(tag)p\(n)")
         // Created directly inside the namespaces: nothing appears in the
         // test's own namespace, not even for a moment.
         try Shell.must("ip", "link", "add", link.inside, "netns", daemonNamespace,
@@ -96,7 +97,8 @@ final class Lanad: @unchecked Sendable {
         child = try ChildProcess(
             name: "lanad",
             arguments: [try Shell.which("ip"), "netns", "exec", namespace,
-                        BuildProducts.path("lanad"), "--run-dir", runDirectory, "--engines", String(engines)] + options,
+                        BuildProducts.path("lanad"), "--run-dir", runDirectory, "--engines", String(engines)] + options
+                + (engines > Lanad.allowedCPUCount() && !options.contains("--force") ? ["--force"] : []),
             logDirectory: workDirectory)
         let ready = waitUntil(within: 15, interval: 0.01) {
             guard child.isRunning else { return true }
@@ -106,6 +108,21 @@ final class Lanad: @unchecked Sendable {
             child.stop()
             throw CommandFailure(description: "lanad did not start: \(child.stderr)")
         }
+    }
+
+    /// How many CPUs this process may run on: lanad refuses more engines
+    /// than that without `--force`, which the tests' two engines take on a
+    /// one-CPU machine.
+    static func allowedCPUCount() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") }) else { return 1 }
+        let list = line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces)
+        let count = list.split(separator: ",").reduce(0) { total, part in
+            let bounds = part.split(separator: "-").compactMap { Int($0) }
+            guard let lo = bounds.first, let hi = bounds.last, lo <= hi else { return total }
+            return total + hi - lo + 1
+        }
+        return max(count, 1)
     }
 
     var log: String { child.stderr }
