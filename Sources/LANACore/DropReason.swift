@@ -27,6 +27,10 @@ public enum DropReason: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case blockSpecific = 10
     /// The engine was stopping and drained the packet.
     case shutdown = 11
+    /// The kernel had taken the frame's VLAN tag out, and the receive ring
+    /// left no room in front of the frame to put it back (never for
+    /// Ethernet): the frame is dropped rather than passed on without it.
+    case vlanHeadroom = 12
 
     /// The name used in the `drops` state file and by `fbctl`.
     public var description: String {
@@ -43,6 +47,7 @@ public enum DropReason: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .oversize: return "oversize"
         case .blockSpecific: return "block-specific"
         case .shutdown: return "shutdown"
+        case .vlanHeadroom: return "vlan-headroom"
         }
     }
 
