@@ -36,6 +36,28 @@ int lana_name_current_thread(const char *name) {
 #endif
 }
 
+#ifdef __linux__
+int lana_tp3_restore_vlan(void *frame) {
+    struct tpacket3_hdr *h = (struct tpacket3_hdr *)frame;
+    // The sockaddr_ll ends TPACKET3_HDRLEN bytes into the frame; the room
+    // between it and the Ethernet header is what the kernel left (14 bytes
+    // for Ethernet, whose 14-byte header is padded to 16 in its layout).
+    if (h->tp_mac < TPACKET3_HDRLEN + 4 || h->tp_snaplen < 2 * ETH_ALEN) return 0;
+    uint8_t *mac = (uint8_t *)frame + h->tp_mac;
+    uint16_t tpid = (h->tp_status & TP_STATUS_VLAN_TPID_VALID) ? h->hv1.tp_vlan_tpid : ETH_P_8021Q;
+    uint16_t tci = h->hv1.tp_vlan_tci;
+    memmove(mac - 4, mac, 2 * ETH_ALEN);
+    mac[8] = (uint8_t)(tpid >> 8);
+    mac[9] = (uint8_t)tpid;
+    mac[10] = (uint8_t)(tci >> 8);
+    mac[11] = (uint8_t)tci;
+    h->tp_mac -= 4;
+    h->tp_snaplen += 4;
+    h->tp_len += 4;
+    return 1;
+}
+#endif
+
 int lana_online_cpus(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;

@@ -335,7 +335,7 @@ public final class BPFCompiledProgram: @unchecked Sendable {
         case .random: return env.nextRandom()
         case .payloadOffset:
             return BPFFlowDissector(bytes: UnsafeRawBufferPointer(start: p, count: length))
-                .payloadOffset(protocol: env.protocol)
+                .payloadOffset(protocol: env.protocol, networkOffset: Int(env.networkOffset))
         case .netlinkAttribute:
             return BPFNetlinkAttributes.find(UnsafeRawBufferPointer(start: p, count: length), at: a, type: x, nested: false)
         case .netlinkNestedAttribute:

@@ -221,8 +221,8 @@ struct BPFFlowDissector {
     }
 
     /// `#poff`: the kernel's `skb_get_poff`.
-    func payloadOffset(protocol: UInt16) -> UInt32 {
-        guard let flow = dissect(protocol: `protocol`) else { return 0 }
+    func payloadOffset(protocol: UInt16, networkOffset: Int = 14) -> UInt32 {
+        guard let flow = dissect(protocol: `protocol`, networkOffset: networkOffset) else { return 0 }
         var poff = flow.transportOffset
         if flow.isFragment && !flow.isFirstFragment { return UInt32(poff) }
         switch flow.ipProtocol {

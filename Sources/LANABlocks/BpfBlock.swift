@@ -79,6 +79,7 @@ public final class BpfBlock: FunctionalBlock, @unchecked Sendable {
         static let packetType: UInt8 = 2
         static let interfaceIndex: UInt8 = 4
         static let mark: UInt8 = 8
+        static let vlan: UInt8 = 16
     }
 
     /// Counters: matched, not matched (to the no-match port or dropped),
@@ -140,6 +141,7 @@ public final class BpfBlock: FunctionalBlock, @unchecked Sendable {
             case .packetType: needs |= Needs.packetType
             case .interfaceIndex: needs |= Needs.interfaceIndex
             case .mark: needs |= Needs.mark
+            case .vlanTag, .vlanTagPresent, .vlanTPID: needs |= Needs.vlan
             default: break
             }
         }
@@ -209,13 +211,31 @@ public final class BpfBlock: FunctionalBlock, @unchecked Sendable {
         if env.randomState != startState { lana_store_relaxed_u64(slot + 3, env.randomState) }
     }
 
-    /// Fills the `sk_buff`-like fields the program reads: `#proto` from the
-    /// frame's EtherType, `#type` from direction and destination address,
-    /// `#ifidx` and `#mark` from the packet's metadata. `#cpu` is the engine
-    /// number; `#queue`, `#rxhash` and the out-of-band VLAN fields are 0.
+    /// Fills the `sk_buff`-like fields the program reads: `#proto`, the
+    /// `#vlan_*` values and where `#poff` starts from the frame's headers,
+    /// `#type` from direction and destination address, `#ifidx` and
+    /// `#mark` from the packet's metadata. `#cpu` is the engine number;
+    /// `#queue` and `#rxhash` are 0.
+    ///
+    /// A frame going ingress came from an interface as it was on the wire,
+    /// its VLAN tag put back where the kernel had taken it out: the VLAN
+    /// values and `#proto` are what the kernel had (the outer tag, the
+    /// EtherType behind it; see ``BPFEnvironment/setReceivedEthernet(_:)``).
+    /// Going egress, a tag in the frame stays in it, as when the kernel
+    /// sends a frame a packet socket wrote: no out-of-band tag.
     @inline(__always)
     static func fill(_ env: inout BPFEnvironment, _ needs: UInt8, _ p: Packet, _ frame: UnsafeRawBufferPointer) {
-        if needs & Needs.protocol != 0 { env.protocol = BPFEnvironment.ethernetProtocol(frame) }
+        if needs & (Needs.protocol | Needs.vlan) != 0 {
+            if p.direction == .ingress {
+                env.setReceivedEthernet(frame)
+            } else {
+                env.protocol = BPFEnvironment.ethernetProtocol(frame)
+                env.vlanPresent = false
+                env.vlanTPID = 0
+                env.vlanTCI = 0
+                env.networkOffset = 14
+            }
+        }
         if needs & Needs.packetType != 0 { env.packetType = BPFEnvironment.packetType(frame, outgoing: p.direction == .egress) }
         if needs & Needs.interfaceIndex != 0 { env.interfaceIndex = p.ifindex }
         if needs & Needs.mark != 0 { env.mark = p.mark }

@@ -58,8 +58,10 @@ public final class EthSource: PacketSource, @unchecked Sendable {
     /// a header read, a length check, a buffer handle off the pool's stack
     /// and a metadata store — no call, no closure, no copy, no VLAN or
     /// packet-type decoding (blocks that need those read them from the
-    /// frame). Releasing the frames of the previous call is the walk's
-    /// first step.
+    /// frame). A frame whose VLAN tag the kernel took out has it back (the
+    /// ring walk puts it in place, as on the wire), so counts and blocks
+    /// see the frame that arrived. Releasing the frames of the previous
+    /// call is the walk's first step.
     public override func receive(into out: UnsafeMutablePointer<PacketHandle>, max: Int, engine: EngineContext) -> Int {
         let pool = engine.pool
         var top = pool.freeTop
@@ -94,6 +96,8 @@ public final class EthSource: PacketSource, @unchecked Sendable {
                 oversizeBytes &+= length
             }
         }
+        let unrestored = socket.takeUnrestoredTags()
+        if _slowPath(unrestored.frames != 0) { dropUnrestored(unrestored, engine: engine) }
         if count == 0 { return 0 }
         pool.commitTake(top: top)
         let n = next - out
@@ -118,7 +122,17 @@ public final class EthSource: PacketSource, @unchecked Sendable {
             engine.dropOnArrival(length > limit ? .oversize : .poolEmpty, count: 1, bytes: length)
         }
         if count > 0 { lana_add_owned_u64(slot + EthBlock.Slot.rxDropped.rawValue, UInt64(count)) }
+        let unrestored = socket.takeUnrestoredTags()
+        if unrestored.frames != 0 { dropUnrestored(unrestored, engine: engine) }
         return 0
+    }
+
+    /// Counts tagged frames the ring walk skipped because it could not put
+    /// their tag back (`vlan-headroom`).
+    @inline(never)
+    private func dropUnrestored(_ unrestored: (frames: Int, bytes: Int), engine: EngineContext) {
+        engine.dropOnArrival(.vlanHeadroom, count: unrestored.frames, bytes: unrestored.bytes)
+        lana_add_owned_u64(slot + EthBlock.Slot.rxDropped.rawValue, UInt64(unrestored.frames))
     }
 }
 

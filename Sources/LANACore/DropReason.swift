@@ -31,6 +31,10 @@ public enum DropReason: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// the normal end of its path. Counted as `ended`, never among the
     /// drops (see ``EngineCounters/totalDrops``).
     case ended = 12
+    /// The kernel had taken the frame's VLAN tag out, and the receive ring
+    /// left no room in front of the frame to put it back (never for
+    /// Ethernet): the frame is dropped rather than passed on without it.
+    case vlanHeadroom = 13
 
     /// The name used in the `drops` state file and by `fbctl`.
     public var description: String {
@@ -48,6 +52,7 @@ public enum DropReason: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .blockSpecific: return "block-specific"
         case .shutdown: return "shutdown"
         case .ended: return "ended"
+        case .vlanHeadroom: return "vlan-headroom"
         }
     }
 

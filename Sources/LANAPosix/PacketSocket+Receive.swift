@@ -5,16 +5,20 @@ extension PacketSocket {
     /// One received frame, valid only inside the `receiveBurst` closure
     /// (or until ``releaseFrames()`` when read from a ``RingFrame``).
     public struct Frame {
-        /// The frame as captured, starting at the Ethernet header.
+        /// The frame as captured, starting at the Ethernet header, as it
+        /// was on the wire.
         ///
-        /// An 802.1Q tag is not in these bytes: the kernel strips it before
-        /// packet sockets see the frame and reports it in `vlan`.
+        /// The kernel takes the outer 802.1Q/802.1ad tag out of a received
+        /// frame before packet sockets see it; the reader puts it back
+        /// (see ``takeFrames(max:)``), and reports it in `vlan` too.
         public let bytes: UnsafeRawBufferPointer
-        /// The length on the wire; larger than `bytes.count` only when the
-        /// frame did not fit a ring block and was truncated.
+        /// The length on the wire (a restored tag included); larger than
+        /// `bytes.count` only when the frame did not fit a ring block and
+        /// was truncated.
         public let originalLength: Int
         public let packetType: PacketType
-        /// The stripped VLAN tag, if the frame carried one.
+        /// The outer VLAN tag the kernel had taken out and the reader put
+        /// back (the first tag in `bytes`), if the frame carried one.
         public let vlan: VLANTag?
     }
 
@@ -74,6 +78,14 @@ extension PacketSocket {
     /// arrival order, without copying them: 0 frames means the ring is
     /// empty and the engine may sleep in epoll on `descriptor`.
     ///
+    /// A frame whose outer VLAN tag the kernel took out (802.1Q or
+    /// 802.1ad, from a NIC's offload or the stack's own untagging) gets it
+    /// back in place, in front of the EtherType, as libpcap does: the
+    /// bytes handed out are the frame as it was on the wire. Should the
+    /// ring leave no room for the tag in front of a frame (never for
+    /// Ethernet), the frame is skipped and counted instead (see
+    /// ``takeUnrestoredTags()``).
+    ///
     /// Nothing is allocated and no system call is made. The frames stay in
     /// the ring, and valid, until ``releaseFrames()`` (or the next
     /// `takeFrames`, which releases them first) returns their blocks to the
@@ -108,6 +120,15 @@ extension PacketSocket {
     public func takeFrames(max: Int, _ body: (_ frame: RingFrame, _ bytes: UnsafeMutableRawPointer,
                                                _ length: Int) -> Void) -> Int {
         ring.walk(max: max) { header, bytes, length in body(RingFrame(header: header), bytes, length) }
+    }
+
+    /// Tagged frames the takes since the last call skipped because the
+    /// ring left no room to put their tag back, and their bytes on the
+    /// wire; resets the counts. One load per call: a source asks once per
+    /// burst.
+    @inlinable
+    public func takeUnrestoredTags() -> (frames: Int, bytes: Int) {
+        ring.takeUnrestoredTags()
     }
 
     /// Returns the blocks of the frames the last ``takeFrames(max:)`` handed

@@ -24,6 +24,9 @@
 // - Not reentrant, one thread at a time. During a walk the frame pointer
 //   and count of the current block are kept in locals and written back
 //   when the walk leaves the block or stops in it.
+// - A frame whose VLAN tag the kernel took out has it put back in place
+//   (frame bytes and header) before it is handed out, once: the walk
+//   visits each frame once, and only while its block is ours.
 // - `cursor` and `frames` are allocated in `init` and freed in `deinit`,
 //   nowhere else.
 
@@ -42,6 +45,11 @@ struct RingCursor {
     @usableFromInline var held = 0
     /// Whether the walk skips outgoing frames (see `ReceiveRing`).
     @usableFromInline var skipsOutgoing = false
+    /// Tagged frames skipped since the owner last asked, because their
+    /// tag could not be put back (see `ReceiveRing.restoreTag`).
+    @usableFromInline var unrestoredTags = 0
+    /// Their bytes on the wire (tag included).
+    @usableFromInline var unrestoredBytes = 0
 
     @usableFromInline init() {}
 }
@@ -120,8 +128,12 @@ struct ReceiveRing: ~Copyable {
                 var i = take
                 while i > 0 {
                     let header = lana_tp3_frame_read(frame)
-                    if header.pkttype != UInt8(PACKET_OUTGOING) {
+                    if header.pkttype == UInt8(PACKET_OUTGOING) {
+                        skipped &+= 1
+                    } else if _fastPath(header.status & UInt32(TP_STATUS_VLAN_VALID) == 0) {
                         body(UnsafeRawPointer(frame), frame + Int(header.mac), Int(header.snaplen))
+                    } else if restoreTag(frame) {
+                        body(UnsafeRawPointer(frame), frame + (Int(header.mac) &- 4), Int(header.snaplen) &+ 4)
                     } else {
                         skipped &+= 1
                     }
@@ -136,7 +148,16 @@ struct ReceiveRing: ~Copyable {
                     // reads them, if anyone does — a prefetch here would
                     // pull them for every frame.
                     let header = lana_tp3_frame_read(frame)
-                    body(UnsafeRawPointer(frame), frame + Int(header.mac), Int(header.snaplen))
+                    // A tagged frame costs an out-of-line call; an untagged
+                    // one a test of the status word in the header line
+                    // already read.
+                    if _fastPath(header.status & UInt32(TP_STATUS_VLAN_VALID) == 0) {
+                        body(UnsafeRawPointer(frame), frame + Int(header.mac), Int(header.snaplen))
+                    } else if restoreTag(frame) {
+                        body(UnsafeRawPointer(frame), frame + (Int(header.mac) &- 4), Int(header.snaplen) &+ 4)
+                    } else {
+                        skipped &+= 1
+                    }
                     // The last frame's offset is 0; the pointer is then unused.
                     frame += Int(header.next_offset)
                     i &-= 1
@@ -153,6 +174,33 @@ struct ReceiveRing: ~Copyable {
             }
         }
         return n
+    }
+
+    /// Puts back the VLAN tag the kernel took out of `frame` (see
+    /// `lana_tp3_restore_vlan`), so the frame is handed out as it was on
+    /// the wire: its bytes, and every count and filter after them. `false`
+    /// when the ring's layout left no room for the tag in front of the
+    /// frame; the frame is then skipped, not handed out short of its tag,
+    /// and counted in `unrestoredTags`. (Ethernet frames always have the
+    /// room: the kernel leaves 14 bytes there.)
+    @usableFromInline @inline(never)
+    func restoreTag(_ frame: UnsafeMutableRawPointer) -> Bool {
+        if lana_tp3_restore_vlan(frame) != 0 { return true }
+        cursor.pointee.unrestoredTags &+= 1
+        cursor.pointee.unrestoredBytes &+= Int(lana_tp3_frame_read(frame).snaplen) &+ 4
+        return false
+    }
+
+    /// Tagged frames skipped since the last call because their tag could
+    /// not be put back, and their bytes; resets the counts.
+    @inlinable
+    func takeUnrestoredTags() -> (frames: Int, bytes: Int) {
+        let n = cursor.pointee.unrestoredTags
+        if _fastPath(n == 0) { return (0, 0) }
+        let bytes = cursor.pointee.unrestoredBytes
+        cursor.pointee.unrestoredTags = 0
+        cursor.pointee.unrestoredBytes = 0
+        return (n, bytes)
     }
 
     /// Makes the next block the current one if the kernel has handed it

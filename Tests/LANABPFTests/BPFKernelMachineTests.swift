@@ -156,7 +156,23 @@ final class BPFKernelMachineTests: XCTestCase {
         // (except PACKET_OTHERHOST: LANA does not know the MAC address).
         let outcome = try exchange(link, [BPFInstruction(code: BPFOpcode.ret | BPFOpcode.retK)], frames)
         XCTAssertEqual(outcome.seen.count, frames.count + 1, "frames lost on the link")
-        for (index, (frame, sent)) in zip(outcome.seen, frames).enumerated() where frame.vlanTCI == nil {
+        var taggedFrames = 0
+        for (index, (frame, sent)) in zip(outcome.seen, frames).enumerated() {
+            // Tagged frames: the kernel took the outer tag out; the frame
+            // as sent is the kernel's bytes with it put back (what LANA's
+            // receive ring does), and LANA's environment for that frame
+            // is the kernel's.
+            var ours = BPFEnvironment()
+            sent.withUnsafeBytes { ours.setReceivedEthernet($0) }
+            XCTAssertEqual(ours.protocol, frame.protocolType, "frame \(index): skb->protocol")
+            XCTAssertEqual(ours.vlanPresent, frame.vlanTCI != nil, "frame \(index): vlan present")
+            if let tci = frame.vlanTCI {
+                taggedFrames += 1
+                XCTAssertEqual(Self.restoringTag(frame), sent, "frame \(index): restored")
+                XCTAssertEqual(ours.vlanTCI, tci, "frame \(index): vlan tci")
+                XCTAssertEqual(ours.vlanTPID, frame.vlanTPID, "frame \(index): vlan tpid")
+                continue
+            }
             XCTAssertEqual(frame.bytes, sent, "frame \(index) changed on the way")
             sent.withUnsafeBytes { bytes in
                 XCTAssertEqual(BPFEnvironment.ethernetProtocol(bytes), frame.protocolType, "frame \(index): skb->protocol")
@@ -168,6 +184,16 @@ final class BPFKernelMachineTests: XCTestCase {
                 }
             }
         }
+        XCTAssertGreaterThan(taggedFrames, 0, "no tagged frame in the set")
+    }
+
+    /// The frame as it was on the wire: the kernel's bytes with the tag it
+    /// reported put back after the MAC addresses.
+    static func restoringTag(_ frame: BPFPacketSocket.Frame) -> [UInt8] {
+        guard let tci = frame.vlanTCI, frame.bytes.count >= 12 else { return frame.bytes }
+        let tpid = frame.vlanTPID == 0 ? 0x8100 : frame.vlanTPID
+        return Array(frame.bytes[0..<12]) + [UInt8(tpid >> 8), UInt8(tpid & 0xFF), UInt8(tci >> 8), UInt8(tci & 0xFF)]
+            + Array(frame.bytes[12...])
     }
 
     /// `#poff` frame by frame, so a difference names the frame: the kernel
@@ -178,6 +204,7 @@ final class BPFKernelMachineTests: XCTestCase {
         let program = try BPFAssembler.assemble("ld #poff\nret a")
         let compiled = BPFCompiledProgram(try BPFProgram(program))
         var differences: [String] = []
+        var tagged = 0
         for (index, frame) in BPFTestFrames.catalogue().enumerated() {
             let outcome = try exchange(link, program, [frame])
             guard let seen = outcome.seen.first else { XCTFail("frame \(index) lost"); continue }
@@ -187,7 +214,21 @@ final class BPFKernelMachineTests: XCTestCase {
             if kernel != min(Int(ours), seen.bytes.count) {
                 differences.append("frame \(index) (type 0x\(String(environment.protocol, radix: 16)), \(seen.bytes.count) bytes): kernel \(kernel), LANA \(ours)")
             }
+            // The same frame with its tag restored, as LANA's interfaces
+            // deliver it: the payload is 4 bytes further in.
+            if seen.vlanTCI != nil {
+                tagged += 1
+                let restored = Self.restoringTag(seen)
+                var received = BPFEnvironment()
+                restored.withUnsafeBytes { received.setReceivedEthernet($0) }
+                let onTheWire = restored.withUnsafeBytes { compiled.run($0, &received) }
+                let want = kernel == 0 ? 0 : kernel + 4
+                if want != min(Int(onTheWire), restored.count) {
+                    differences.append("frame \(index) restored (\(restored.count) bytes): kernel \(kernel) + 4, LANA \(onTheWire)")
+                }
+            }
         }
+        XCTAssertGreaterThan(tagged, 0, "no tagged frame in the catalogue")
         XCTAssertTrue(differences.isEmpty, "#poff differs:\n" + differences.joined(separator: "\n"))
     }
 

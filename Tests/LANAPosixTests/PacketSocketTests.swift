@@ -63,27 +63,63 @@ final class PacketSocketTests: VethTestCase {
         XCTAssertTrue(untagged)
     }
 
-    /// The kernel strips an 802.1Q tag before packet sockets see the frame;
-    /// the reader reports it beside the untagged bytes.
-    func testReportsStrippedVLANTag() throws {
-        let socket = try openSocketA()
+    /// The kernel takes the outer VLAN tag out of a frame before packet
+    /// sockets see it; the reader puts it back, so the bytes are the frame
+    /// as sent, and reports it: an 802.1Q tag, and an 802.1ad + 802.1Q
+    /// pair (only the outer one was taken out).
+    func testRestoresVLANTagsAsOnTheWire() throws {
+        let ring = PacketSocket.RingConfiguration(
+            blockSize: 16384, blockCount: 4, frameSize: 2048, retireTimeoutMilliseconds: 1)
+        let socket = try openSocketA(.init(ring: ring))
         let untagged = TestFrames.frame(sequence: 3, size: 64)
         // VLAN 42, priority 5, inserted after the MAC addresses.
         let tagged = Array(untagged[0..<12]) + [0x81, 0x00, 0xA0, 0x2A] + Array(untagged[12...])
-        try sendFromB([tagged])
+        let qinq = Array(untagged[0..<12]) + [0x88, 0xA8, 0x20, 0x64, 0x81, 0x00, 0x00, 0x07] + Array(untagged[12...])
+        try sendFromB([tagged, qinq, untagged])
         let epoll = try Epoll()
         try epoll.add(socket.descriptor, events: .readable, data: 0)
-        var seen: ([UInt8], PacketSocket.VLANTag?)?
+        var seen: [([UInt8], Int, PacketSocket.VLANTag?)] = []
         let deadline = Deadline(seconds: 5)
-        while seen == nil && !deadline.hasPassed {
+        while seen.count < 3 && !deadline.hasPassed {
             _ = try epoll.wait(timeout: .milliseconds(50))
-            _ = socket.receiveBurst(max: 1) { frame in seen = (Array(frame.bytes), frame.vlan) }
+            _ = socket.receiveBurst(max: 3) { frame in seen.append((Array(frame.bytes), frame.originalLength, frame.vlan)) }
         }
-        let (bytes, vlan) = try XCTUnwrap(seen)
-        XCTAssertEqual(bytes, untagged)
-        XCTAssertEqual(vlan?.protocolID, 0x8100)
-        XCTAssertEqual(vlan?.identifier, 42)
-        XCTAssertEqual(vlan?.controlInformation, 0xA02A)
+        XCTAssertEqual(seen.count, 3)
+        guard seen.count == 3 else { return }
+        XCTAssertEqual(seen[0].0, tagged)
+        XCTAssertEqual(seen[0].1, tagged.count)
+        XCTAssertEqual(seen[0].2?.protocolID, 0x8100)
+        XCTAssertEqual(seen[0].2?.identifier, 42)
+        XCTAssertEqual(seen[0].2?.controlInformation, 0xA02A)
+        XCTAssertEqual(seen[1].0, qinq)
+        XCTAssertEqual(seen[1].2?.protocolID, 0x88A8)
+        XCTAssertEqual(seen[1].2?.controlInformation, 0x2064)
+        XCTAssertEqual(seen[2].0, untagged)
+        XCTAssertNil(seen[2].2)
+        XCTAssertEqual(socket.takeUnrestoredTags().frames, 0)
+    }
+
+    /// The zero-copy walk hands out the restored frame too, its length the
+    /// length on the wire.
+    func testTakeFramesHandsOutRestoredTags() throws {
+        let socket = try openSocketA()
+        let untagged = TestFrames.frame(sequence: 9, size: 100)
+        let tagged = Array(untagged[0..<12]) + [0x81, 0x00, 0x00, 0x64] + Array(untagged[12...])
+        try sendFromB([tagged, untagged])
+        let epoll = try Epoll()
+        try epoll.add(socket.descriptor, events: .readable, data: 0)
+        var seen: [[UInt8]] = []
+        let deadline = Deadline(seconds: 5)
+        while seen.count < 2 && !deadline.hasPassed {
+            _ = try epoll.wait(timeout: .milliseconds(50))
+            _ = socket.takeFrames(max: 2) { ringFrame, bytes, length in
+                let copy = Array(UnsafeRawBufferPointer(start: bytes, count: length))
+                XCTAssertEqual(copy, Array(ringFrame.bytes), "the ring's header matches what was handed out")
+                seen.append(copy)
+            }
+            socket.releaseFrames()
+        }
+        XCTAssertEqual(seen, [tagged, untagged])
     }
 
     /// A tiny ring read in small bursts: blocks are returned, the ring wraps

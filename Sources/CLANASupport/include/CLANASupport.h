@@ -170,6 +170,19 @@ static inline lana_tp3_frame lana_tp3_frame_read(const void *frame) {
     return f;
 }
 
+/// Puts back the VLAN tag the kernel took out of a received TPACKET_V3
+/// frame (its status has TP_STATUS_VLAN_VALID), as libpcap does: the two
+/// MAC addresses move 4 bytes back into the headroom in front of the
+/// Ethernet header, and the TPID (tp_vlan_tpid, or 0x8100 from kernels
+/// that report none) and the TCI fill the gap. The frame's header is
+/// updated to match (tp_mac 4 less, tp_snaplen and tp_len 4 more), so
+/// whoever reads the frame afterwards sees it as it was on the wire. The
+/// frame must belong to user space. Returns 1, or 0 (nothing changed)
+/// when the ring left less than 4 bytes of headroom between the
+/// sockaddr_ll and the Ethernet header, or the frame holds no MAC
+/// addresses.
+int lana_tp3_restore_vlan(void *frame);
+
 /// Where a TPACKET_V2 transmit slot's frame bytes start (no PACKET_TX_HAS_OFF).
 static inline size_t lana_tp2_tx_data_offset(void) {
     return TPACKET_ALIGN(sizeof(struct tpacket2_hdr));
