@@ -61,6 +61,9 @@ let package = Package(
             dependencies: ["LANACore", "LANAPosix", "CLANASupport", "LANABPF"],
             swiftSettings: strictSwift
         ),
+        // Out-of-tree block types (the README's example), built and tested
+        // like a user's own would be.
+        .target(name: "LANAExamples", dependencies: ["LANACore"], path: "Examples", swiftSettings: strictSwift),
         .target(
             name: "LANAEmbedded",
             dependencies: ["LANACore"],
@@ -137,7 +140,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LANABlocksTests",
-            dependencies: ["LANACore", "LANABlocks", "LANAEmbedded"]
+            dependencies: ["LANACore", "LANABlocks", "LANAEmbedded", "LANAExamples"]
         ),
         .testTarget(name: "LANABPFTests", dependencies: ["LANABPF", "LANABlocks", "LANACore", "LANAEmbedded", "CPcap", "CLANASupport", "LANATestSupport"]),
         .testTarget(name: "BpfBlockTests", dependencies: ["LANABPF", "LANABlocks", "LANACore", "LANAEmbedded"]),

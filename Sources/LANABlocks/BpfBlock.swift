@@ -24,7 +24,7 @@ import LANABPF
 import LANACore
 import Synchronization
 
-/// `bpf`: a classic BPF packet filter (spec §6, thesis 5.4.3).
+/// `bpf`: a classic BPF packet filter (docs/design.md §6).
 ///
 /// Packets of a filtered direction run through the loaded program. A
 /// non-zero result is a match and goes on to `port[dir]`; zero goes to the
@@ -35,7 +35,7 @@ import Synchronization
 /// Until a program is loaded the block passes everything, as the original
 /// LANA `fb_bpf` did; the status file then shows that implicit program,
 /// `ret #0xffffffff`. A program that fails to parse or verify is refused
-/// and the loaded one stays (never a silent pass-all, flaw §11).
+/// and the loaded one stays (never a silent pass-all, docs/design.md §11).
 public final class BpfBlock: FunctionalBlock, @unchecked Sendable {
     public static let type = BlockType(
         name: "bpf",

@@ -7,8 +7,8 @@ import LANAPosix
 ///
 /// Ingress: each engine has its own ``EthSource`` — an `AF_PACKET` socket
 /// with a `TPACKET_V3` receive ring in one fanout group — whose frames enter
-/// the graph here and go on to the ingress port (dropped as `unbound-port`
-/// if nothing is bound). Egress: packets reaching the block going egress are
+/// the graph here and go on through its `up` port (they end here, counted
+/// as `ended`, if nothing is bound). Egress: packets reaching the block going egress are
 /// copied into the engine's own transmit ring and sent with one system call
 /// per burst. The host's own stack keeps seeing the interface's traffic.
 public final class EthBlock: FunctionalBlock, @unchecked Sendable {

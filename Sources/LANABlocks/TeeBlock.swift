@@ -6,7 +6,7 @@ import LANACore
 ///
 /// Copies go through the engine's backlog, so they are processed in the same
 /// loop after the current burst. A copy never goes back towards the block the
-/// packet came from (flaw §11 of the original: copies looping through the
+/// packet came from (docs/design.md §11: copies looping through the
 /// backlog).
 public final class TeeBlock: FunctionalBlock, @unchecked Sendable {
     public static let type = BlockType(

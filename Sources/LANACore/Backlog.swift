@@ -9,7 +9,7 @@
 
 /// Bounded FIFO of packets created inside the graph (tee copies, replies),
 /// processed in the same loop as received packets — never by a timer
-/// (the original's 100 ms backlog timer is flaw §11).
+/// (the original's 100 ms backlog timer is docs/design.md §11).
 public struct Backlog: @unchecked Sendable {
     @usableFromInline let slots: UnsafeMutablePointer<PacketHandle>
     @usableFromInline let state: UnsafeMutablePointer<Int>

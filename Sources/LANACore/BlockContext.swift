@@ -32,11 +32,13 @@ public struct EngineContext {
     /// engine. `nil` (counted as `pool-empty`) when the pool is exhausted.
     @inlinable
     public func clone(_ packet: Packet) -> Packet? {
+        // A copy that finds no buffer counts as created and dropped, so the
+        // ledger (received + created = ended + delivered + dropped) holds.
+        stats.add(.created, 1)
         guard let h = pool.clone(packet.handle) else {
             stats.countDrop(.poolEmpty, 1)
             return nil
         }
-        stats.add(.created, 1)
         return pool.packet(h)
     }
 
@@ -53,11 +55,11 @@ public struct EngineContext {
     /// Allocates an empty packet (for replies a block sends on its own).
     @inlinable
     public func allocate() -> Packet? {
+        stats.add(.created, 1)
         guard let h = pool.allocate() else {
             stats.countDrop(.poolEmpty, 1)
             return nil
         }
-        stats.add(.created, 1)
         return pool.packet(h)
     }
 

@@ -1,5 +1,5 @@
 /// Something that happened to a block, delivered to its subscribers and to
-/// `fbctl watch` (spec §7). Event handlers run on the control thread.
+/// `fbctl watch` (docs/design.md §7). Event handlers run on the control thread.
 public struct BlockEvent: Sendable, Equatable, CustomStringConvertible {
     public enum Kind: String, Sendable {
         case added, bound, unbound, replaced, optionChanged = "option", removed

@@ -3,7 +3,7 @@
 /// The raw values index the per-engine drop counters and are part of the
 /// ``Verdict`` encoding, so they must stay below 256.
 public enum DropReason: UInt8, Sendable, CaseIterable, CustomStringConvertible {
-    /// The packet reached a block whose port for its direction is unbound.
+    /// The packet travelled down from a block whose `down` port is unbound.
     case unboundPort = 0
     /// A block sent the packet to IDP 0.
     case noNextHop = 1

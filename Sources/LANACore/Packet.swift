@@ -89,8 +89,9 @@ public struct Burst {
     public subscript(i: Int) -> Packet { pool.packet(handles[i]) }
 
 
-    /// Sends every packet on along its direction: `port[direction]`, or a
-    /// drop as `unbound-port` if that port is unbound.
+    /// Sends every packet on along its direction through the default port
+    /// (`up` for ingress, `down` for egress); see
+    /// ``BlockPorts/verdict(for:)`` for an unbound one.
     ///
     /// It also reports in the engine's summary slot whether all
     /// packets went to one IDP (when the burst has a ``uniformDirection``,

@@ -23,7 +23,7 @@ import CLANASupport
 /// A packet's identity inside its engine's pool.
 public typealias PacketHandle = UInt32
 
-/// Per-packet metadata (spec §4), kept apart from the bytes so that the
+/// Per-packet metadata (docs/design.md §4), kept apart from the bytes so that the
 /// engine's per-hop scan touches one small array.
 public struct PacketMeta: Sendable {
     /// Address of the frame's first byte (its Ethernet header): in the

@@ -5,7 +5,7 @@ import SystemPackage
 import Glibc
 #endif
 
-/// One change to the graph, as `fbctl` names it (spec §3).
+/// One change to the graph, as `fbctl` names it (docs/design.md §3).
 public enum RegistryOperation: Sendable, Equatable {
     case add(name: String, type: String)
     case remove(name: String)

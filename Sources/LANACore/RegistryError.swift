@@ -5,7 +5,7 @@ import SystemPackage
 /// message naming the offending argument and what was expected.
 ///
 /// Rendered by the tools as
-/// `Device or resource busy (EBUSY): egress port of fb3 is already bound to fb7`.
+/// `Device or resource busy (EBUSY): port down of fb3 is already bound to fb7`.
 public struct RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
     public let errno: Errno
     public let message: String

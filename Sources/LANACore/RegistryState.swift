@@ -77,7 +77,7 @@ struct RegistryState {
         s.allSatisfy { $0.isASCII && !$0.isWhitespace && $0 != "'" } && !s.isEmpty ? s : "'\(s)'"
     }
 
-    /// Spec §1: 1–15 bytes of `[A-Za-z0-9._:-]`, first byte not `-`.
+    /// docs/design.md §1: 1–15 bytes of `[A-Za-z0-9._:-]`, first byte not `-`.
     static func validateName(_ name: String) throws(RegistryError) {
         let bytes = Array(name.utf8)
         let ok = !bytes.isEmpty && bytes.count <= 15 && bytes[0] != UInt8(ascii: "-") && bytes.allSatisfy {

@@ -5,7 +5,7 @@ import LANACore
 import SystemPackage
 
 /// Sends requests for a tool and turns replies into output and exit codes
-/// (spec §3): 0 success, 1 refused (reason on stderr), 2 usage error,
+/// (docs/design.md §3): 0 success, 1 refused (reason on stderr), 2 usage error,
 /// 3 daemon not reachable.
 public struct ToolRunner {
     public let tool: String
@@ -42,7 +42,7 @@ public struct ToolRunner {
             printError("\(tool): is lanad running? socket \(path): \(errno)")
             return ExitCode(3)
         case .refused(let errno, let message):
-            // A refused WATCH reads like every other refusal (spec §3).
+            // A refused WATCH reads like every other refusal (docs/design.md §3).
             return refusal(words ?? "", errno, message ?? "")
         default:
             printError(prefix + "\(error)")

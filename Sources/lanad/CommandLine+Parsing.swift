@@ -70,7 +70,7 @@ enum ConfigParser {
     }
 
     /// Maps `fbctl …` / `vlink …` words to a command. Command words match
-    /// exactly (no prefixes: flaw §11 of the original).
+    /// exactly (no prefixes: docs/design.md §11).
     static func command(_ words: [String]) throws(RegistryError) -> ConfigCommand {
         func expect(_ n: Int, _ usage: String) throws(RegistryError) {
             if words.count != n + 2 {

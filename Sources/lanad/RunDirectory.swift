@@ -85,7 +85,7 @@ final class RunDirectory: @unchecked Sendable {
         if created { rmdir(path) }
     }
 
-    /// The state files of spec §2, everything in `fblock/`, and the spare
+    /// The state files of docs/design.md §2, everything in `fblock/`, and the spare
     /// and prepared versions.
     private func removeStateFiles() {
         for f in ["fblocks", "ppe", "drops", "vlink", "stalls"] {

@@ -4,7 +4,7 @@ import LANAPosix
 import Logging
 import Synchronization
 
-/// Writes the plain-text state files under the run directory (spec §2),
+/// Writes the plain-text state files under the run directory (docs/design.md §2),
 /// each replaced atomically (write to a temporary file, then rename).
 /// `fblocks` is a ``PreparedStateFile``; the files the stats thread
 /// rewrites five times a second while traffic flows are

@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 import XCTest
 
-/// `fbctl apply FILE|-` and `lanad --config FILE` (spec §8): all or nothing,
+/// `fbctl apply FILE|-` and `lanad --config FILE` (docs/design.md §8): all or nothing,
 /// the failing line named.
 final class ConfigurationTests: EndToEndTestCase {
     private func temporaryFile(_ text: String) -> String {

@@ -3,7 +3,7 @@ import Glibc
 import XCTest
 
 /// Every fbctl command against a real lanad: exit codes, the exact refusal
-/// lines of spec §3's table, and the state files before and after.
+/// lines of docs/design.md §3's table, and the state files before and after.
 final class FBCtlCommandTests: EndToEndTestCase {
     private let zeroCounter = "0 0\n"
 
@@ -436,7 +436,7 @@ final class FBCtlCommandTests: EndToEndTestCase {
         assertUsageError(lanad.fbctl("list", "extra"))
         assertUsageError(lanad.fbctl("watch", "--count", "x"))
         assertUsageError(lanad.fbctl("add", "--bogus", "x", "dummy"))
-        // Command words match exactly: no prefixes (spec §11).
+        // Command words match exactly: no prefixes (docs/design.md §11).
         assertUsageError(lanad.fbctl("replace_dro", "a", "b"), mentioning: "replace_dro")
         assertUsageError(lanad.fbctl("replace-dro", "a", "b"))
         assertUsageError(lanad.fbctl("rep", "a", "b"))

@@ -229,7 +229,7 @@ final class LanadProcess {
 
     var log: String { readTextFile(logPath) ?? "" }
 
-    /// All state files of spec §2 are there (they are written one by one).
+    /// All state files of docs/design.md §2 are there (they are written one by one).
     var stateFilesExist: Bool {
         ["fblocks", "ppe", "drops", "vlink", "fblock"].allSatisfy { fileExists(runDirectory + "/" + $0) }
     }

@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 import XCTest
 
-/// Start-up, run directory, file modes, locking and shutdown (spec §2, §10).
+/// Start-up, run directory, file modes, locking and shutdown (docs/design.md §2, §10).
 final class LifecycleTests: EndToEndTestCase {
     /// Every version of `fblocks` is a new file: a reader that opened the
     /// old one keeps reading the old content, whole, however many changes

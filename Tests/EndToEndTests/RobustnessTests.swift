@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 import XCTest
 
-/// Spec §3 and §10: malformed messages are answered with EINVAL/EOPNOTSUPP
+/// docs/design.md §3 and §10: malformed messages are answered with EINVAL/EOPNOTSUPP
 /// and never crash or stall lanad, make it grow without bound, or change
 /// the registry; clients that vanish mid-request do no harm.
 final class RobustnessTests: EndToEndTestCase {

@@ -3,7 +3,7 @@ import Glibc
 import LANATestSupport
 import XCTest
 
-/// Spec §2: the control socket is 0660 and peers are checked with
+/// docs/design.md §2: the control socket is 0660 and peers are checked with
 /// SO_PEERCRED (uid 0 or group `lana`); others get EPERM and nothing changes.
 final class SecurityTests: EndToEndTestCase {
     private let setpriv = "/usr/bin/setpriv"
@@ -73,7 +73,7 @@ final class SecurityTests: EndToEndTestCase {
         XCTAssertEqual(lanad.fblocks, before! + "root1 dummy 3 1 []\n")
     }
 
-    /// The refusal of a watch reads like every other refusal (spec §3:
+    /// The refusal of a watch reads like every other refusal (docs/design.md §3:
     /// "<errno text> (<ERRNO>): <message>").
     func testWatchRefusalHasTheStandardForm() throws {
         try requireSetpriv()

@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 import XCTest
 
-/// `fbctl watch` (spec §7) against changes made by other fbctl processes.
+/// `fbctl watch` (docs/design.md §7) against changes made by other fbctl processes.
 final class WatchTests: EndToEndTestCase {
     /// A background `fbctl watch` whose output goes to a file.
     final class Watcher {

@@ -49,15 +49,15 @@ final class InterfaceNameTests: InterfaceTestCase, @unchecked Sendable {
             """)
         let show = try d.fbctl("show", odd)
         XCTAssertEqual(show.status, 0, "\(show)")
-        XCTAssertTrue(show.stdout.hasPrefix("\(odd) (eth), IDP 3\n  ingress: c (2)\n"), show.stdout)
+        XCTAssertTrue(show.stdout.hasPrefix("\(odd) (eth), IDP 3\n  ports:\n    up: c (2)\n"), show.stdout)
         XCTAssertTrue(show.stdout.contains("interface \(odd) ifindex \(oddIndex)"), show.stdout)
         let showEvil = try d.fbctl("show", "--", evil)
-        XCTAssertTrue(showEvil.stdout.hasPrefix("\(evil) (eth), IDP 4\n  ingress: t (5)\n"), "\(showEvil)")
+        XCTAssertTrue(showEvil.stdout.hasPrefix("\(evil) (eth), IDP 4\n  ports:\n    up: t (5)\n"), "\(showEvil)")
         let json = try d.fbctl("--json", "show", "--", evil)
         XCTAssertTrue(json.stdout.hasPrefix("{\"name\":\"-x#'\u{E9}\\\"\",\"type\":\"eth\",\"idp\":4,"), "\(json)")
         let list = try d.fbctl("list")
-        XCTAssertTrue(list.stdout.contains("\(odd) eth 3 ingress=c egress=-\n"), list.stdout)
-        XCTAssertTrue(list.stdout.contains("t dummy 5 ingress=- egress=\(evil)\n"), list.stdout)
+        XCTAssertTrue(list.stdout.contains("\(odd) eth 3 up=c down=-\n"), list.stdout)
+        XCTAssertTrue(list.stdout.contains("t dummy 5 up=- down=\(evil)\n"), list.stdout)
 
         // Frames arrive through the hook.
         let sent = try sendFromPeer(oddLink.peer, count: 50, sizes: [60])
@@ -68,8 +68,8 @@ final class InterfaceNameTests: InterfaceTestCase, @unchecked Sendable {
         XCTAssertEqual(try d.vlink("ethernet", "unhook", odd).status, 0)
         XCTAssertEqual(try d.vlink("ethernet", "unhook", "--", evil).status, 0)
         XCTAssertEqual(d.stateFile("vlink"), "")
-        for line in ["hooked \(odd) 3", "hooked \(evil) 4", "bound c 2 egress \(odd) 3", "bound \(evil) 4 ingress t 5",
-                     "unbound \(odd) 3 ingress c 2", "unhooked \(evil) 4"] {
+        for line in ["hooked \(odd) 3", "hooked \(evil) 4", "bound c 2 down \(odd) 3", "bound \(evil) 4 up t 5",
+                     "unbound \(odd) 3 up c 2", "unhooked \(evil) 4"] {
             XCTAssertTrue(waitUntil(within: 10) { watcher.stdout.contains(line + "\n") }, "watch shows \(line): \(watcher.stdout)")
         }
 

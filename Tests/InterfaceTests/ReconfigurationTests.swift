@@ -4,7 +4,7 @@ import LANAControl
 import XCTest
 
 /// Live reconfiguration while `trafgen` sends 60-byte frames (64 on the
-/// wire) as fast as it can: the project's headline claim (spec §5).
+/// wire) as fast as it can: the project's headline claim (docs/design.md §5).
 ///
 /// Accounting. Nothing in the graph consumes a frame (dummy, counter and
 /// tee all forward), so every frame ends (`ended` in `ppe`) at the top of
@@ -125,7 +125,7 @@ final class ReconfigurationTests: InterfaceTestCase, @unchecked Sendable {
     /// until the next burst; a copy addressed to the removed block must
     /// not turn into an `unknown-idp` drop — the old graph would have
     /// delivered it to the branch, the new one would not have made it
-    /// (spec §5: a packet inside the graph finishes on the snapshot it
+    /// (docs/design.md §5: a packet inside the graph finishes on the snapshot it
     /// started with).
     func testRemovingATeeBranchUnderLoadLosesNoCopies() throws {
         let rig = try setUpChain()

@@ -7,7 +7,7 @@ import XCTest
 import Glibc
 #endif
 
-/// One test (or more) per row of spec §3's command table, every refusal
+/// One test (or more) per row of docs/design.md §3's command table, every refusal
 /// included, and "a refused operation changes nothing".
 final class RegistryTests: XCTestCase {
     var registry: Registry!

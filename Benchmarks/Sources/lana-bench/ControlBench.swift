@@ -1,4 +1,4 @@
-// lana-bench control: control-operation latency (spec §9).
+// lana-bench control: control-operation latency (docs/design.md §9).
 //
 //   lana-bench control [--lanad PATH] [--run-dir DIR] [--iterations 20000]
 //                      [--warmup 2000] [--rounds 5] [--engines 1]
