@@ -1,36 +1,29 @@
-// Unsafe code: the bpf block keeps its data-path configuration and its
-// per-engine counters in raw memory.
+// Unsafe code: the bpf block keeps its per-engine counters and scratch
+// memory in raw memory.
 //
 // Invariants
-// - `current` always points at an initialized `BpfBlock.Loaded`, written
-//   completely before it is published with a releasing store and never
-//   changed afterwards. Engines read it with an acquiring load once per
-//   burst and use it only until the end of that burst.
-// - A replaced `Loaded` (and the compiled program whose code its view
-//   points into) goes to `retired` and is freed only in `reclaimRetired()`,
-//   which the registry calls after a grace period that followed the
-//   change, or in `deinit`, which runs after the block left every snapshot
-//   and a grace period passed. The compiled program a `Loaded` points into
-//   stays alive with it: `published` for the current one, the `retired`
-//   entry for a replaced one.
+// - The program and direction are the block's ``BpfConfiguration``, an
+//   immutable value the registry publishes in the dispatch snapshot with
+//   the block; the compiled code a configuration's `view` points into is
+//   owned by that configuration, which the snapshot keeps alive for as
+//   long as an engine may run it.
 // - `slots` holds `engineCount` slots of `slotWords` words, 64-byte aligned;
 //   engine `e` writes only slot `e` (single writer, relaxed stores), the
 //   control thread only reads them. Words 8..<24 of a slot are the engine's
 //   BPF scratch memory `M[]`.
-// - All control-side state (`program`, `direction`, `retired`, …) is touched
-//   only on the control thread, under the registry's lock.
+// - `carried` is touched only on the control thread, under the registry's
+//   lock.
 import CLANASupport
 import LANABPF
 import LANACore
-import Synchronization
 
 /// `bpf`: a classic BPF packet filter (docs/design.md §6).
 ///
 /// Packets of a filtered direction run through the loaded program. A
-/// non-zero result is a match and goes on to `port[dir]`; zero goes to the
-/// side's no-match port (the second block bound on that side) if there is
-/// one, else it is dropped as `filtered`. Packets of the other direction
-/// pass unchanged.
+/// non-zero result is a match and goes on through the default port; zero
+/// goes to the side's no-match port (`up.nomatch`, `down.nomatch`) if one
+/// is bound, else it is dropped as `filtered`. Packets of the other
+/// direction pass unchanged.
 ///
 /// Until a program is loaded the block passes everything, as the original
 /// LANA `fb_bpf` did; the status file then shows that implicit program,
@@ -39,17 +32,13 @@ import Synchronization
 public final class BpfBlock: FunctionalBlock, @unchecked Sendable {
     public static let type = BlockType(
         name: "bpf",
-        summary: "filters packets with a classic BPF program; non-matching ones go to a second block bound on the same side or are dropped",
-        options: [
-            .init("bpf", "bpf=<program>: { code, jt, jf, k } tuples (bpfc, tcpdump -dd) or bpfc assembly; fbctl reads @file or - (stdin)"),
-            .init("filter", "filter=<expression>: a tcpdump filter expression, compiled with libpcap for Ethernet"),
-            .init("bpf64", "bpf64=<base64>: instructions as 8-byte big-endian records (code, jt, jf, k); how fbctl sends programs too long as text"),
-            .init("direction", "direction=ingress|egress|both: which packets are filtered (default both); the others pass"),
-        ],
+        summary: "filters packets with a classic BPF program; non-matching ones go to the side's no-match port or are dropped",
+        options: BpfConfiguration.options,
         extraPorts: [
             .init("up.nomatch", "ingress packets the program does not match (else dropped as filtered)", takesSecondBind: true),
             .init("down.nomatch", "egress packets the program does not match (else dropped as filtered)", takesSecondBind: true),
-        ]
+        ],
+        configurator: BpfConfiguration.configurator
     ) { env in BpfBlock(engineCount: env.engineCount) }
 
     /// Indices of the no-match ports in ``BlockPorts/extra(_:)``, by direction.
@@ -64,7 +53,7 @@ public final class BpfBlock: FunctionalBlock, @unchecked Sendable {
         }
     }
 
-    /// What the engines use, published as one immutable unit.
+    /// What the data path reads of the configuration, once per burst.
     struct Loaded {
         let view: BPFCompiledProgramView
         let filtersIngress: Bool
@@ -88,91 +77,30 @@ public final class BpfBlock: FunctionalBlock, @unchecked Sendable {
     static let scratchOffset = 8
     let slots: UnsafeMutablePointer<UInt64>
     let engineCount: Int
-    let current: Atomic<UnsafeMutablePointer<Loaded>>
-
-    // Control side (registry lock).
-    var program: BPFProgram
-    var compiled: BPFCompiledProgram
-    /// The compiled program the published `Loaded` points into.
-    var published: BPFCompiledProgram
-    var origin: Origin = .initial
-    var direction: FilterDirection = .both
-    var retired: [(loaded: UnsafeMutablePointer<Loaded>, program: BPFCompiledProgram)] = []
     /// Counts carried over from blocks this one replaced.
     var carried = Totals()
-
-    /// Where the loaded program came from (for `fbctl show`).
-    enum Origin: Equatable {
-        case initial
-        case source
-        case filter(String)
-    }
-
-    /// The program a new block runs: match everything.
-    public static let initialProgram = try! BPFProgram([BPFInstruction(code: BPFOpcode.ret | BPFOpcode.retK, k: 0xFFFF_FFFF)])
 
     public init(engineCount: Int) {
         self.engineCount = engineCount
         let raw = UnsafeMutableRawPointer.allocate(byteCount: engineCount * Self.slotWords * 8, alignment: 64)
         slots = raw.bindMemory(to: UInt64.self, capacity: engineCount * Self.slotWords)
         slots.initialize(repeating: 0, count: engineCount * Self.slotWords)
-        program = Self.initialProgram
-        compiled = BPFCompiledProgram(program)
-        published = compiled
-        current = Atomic(Self.makeLoaded(compiled, direction: .both))
     }
 
-    deinit {
-        let last = current.load(ordering: .acquiring)
-        last.deinitialize(count: 1)
-        last.deallocate()
-        for r in retired {
-            r.loaded.deinitialize(count: 1)
-            r.loaded.deallocate()
-        }
-        slots.deallocate()
-    }
-
-    static func makeLoaded(_ compiled: BPFCompiledProgram, direction: FilterDirection) -> UnsafeMutablePointer<Loaded> {
-        var needs: UInt8 = 0
-        for use in compiled.uses {
-            switch use {
-            case .protocol, .payloadOffset: needs |= Needs.protocol
-            case .packetType: needs |= Needs.packetType
-            case .interfaceIndex: needs |= Needs.interfaceIndex
-            case .mark: needs |= Needs.mark
-            case .vlanTag, .vlanTagPresent, .vlanTPID: needs |= Needs.vlan
-            default: break
-            }
-        }
-        let p = UnsafeMutablePointer<Loaded>.allocate(capacity: 1)
-        p.initialize(to: Loaded(view: compiled.unownedView, filtersIngress: direction.filters(.ingress),
-                                filtersEgress: direction.filters(.egress), needs: needs))
-        return p
-    }
+    deinit { slots.deallocate() }
 
     // MARK: Control path (BpfBlock+Control.swift)
 
-    public override func setOption(_ key: String, _ value: String) throws(BlockOptionError) {
-        try applyOption(key, value)
-    }
-
-    public override func reclaimRetired() { freeRetired() }
-
     public override func adoptState(from old: FunctionalBlock) {
-        if let old = old as? BpfBlock { adopt(from: old) }
+        if let old = old as? BpfBlock { carried = carried + old.totals }
     }
-
-    public override func optionValues() -> [(key: String, value: String)] { settings() }
-
-    public override func statusText() -> String? { programText() }
 
     public override func detailLines() -> [String] { counterLines() }
 
     // MARK: Data path
 
     public override func process(_ burst: Burst, _ context: BlockContext) {
-        let loaded = current.load(ordering: .acquiring).pointee
+        let loaded = context.withConfiguration(BpfConfiguration.self) { $0.loaded }
         let slot = slots + context.engine.index &* Self.slotWords
         let scratch = UnsafeMutableRawPointer(slot + Self.scratchOffset).assumingMemoryBound(to: UInt32.self)
         let ports = context.ports

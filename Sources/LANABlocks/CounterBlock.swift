@@ -13,7 +13,12 @@ public final class CounterBlock: FunctionalBlock, @unchecked Sendable {
     public static let type = BlockType(
         name: "counter",
         summary: "forwards packets and counts packets and bytes per engine and direction",
-        options: [.init("reset", "reset=1 sets the counters to zero")]
+        options: [.init("reset", "reset=1 sets the counters to zero")],
+        configurator: .init(initial: { BlockConfiguration() }) { _, _, value throws(BlockOptionError) in
+            // The only option is an action: nothing to configure.
+            guard value == "1" else { throw BlockOptionError("reset takes the value 1, not '\(value)'") }
+            return .act { block in (block as? CounterBlock)?.reset() }
+        }
     ) { env in CounterBlock(engineCount: env.engineCount) }
 
     /// Slot layout: ingress packets, ingress bytes, egress packets, egress bytes.
@@ -104,9 +109,8 @@ public final class CounterBlock: FunctionalBlock, @unchecked Sendable {
         (0..<engineCount).reduce(carried) { $0 + engineTotals($1) } - baseline
     }
 
-    public override func setOption(_ key: String, _ value: String) throws(BlockOptionError) {
-        guard key == "reset" else { throw BlockOptionError("unknown option \(key)") }
-        guard value == "1" else { throw BlockOptionError("reset takes the value 1, not '\(value)'") }
+    /// `reset=1`: the totals from now on count from zero.
+    func reset() {
         baseline = (0..<engineCount).reduce(carried) { $0 + engineTotals($1) }
     }
 

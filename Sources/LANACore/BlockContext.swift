@@ -123,13 +123,25 @@ public struct SourceReport {
 public struct BlockContext {
     public let idp: IDP
     public let ports: BlockPorts
+    /// The block's options in this snapshot (``BlockConfiguration``).
+    @usableFromInline let configuration: Unmanaged<BlockConfiguration>?
     /// A pointer to the engine's context, not a copy (see ``Burst``): this
     /// is built for every block call.
     @usableFromInline let enginePointer: UnsafePointer<EngineContext>
 
     @inlinable
-    init(idp: IDP, ports: BlockPorts, engine: UnsafePointer<EngineContext>) {
-        self.idp = idp; self.ports = ports; self.enginePointer = engine
+    init(idp: IDP, ports: BlockPorts, configuration: Unmanaged<BlockConfiguration>?,
+         engine: UnsafePointer<EngineContext>) {
+        self.idp = idp; self.ports = ports; self.configuration = configuration; self.enginePointer = engine
+    }
+
+    /// Calls `body` with the block's configuration from the snapshot this
+    /// call runs under, as its type's subclass `type`, without reference
+    /// counting (the snapshot keeps it alive for the call). Only for blocks
+    /// whose type has a configurator making configurations of `type`.
+    @inlinable
+    public func withConfiguration<C: BlockConfiguration, R>(_ type: C.Type, _ body: (C) -> R) -> R {
+        configuration.unsafelyUnwrapped._withUnsafeGuaranteedRef { body(unsafeDowncast($0, to: C.self)) }
     }
 
     /// The engine running this call.

@@ -26,6 +26,8 @@ public final class BlockType: Sendable {
     public let extraPorts: [PortDeclaration]
     /// Families of ports named by a key (one upper port per protocol type).
     public let portFamilies: [PortFamily]
+    /// How `set key=value` is parsed; `nil` for a type without options.
+    public let configurator: Configurator?
     /// Blocks of this type stand for an interface (eth): `replace` refuses
     /// them with `EINVAL` and `fbctl add` cannot create them.
     public let isInterface: Bool
@@ -33,7 +35,7 @@ public final class BlockType: Sendable {
 
     public init(name: String, summary: String, options: [Option] = [],
                 extraPorts: [PortDeclaration] = [], portFamilies: [PortFamily] = [],
-                isInterface: Bool = false,
+                configurator: Configurator? = nil, isInterface: Bool = false,
                 make: @escaping @Sendable (Environment) -> FunctionalBlock) {
         for p in extraPorts {
             precondition(PortSide(portName: p.name) != nil && p.name.contains("."),
@@ -45,6 +47,8 @@ public final class BlockType: Sendable {
         }
         self.name = name; self.summary = summary; self.options = options
         self.extraPorts = extraPorts; self.portFamilies = portFamilies
+        precondition(options.isEmpty == (configurator == nil), "block type \(name): options need a configurator and vice versa")
+        self.configurator = configurator
         self.isInterface = isInterface
         self.make = make
     }

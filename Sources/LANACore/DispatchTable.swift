@@ -15,12 +15,15 @@
 public struct DispatchEntry {
     public let block: Unmanaged<FunctionalBlock>?
     public let ports: BlockPorts
+    /// The block's options (kept alive by the table's owners).
+    public let configuration: Unmanaged<BlockConfiguration>?
     /// The block's ``FunctionalBlock/readsPacketHistory``, read once here.
     public let readsHistory: Bool
 
     @inlinable
-    init(block: Unmanaged<FunctionalBlock>?, ports: BlockPorts, readsHistory: Bool) {
-        self.block = block; self.ports = ports; self.readsHistory = readsHistory
+    init(block: Unmanaged<FunctionalBlock>?, ports: BlockPorts, configuration: Unmanaged<BlockConfiguration>?,
+         readsHistory: Bool) {
+        self.block = block; self.ports = ports; self.configuration = configuration; self.readsHistory = readsHistory
     }
 }
 
@@ -47,8 +50,9 @@ public final class DispatchTable: @unchecked Sendable {
         public let block: FunctionalBlock
         public let type: BlockType
         public let ports: BoundPorts
-        public init(block: FunctionalBlock, type: BlockType, ports: BoundPorts) {
-            self.block = block; self.type = type; self.ports = ports
+        public let configuration: BlockConfiguration?
+        public init(block: FunctionalBlock, type: BlockType, ports: BoundPorts, configuration: BlockConfiguration?) {
+            self.block = block; self.type = type; self.ports = ports; self.configuration = configuration
         }
     }
 
@@ -76,6 +80,7 @@ public final class DispatchTable: @unchecked Sendable {
         for i in 0..<count {
             if i < blocks.count, i > 0, let b = blocks[i] {
                 owners.append(b.block)
+                if let c = b.configuration { owners.append(c) }
                 bound.append(b.ports)
                 var up = IDP.none, down = IDP.none
                 let extras = nextExtra
@@ -98,10 +103,12 @@ public final class DispatchTable: @unchecked Sendable {
                                        members: members.isEmpty ? nil : UnsafePointer(memberStart),
                                        memberCount: members.count)
                 (entries + i).initialize(to: DispatchEntry(
-                    block: Unmanaged.passUnretained(b.block), ports: ports, readsHistory: b.block.readsPacketHistory))
+                    block: Unmanaged.passUnretained(b.block), ports: ports,
+                    configuration: b.configuration.map { Unmanaged.passUnretained($0) },
+                    readsHistory: b.block.readsPacketHistory))
             } else {
                 bound.append(.unbound)
-                (entries + i).initialize(to: DispatchEntry(block: nil, ports: .unbound, readsHistory: false))
+                (entries + i).initialize(to: DispatchEntry(block: nil, ports: .unbound, configuration: nil, readsHistory: false))
             }
         }
         let flat = sources.flatMap { $0 }

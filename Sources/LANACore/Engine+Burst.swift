@@ -295,7 +295,8 @@ extension Engine {
               direction: UInt8) {
         let burst = Burst(handles: handles, count: count, engine: contextPointer, idp: idp, summary: summary,
                           direction: direction)
-        let bctx = BlockContext(idp: IDP(idp), ports: entry.ports, engine: contextPointer)
+        let bctx = BlockContext(idp: IDP(idp), ports: entry.ports, configuration: entry.configuration,
+                                engine: contextPointer)
         summary.pointee = .perPacket
         entry.block.unsafelyUnwrapped._withUnsafeGuaranteedRef { $0.process(burst, bctx) }
         stats.add(.blockCalls, UInt64(truncatingIfNeeded: count))

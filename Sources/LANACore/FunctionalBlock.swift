@@ -4,8 +4,10 @@
 /// type's ``BlockType`` factory. The engine calls ``process(_:_:)`` with a
 /// burst of packets that are all headed for this block, and the block writes
 /// a ``Verdict`` into each: forward to an IDP, consumed, or dropped with a
-/// reason. Everything else — options, events, state moving on `replace`,
-/// status text — runs on the control thread.
+/// reason. Everything else — events, state moving on `replace`, status
+/// text — runs on the control thread. Options are not the block's business:
+/// its type parses them into an immutable ``BlockConfiguration`` that the
+/// registry publishes with the block (see ``BlockType/Configurator``).
 ///
 /// Rules for the data path (they are what keeps an engine at tens of Mpps):
 /// keep configuration in `let`s; keep per-engine mutable state in raw,
@@ -54,22 +56,6 @@ open class FunctionalBlock: @unchecked Sendable {
     }
 
     // MARK: Control path (control thread, serialized by the registry)
-
-    /// Applies `set key=value`. Throw ``BlockOptionError`` naming what was
-    /// wrong and what was expected. Keys not listed in the block type's
-    /// ``BlockType/options`` never reach here.
-    open func setOption(_ key: String, _ value: String) throws(BlockOptionError) {
-        throw BlockOptionError("option \(key) is not supported by this block")
-    }
-
-    /// Called after a grace period that followed ``setOption(_:_:)``: no
-    /// engine can still see what the option replaced, so a block that swaps
-    /// configuration atomically (a new BPF program behind an atomic pointer)
-    /// frees the old one here.
-    open func reclaimRetired() {}
-
-    /// Current option values for `fbctl show`, as `(key, value)` pairs.
-    open func optionValues() -> [(key: String, value: String)] { [] }
 
     /// Takes over the private state of `old`, a block of the same type that
     /// this one replaces. Called after no engine can see `old` any more.

@@ -44,7 +44,7 @@ extension Registry {
                                                 subscribers: n.subscribers.lazy.map(\.idp))
                     fblocks.append(UInt8(ascii: "\n"))
                 }
-                if let status = n.block.statusText() { text.statuses.append((n.name, status)) }
+                if let status = n.block.statusText() ?? n.configuration?.statusText { text.statuses.append((n.name, status)) }
             }
             if renderFblocks { text.fblocks = fblocks }
             return text

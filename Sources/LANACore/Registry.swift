@@ -221,6 +221,11 @@ public final class Registry: @unchecked Sendable {
         state.withLock { $0.names.lookup(name) }
     }
 
+    /// The configuration of the block at `name` (tests, tools).
+    public func configuration(named name: String) -> BlockConfiguration? {
+        state.withLock { s in s.names.lookup(name).flatMap { s.nodes[Int($0.rawValue)]?.configuration } }
+    }
+
     /// The block instance at `name` (tests; not for the data path).
     public func block(named name: String) -> FunctionalBlock? {
         state.withLock { s in s.names.lookup(name).flatMap { s.nodes[Int($0.rawValue)]?.block } }
@@ -265,8 +270,9 @@ public final class Registry: @unchecked Sendable {
         return BlockInfo(
             name: n.name, type: n.type.name, idp: idp, ports: n.ports, portNames: n.type.portNames, refs: refs,
             subscribers: n.subscribers.map(\.idp),
-            options: n.block.optionValues().map { "\($0.key)=\($0.value)" },
-            optionHelp: n.type.options, status: n.block.statusText(), details: n.block.detailLines())
+            options: (n.configuration?.values ?? []).map { "\($0.key)=\($0.value)" },
+            optionHelp: n.type.options, status: n.block.statusText() ?? n.configuration?.statusText,
+            details: (n.configuration?.detailLines ?? []) + n.block.detailLines())
     }
 
     /// Calls `body` with the registry lock held, for readers in other
@@ -289,11 +295,7 @@ public final class Registry: @unchecked Sendable {
             if fx.graphChanged { publish(s) }
             for (new, old) in fx.adoptions { new.adoptState(from: old) }
             for b in fx.removed { b.willRemove() }
-            if !fx.options.isEmpty {
-                for (block, key, value) in fx.options { try? block.setOption(key, value) }
-                dataPlane.synchronize()
-                for (block, _, _) in fx.options { block.reclaimRetired() }
-            }
+            for (block, action) in fx.actions { action(block) }
             for e in fx.events {
                 // A block added and removed within one batch exists in
                 // neither picture; its events have no subscribers left.
@@ -320,7 +322,7 @@ public final class Registry: @unchecked Sendable {
 
     private func publish(_ s: RegistryState) {
         let gen = generation.wrappingAdd(1, ordering: .relaxed).newValue
-        let blocks = s.nodes.map { n in n.map { DispatchTable.Row(block: $0.block, type: $0.type, ports: $0.ports) } }
+        let blocks = s.nodes.map { n in n.map { DispatchTable.Row(block: $0.block, type: $0.type, ports: $0.ports, configuration: $0.configuration) } }
         let sources = s.sources.map { $0.map(\.source) }
         dataPlane.publish(DispatchTable(generation: gen, blocks: blocks, sources: sources))
     }

@@ -197,8 +197,10 @@ extension RegistryState {
             ports.bind(port, to: binding.idp)
         }
         let sameType = on.type.name == nn.type.name
-        nodes[Int(o.rawValue)] = RegistryNode(name: on.name, type: nn.type, block: nn.block,
-                                              ports: ports, subscribers: on.subscribers)
+        // Same type, state moving: the options move with it.
+        let configuration = sameType && !dropState ? on.configuration : nn.configuration
+        nodes[Int(o.rawValue)] = RegistryNode(name: on.name, type: nn.type, block: nn.block, ports: ports,
+                                              configuration: configuration, subscribers: on.subscribers)
         nodes[Int(n.rawValue)] = nil
         names.remove(newName)
         fx.removed.append(on.block)

@@ -10,6 +10,8 @@ struct RegistryNode {
     let type: BlockType
     let block: FunctionalBlock
     var ports: BoundPorts
+    /// The block's options, parsed; published in the snapshot with it.
+    var configuration: BlockConfiguration?
     /// Who receives this block's events, newest first.
     var subscribers: [Subscription]
 }
@@ -24,14 +26,14 @@ struct Subscription: Equatable {
 }
 
 /// What an operation leaves for the registry to do once the new state is
-/// committed: events to deliver, state to move, options to apply.
+/// committed: events to deliver, state to move, option actions to run.
 struct RegistryEffects {
     var events: [BlockEvent] = []
     /// (new, old) pairs of a same-type replace: new adopts old's state after
     /// the grace period.
     var adoptions: [(FunctionalBlock, FunctionalBlock)] = []
     var removed: [FunctionalBlock] = []
-    var options: [(FunctionalBlock, String, String)] = []
+    var actions: [(FunctionalBlock, @Sendable (FunctionalBlock) -> Void)] = []
     var graphChanged = false
 }
 
@@ -131,7 +133,8 @@ struct RegistryState {
         }
         let idp = IDP(UInt32(nodes.count))
         let block = interface ?? type.make(environment)
-        nodes.append(RegistryNode(name: name, type: type, block: block, ports: .unbound, subscribers: []))
+        nodes.append(RegistryNode(name: name, type: type, block: block, ports: .unbound,
+                                  configuration: type.configurator?.initial(), subscribers: []))
         names.updateValue(idp, forKey: name)
         fx.events.append(BlockEvent(.added, block: name, idp: idp, detail: type.name))
         fx.graphChanged = true
@@ -182,14 +185,21 @@ struct RegistryState {
                 ? "unknown option \(Self.quoted(key)) for \(name): \(n.type.name) blocks take no options"
                 : "unknown option \(Self.quoted(key)) for \(name): \(n.type.name) blocks take \(keys.joined(separator: ", "))")
         }
-        // Check on a throwaway block of the same type so that a batch can be
-        // validated before anything is applied to the real one.
+        // Parsed once, by the type, without touching the block: a batch is
+        // checked completely before anything reaches a block.
+        let effect: OptionEffect
         do {
-            try n.type.make(environment).setOption(key, value)
+            effect = try n.type.configurator!.apply(n.configuration!, key, value)
         } catch {
             throw RegistryError(Errno(rawValue: EINVAL), "\(name): \(Self.shownOption(key, value)): \(error.message)")
         }
-        fx.options.append((n.block, key, value))
+        switch effect {
+        case .configure(let configuration):
+            nodes[Int(idp.rawValue)]!.configuration = configuration
+            fx.graphChanged = true
+        case .act(let action):
+            fx.actions.append((n.block, action))
+        }
         fx.events.append(BlockEvent(.optionChanged, block: n.name, idp: idp, detail: Self.shownOption(key, value)))
     }
 }

@@ -44,8 +44,25 @@ final class BpfBlockTests: XCTestCase {
         return g
     }
 
-    func block(_ g: EmbeddedGraph, _ name: String) throws -> BpfBlock {
-        try XCTUnwrap(g.registry.block(named: name) as? BpfBlock, "\(name) should be a bpf block")
+    /// A bpf block as the registry shows it: its status and details (as
+    /// `fbctl show` gets them), its configuration and its counters.
+    struct View {
+        let registry: Registry
+        let name: String
+        let block: BpfBlock
+        var configuration: BpfConfiguration { registry.configuration(named: name) as! BpfConfiguration }
+        func statusText() -> String? { try? registry.show(name).status }
+        func detailLines() -> [String] { (try? registry.show(name).details) ?? [] }
+        func optionValues() -> [(key: String, value: String)] { configuration.values }
+        var loadedProgram: BPFProgram { configuration.program }
+        var filterDirection: BpfBlock.FilterDirection { configuration.direction }
+        var totals: BpfBlock.Totals { block.totals }
+        func engineTotals(_ e: Int) -> BpfBlock.Totals { block.engineTotals(e) }
+    }
+
+    func block(_ g: EmbeddedGraph, _ name: String) throws -> View {
+        View(registry: g.registry, name: name,
+             block: try XCTUnwrap(g.registry.block(named: name) as? BpfBlock, "\(name) should be a bpf block"))
     }
 
     // MARK: Matching
@@ -257,11 +274,18 @@ final class BpfBlockTests: XCTestCase {
 
     func testSwapsFreeTheReplacedProgramAfterTheGracePeriod() throws {
         let g = try graph { g in try g.registry.add("f", type: "bpf") }
-        let b = try block(g, "f")
         for i in 0..<20 {
+            var before = g.registry.configuration(named: "f")
+            weak let replaced = before
+            before = nil
             try g.registry.set("f", i.isMultiple(of: 2) ? "bpf=" + Self.arpSource : "filter=ip")
-            XCTAssertEqual(b.retired.count, 0, "reclaimRetired runs after every set")
+            XCTAssertNil(replaced, "set \(i): the replaced configuration (and the code it compiled) is freed once no snapshot holds it")
+            XCTAssertNotNil(g.registry.configuration(named: "f"))
         }
+        // A refused program changes nothing: the configuration stays the same object.
+        let kept = g.registry.configuration(named: "f")
+        XCTAssertThrowsError(try g.registry.set("f", "bpf=ret #0\nld [0]"))
+        XCTAssertTrue(g.registry.configuration(named: "f") === kept)
     }
 
     // MARK: Extensions and counters
