@@ -93,7 +93,7 @@ let package = Package(
         .executableTarget(
             name: "lanad",
             dependencies: [
-                "LANACore", "LANABlocks", "LANAControl", "LANAPosix", "CLANASupport",
+                "LANACore", "LANABlocks", "LANABPF", "LANAControl", "LANAPosix", "CLANASupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -117,6 +117,7 @@ let package = Package(
             dependencies: [
                 "LANAControl", "LANATool", "LANABPF",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Tools/fbctl",
             swiftSettings: strictSwift

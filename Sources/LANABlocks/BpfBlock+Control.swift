@@ -39,6 +39,13 @@ extension BpfBlock {
             } catch {
                 throw BlockOptionError("filter refused, the loaded program stays: \(error)")
             }
+        case "filter64":
+            do {
+                let (program, expression) = try CompiledFilterOption.parse(value)
+                load(program, from: .filter(expression))
+            } catch {
+                throw BlockOptionError("filter refused, the loaded program stays: \(error)")
+            }
         case "direction":
             guard let d = FilterDirection(rawValue: value) else {
                 throw BlockOptionError("direction takes ingress, egress or both, not '\(value)'")

@@ -42,7 +42,8 @@ public final class BpfBlock: FunctionalBlock, @unchecked Sendable {
         summary: "filters packets with a classic BPF program; non-matching ones go to a second block bound on the same side or are dropped",
         options: [
             .init("bpf", "bpf=<program>: { code, jt, jf, k } tuples (bpfc, tcpdump -dd) or bpfc assembly; fbctl reads @file or - (stdin)"),
-            .init("filter", "filter=<expression>: a tcpdump filter expression, compiled with libpcap for Ethernet"),
+            .init("filter", "filter=<expression>: a tcpdump filter expression, compiled with libpcap for Ethernet by fbctl (lanad itself refuses it)"),
+            .init("filter64", "filter64=<base64> <expression>: the program fbctl compiled from a filter= expression, and the expression"),
             .init("bpf64", "bpf64=<base64>: instructions as 8-byte big-endian records (code, jt, jf, k); how fbctl sends programs too long as text"),
             .init("direction", "direction=ingress|egress|both: which packets are filtered (default both); the others pass"),
         ],

@@ -1,4 +1,5 @@
 import Glibc
+import LANABPF
 import LANABlocks
 import LANAControl
 import LANAPosix
@@ -56,6 +57,10 @@ final class Daemon {
                 log.warning("could not keep the control threads off the engines' CPUs: \(error)")
             }
         }
+        // Read and compile the configuration before any thread starts: its
+        // tcpdump expressions are compiled in a bounded child process
+        // (fork), as fbctl does, never by lanad itself.
+        let configLines = try options.config.map { config throws(StartFailure) in try Self.readConfiguration(config) }
         let registry = Registry(engineCount: placement.count)
         BuiltinBlocks.register(in: registry)
         let engines = EngineGroup(registry: registry, cpus: placement, measureStalls: options.measureStalls)
@@ -78,13 +83,8 @@ final class Daemon {
 
         engines.start()
         handler.refreshState()
-        if let config = options.config {
-            let text: String
-            do throws(Errno) { text = try CommandFile.read(config) } catch {
-                engines.stop()
-                throw StartFailure(description: "cannot read configuration \(config): \(error)")
-            }
-            let reply = handler.apply(text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init))
+        if let config = options.config, let configLines {
+            let reply = handler.apply(configLines)
             handler.refreshState()
             if let e = reply.error {
                 hooks.unhookAll()
@@ -141,6 +141,25 @@ final class Daemon {
         log.info("engines stopped: \(total.received) packets received, \(total.totalDrops) dropped")
         directory.cleanUp()
         cleaned = true
+    }
+
+    /// The lines of the configuration file `path`, with every `filter=`
+    /// expression compiled (``CompiledFilterOption``).
+    static func readConfiguration(_ path: String) throws(StartFailure) -> [String] {
+        let text: String
+        do throws(Errno) { text = try CommandFile.read(path) } catch {
+            throw StartFailure(description: "cannot read configuration \(path): \(error)")
+        }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        do throws(CommandLineWords.LineError) {
+            return try CommandLineWords.compilingExpressions(lines) { expression throws(CommandLineWords.LineError) in
+                do throws(BPFSourceError) { return try CompiledFilterOption.make(expression) } catch {
+                    throw CommandLineWords.LineError(message: "filter refused: \(error)")
+                }
+            }
+        } catch {
+            throw StartFailure(description: "configuration \(path) refused, nothing applied: line \(error.line): \(abbreviated(error.text)): \(error.message)")
+        }
     }
 
     /// The CPUs this process may use that no engine is pinned to, or `nil`

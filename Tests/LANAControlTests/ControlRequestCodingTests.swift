@@ -17,6 +17,7 @@ final class ControlRequestCodingTests: XCTestCase {
         .subscribe(publisher: "a", subscriber: "b"),
         .unsubscribe(publisher: "a", subscriber: "b"),
         .list,
+        .types,
         .show(name: "c1"),
         .hook(interface: "eth0"),
         .unhook(interface: "eth0"),
