@@ -102,7 +102,7 @@ public func abbreviated(_ text: String, limit: Int = 72) -> String {
 public func abbreviatingQuotes(_ message: String, limit: Int = 72) -> String {
     guard message.utf8.count > limit else { return message }
     let parts = message.split(separator: "'", omittingEmptySubsequences: false)
-    guard parts.count >= 3 else { return abbreviated(message, limit: 4 * limit) }
+    guard parts.count >= 3 else { return message }
     return parts.enumerated().map { i, part in
         // Odd parts lie between a pair of quotes.
         i % 2 == 1 && i < parts.count - 1 ? abbreviated(String(part), limit: limit) : String(part)

@@ -37,7 +37,7 @@ struct Types: ParsableCommand {
 /// them when lanad cannot be asked.
 enum TypesHelp {
     nonisolated(unsafe) static var text =
-        "Types: those lanad registered ('fbctl types' lists them, with their options, while lanad runs)."
+        "Types: those lanad registered; 'fbctl types' lists them, with their options, while lanad runs."
 
     /// Asks lanad for its types if `arguments` request help for `add`.
     static func prepare(_ arguments: [String]) {
@@ -57,11 +57,11 @@ enum TypesHelp {
         var options = ClientOptions()
         options.runDir = runDir
         guard let client = try? ControlClient(socketPath: options.socketPath, timeout: .seconds(1)) else {
-            text += " lanad is not reachable at \(options.socketPath) now, so they cannot be listed here."
+            text += " (lanad is not reachable at \(options.socketPath) now.)"
             return
         }
         guard let reply = try? client.send(.types), reply.error == nil else { return }
-        let lines = reply.items.compactMap { $0.text?.prefix { $0 != "\n" } }.map { "  " + $0 }
-        text = "Types lanad registered ('fbctl types' lists their options):\n" + lines.joined(separator: "\n")
+        let names = reply.items.compactMap { $0.text?.prefix { $0 != ":" } }
+        text = "Types lanad registered: \(names.joined(separator: ", ")). 'fbctl types' describes them and their options."
     }
 }
