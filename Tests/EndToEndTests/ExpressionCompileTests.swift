@@ -114,6 +114,9 @@ final class ExpressionCompileTests: EndToEndTestCase {
         assertRefused(lanad.fbctl(["apply", "-"], stdin: "fbctl add h bpf\nfbctl set h 'filter=\(hugeExpression)'\n"),
                       "fbctl: apply -: Invalid argument (EINVAL): line 2: fbctl set h 'filter=port 1 or port 2 or port 3 o… (37910 bytes): filter refused, the loaded program stays: filter expression too complex: compile exceeded 512 MiB")
         XCTAssertNil(lanad.file("fblock/h"), "nothing of the file was applied")
+        // A line lanad refuses is quoted as written, not as compiled.
+        assertRefused(lanad.fbctl(["apply", "-"], stdin: "fbctl add h bpf\n  fbctl set nosuch filter=arp  \n"),
+                      "fbctl: apply -: No such file or directory (ENOENT): line 2: fbctl set nosuch filter=arp: no block named nosuch")
         // A raw APPLY with a bare expression is refused by lanad, line named.
         let client = try ControlClient(socketPath: lanad.controlPath)
         let reply = try client.send(.apply(lines: ["fbctl add h bpf", "fbctl set h filter=arp"]))

@@ -212,6 +212,16 @@ struct Apply: ParsableCommand {
             throw runner.refusal("apply \(file)", Errno(rawValue: EINVAL),
                                  "line \(error.line): \(abbreviated(error.text)): \(error.message)")
         }
-        try runner.run("apply \(file)", .apply(lines: compiled))
+        let client = try runner.connect("apply \(file)")
+        var reply: ControlReply
+        do { reply = try client.send(.apply(lines: compiled)) } catch { throw runner.fail("apply \(file)", error) }
+        // A refused line is quoted as written, not as compiled.
+        if let index = reply.failedLine.map(Int.init), index < lines.count, compiled[index] != lines[index] {
+            // lanad quotes the line without its surrounding white space.
+            let trim = { (s: String) in String(s.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed()) }
+            reply.message = reply.message?.replacing(abbreviated(trim(compiled[index])), with: abbreviated(trim(lines[index])),
+                                                     maxReplacements: 1)
+        }
+        try runner.finish("apply \(file)", reply)
     }
 }
