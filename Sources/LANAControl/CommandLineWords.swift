@@ -72,6 +72,15 @@ public enum CommandLineWords {
         return out
     }
 
+    /// `message` (lanad's refusal of line `index` of `sent`) quoting the
+    /// line as written in `original` rather than as compiled.
+    public static func quotingAsWritten(_ message: String, line index: Int, original: [String], sent: [String]) -> String {
+        guard index < original.count, index < sent.count, original[index] != sent[index] else { return message }
+        // lanad quotes the line without its surrounding white space.
+        let trim = { (s: String) in String(s.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed()) }
+        return message.replacing(abbreviated(trim(sent[index])), with: abbreviated(trim(original[index])), maxReplacements: 1)
+    }
+
     /// A line refused before it was sent: its number (from 1), its text
     /// and why.
     public struct LineError: Error, Equatable, Sendable {

@@ -84,7 +84,11 @@ final class Daemon {
         engines.start()
         handler.refreshState()
         if let config = options.config, let configLines {
-            let reply = handler.apply(configLines)
+            var reply = handler.apply(configLines.compiled)
+            if let index = reply.failedLine.map(Int.init), let message = reply.message {
+                reply.message = CommandLineWords.quotingAsWritten(message, line: index, original: configLines.original,
+                                                                  sent: configLines.compiled)
+            }
             handler.refreshState()
             if let e = reply.error {
                 hooks.unhookAll()
@@ -145,18 +149,18 @@ final class Daemon {
 
     /// The lines of the configuration file `path`, with every `filter=`
     /// expression compiled (``CompiledFilterOption``).
-    static func readConfiguration(_ path: String) throws(StartFailure) -> [String] {
+    static func readConfiguration(_ path: String) throws(StartFailure) -> (original: [String], compiled: [String]) {
         let text: String
         do throws(Errno) { text = try CommandFile.read(path) } catch {
             throw StartFailure(description: "cannot read configuration \(path): \(error)")
         }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         do throws(CommandLineWords.LineError) {
-            return try CommandLineWords.compilingExpressions(lines) { expression throws(CommandLineWords.LineError) in
+            return try (lines, CommandLineWords.compilingExpressions(lines) { expression throws(CommandLineWords.LineError) in
                 do throws(BPFSourceError) { return try CompiledFilterOption.make(expression) } catch {
                     throw CommandLineWords.LineError(message: "filter refused: \(error)")
                 }
-            }
+            })
         } catch {
             throw StartFailure(description: "configuration \(path) refused, nothing applied: line \(error.line): \(abbreviated(error.text)): \(error.message)")
         }

@@ -139,5 +139,11 @@ final class ExpressionCompileTests: EndToEndTestCase {
         XCTAssertLessThan(ContinuousClock.now - start, .seconds(10))
         XCTAssertTrue(refused.stderr.contains("configuration \(path) refused, nothing applied: line 2: fbctl set f 'filter=port 1 or port 2 or port 3 o… (37910 bytes): filter refused: filter expression too complex: compile exceeded "), "\(refused)")
         XCTAssertFalse(fileExists(dir))
+
+        // A line lanad refuses is quoted as written.
+        _ = FileManager.default.createFile(atPath: path, contents: Data("fbctl set nosuch filter=arp\n".utf8))
+        let missing = runProgram(Binaries.lanad, ["--run-dir", dir, "--engines", "1", "--config", path], timeout: 30)
+        XCTAssertEqual(missing.status, 1, "\(missing)")
+        XCTAssertTrue(missing.stderr.contains("configuration \(path) refused, nothing applied: No such file or directory (ENOENT): line 1: fbctl set nosuch filter=arp: no block named nosuch\n"), "\(missing)")
     }
 }

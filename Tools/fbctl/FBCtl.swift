@@ -216,11 +216,8 @@ struct Apply: ParsableCommand {
         var reply: ControlReply
         do { reply = try client.send(.apply(lines: compiled)) } catch { throw runner.fail("apply \(file)", error) }
         // A refused line is quoted as written, not as compiled.
-        if let index = reply.failedLine.map(Int.init), index < lines.count, compiled[index] != lines[index] {
-            // lanad quotes the line without its surrounding white space.
-            let trim = { (s: String) in String(s.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed()) }
-            reply.message = reply.message?.replacing(abbreviated(trim(compiled[index])), with: abbreviated(trim(lines[index])),
-                                                     maxReplacements: 1)
+        if let index = reply.failedLine.map(Int.init), let message = reply.message {
+            reply.message = CommandLineWords.quotingAsWritten(message, line: index, original: lines, sent: compiled)
         }
         try runner.finish("apply \(file)", reply)
     }
