@@ -200,7 +200,8 @@ public enum CompiledFilterOption {
 
     /// The program and expression of a `filter64=` value.
     public static func parse(_ value: String) throws(BPFSourceError) -> (program: BPFProgram, expression: String) {
-        guard let space = value.firstIndex(of: " "), value.index(after: space) < value.endIndex else {
+        // The expression may be empty (libpcap's match-everything).
+        guard let space = value.firstIndex(of: " ") else {
             throw BPFSourceError("expected filter64=<base64 instructions> <expression>")
         }
         let program = try BPFProgram(base64: String(value[..<space]))
