@@ -96,7 +96,7 @@ let package = Package(
         .executableTarget(
             name: "lanad",
             dependencies: [
-                "LANACore", "LANABlocks", "LANAControl", "LANAPosix", "CLANASupport",
+                "LANACore", "LANABlocks", "LANABPF", "LANAControl", "LANAPosix", "CLANASupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -120,6 +120,7 @@ let package = Package(
             dependencies: [
                 "LANAControl", "LANATool", "LANABPF",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             path: "Tools/fbctl",
             swiftSettings: strictSwift

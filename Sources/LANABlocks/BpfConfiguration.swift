@@ -49,7 +49,8 @@ public final class BpfConfiguration: BlockConfiguration, @unchecked Sendable {
 
     static let options: [BlockType.Option] = [
         .init("bpf", "bpf=<program>: { code, jt, jf, k } tuples (bpfc, tcpdump -dd) or bpfc assembly; fbctl reads @file or - (stdin)"),
-        .init("filter", "filter=<expression>: a tcpdump filter expression, compiled with libpcap for Ethernet"),
+        .init("filter", "filter=<expression>: a tcpdump filter expression, compiled with libpcap for Ethernet by fbctl (lanad itself refuses it)"),
+        .init("filter64", "filter64=<base64> <expression>: the program fbctl compiled from a filter= expression, and the expression"),
         .init("bpf64", "bpf64=<base64>: instructions as 8-byte big-endian records (code, jt, jf, k); how fbctl sends programs too long as text"),
         .init("direction", "direction=ingress|egress|both: which packets are filtered (default both); the others pass"),
     ]
@@ -79,6 +80,13 @@ public final class BpfConfiguration: BlockConfiguration, @unchecked Sendable {
         case "filter":
             do {
                 return BpfConfiguration(program: try BPFProgram(filter: value), origin: .filter(value), direction: direction)
+            } catch {
+                throw BlockOptionError("filter refused, the loaded program stays: \(error)")
+            }
+        case "filter64":
+            do {
+                let (program, expression) = try CompiledFilterOption.parse(value)
+                return BpfConfiguration(program: program, origin: .filter(expression), direction: direction)
             } catch {
                 throw BlockOptionError("filter refused, the loaded program stays: \(error)")
             }

@@ -73,6 +73,8 @@ public enum ControlCommand: UInt8, CaseIterable, Hashable, Sendable {
     case watch = 15
     /// Check and run a list of command lines as one unit: `LINE`, repeated.
     case apply = 16
+    /// Dump the registered block types with their options; multi-part.
+    case types = 17
 
     /// The command's name in messages, as in the specification's table.
     public var wireName: String {
@@ -93,6 +95,7 @@ public enum ControlCommand: UInt8, CaseIterable, Hashable, Sendable {
         case .removeVirtualLink: "VRM"
         case .watch: "WATCH"
         case .apply: "APPLY"
+        case .types: "TYPES"
         }
     }
 
@@ -105,7 +108,7 @@ public enum ControlCommand: UInt8, CaseIterable, Hashable, Sendable {
         case .bind, .unbind, .replace, .subscribe, .unsubscribe: [.name, .name2]
         case .hook, .unhook: [.interfaceName]
         case .addVirtualLink: [.name, .interfaceName, .tag]
-        case .list, .watch, .apply: []
+        case .list, .watch, .apply, .types: []
         }
     }
 
@@ -138,7 +141,7 @@ public enum ControlCommand: UInt8, CaseIterable, Hashable, Sendable {
     }()
 
     /// Whether the reply is a dump (the request carries `NLM_F_DUMP`).
-    public var isDump: Bool { self == .list }
+    public var isDump: Bool { self == .list || self == .types }
 }
 
 /// Flags of the `FLAGS` attribute.

@@ -109,6 +109,9 @@ extension ControlRequest {
     /// LIST: dump all blocks.
     public static var list: ControlRequest { ControlRequest(command: .list) }
 
+    /// TYPES: dump the registered block types.
+    public static var types: ControlRequest { ControlRequest(command: .types) }
+
     /// SHOW: describe the block `name`.
     public static func show(name: String) -> ControlRequest {
         ControlRequest(command: .show, name: name)

@@ -19,7 +19,7 @@ public struct ToolRunner {
     /// Sends `request`; prints the reply's data; on refusal prints
     /// `<tool>: <words>: <strerror> (<ERRNO>): <message>` and exits 1.
     public func run(_ words: String, _ request: ControlRequest) throws {
-        let client = try connect()
+        let client = try connect(words)
         let reply: ControlReply
         do { reply = try client.send(request) } catch {
             throw fail(words, error)
@@ -27,27 +27,59 @@ public struct ToolRunner {
         try finish(words, reply)
     }
 
-    public func connect() throws -> ControlClient {
+    /// Connects to lanad; `words` (the command) go into the message when
+    /// that fails.
+    public func connect(_ words: String? = nil) throws -> ControlClient {
         do {
             return try ControlClient(socketPath: options.socketPath)
         } catch {
-            throw fail(nil, error)
+            throw fail(words, error)
         }
     }
 
+    /// Reports `error` in the tools' one form, `<tool>: <words>: <strerror>
+    /// (<ERRNO>): <reason>`, and returns the exit status of the scheme: 3
+    /// when lanad cannot be reached or does not answer (no socket, nothing
+    /// listening, no reply in time, connection closed), 1 when something
+    /// refused the request (lanad, or the socket's permissions).
     public func fail(_ words: String?, _ error: ControlClientError) -> ExitCode {
-        let prefix = words.map { "\(tool): \($0): " } ?? "\(tool): "
+        let what = words ?? ""
         switch error {
         case .daemonNotReachable(let path, let errno):
-            printError("\(tool): is lanad running? socket \(path): \(errno)")
+            var line = "\(tool): is lanad running? socket \(path): \(errno.strerror) (\(errno.symbolicName))"
+            if let stale = StaleRunDirectory(runDirectory: options.resolvedRunDir) { line += ": \(stale)" }
+            printError(line)
+            return ExitCode(3)
+        case .timedOut(let timeout):
+            report(what, Errno(rawValue: ETIMEDOUT),
+                   "no reply from lanad within \(timeout); whether the request was applied is unknown ('\(tool == "vlink" ? "fbctl" : tool) list' shows the graph)")
+            return ExitCode(3)
+        case .disconnected:
+            report(what, Errno(rawValue: ECONNRESET), "lanad closed the connection (it stopped, or dropped a client that fell behind)")
             return ExitCode(3)
         case .refused(let errno, let message):
             // A refused WATCH reads like every other refusal (docs/design.md §3).
-            return refusal(words ?? "", errno, message ?? "")
-        default:
-            printError(prefix + "\(error)")
-            return ExitCode(1)
+            return refusal(what, errno, message ?? "")
+        case .system(let errno, let operation) where errno.rawValue == EACCES || errno.rawValue == EPERM:
+            return refusal(what, errno, "\(operation): lanad serves only root, its own user and members of group lana")
+        case .system(let errno, let operation):
+            return refusal(what, errno, operation)
+        case .invalidRequest(let error):
+            return refusal(what, Errno(rawValue: EINVAL), "the request cannot be sent: \(error.message)")
+        case .invalidReply(let error):
+            return refusal(what, Errno(rawValue: EPROTO), "invalid reply from lanad: \(error.message)")
         }
+    }
+
+    /// `<tool>: <words>: <strerror> (<ERRNO>): <message>` on standard error
+    /// (and with `--json` an object on standard output).
+    func report(_ words: String, _ error: Errno, _ message: String) {
+        let message = abbreviatingQuotes(message)
+        if options.json {
+            printOut("{\"ok\":false,\"errno\":\"\(error.symbolicName)\",\"code\":\(error.rawValue),\"message\":\(JSONText.string(message))}")
+        }
+        let prefix = words.isEmpty ? "\(tool): " : "\(tool): \(words): "
+        printError(prefix + "\(error.strerror) (\(error.symbolicName))\(message.isEmpty ? "" : ": " + message)")
     }
 
     public func finish(_ words: String, _ reply: ControlReply) throws {
@@ -66,11 +98,8 @@ public struct ToolRunner {
 extension ToolRunner {
     /// Prints a refusal, `<tool>: <words>: <strerror> (<ERRNO>): <message>`
     /// (and with `--json` an object on standard output); exit status 1.
-    func refusal(_ words: String, _ error: Errno, _ message: String) -> ExitCode {
-        if options.json {
-            printOut("{\"ok\":false,\"errno\":\"\(error.symbolicName)\",\"code\":\(error.rawValue),\"message\":\(JSONText.string(message))}")
-        }
-        printError("\(tool): \(words): \(error.strerror) (\(error.symbolicName))\(message.isEmpty ? "" : ": " + message)")
+    public func refusal(_ words: String, _ error: Errno, _ message: String) -> ExitCode {
+        report(words, error, message)
         return ExitCode(1)
     }
 }
@@ -100,8 +129,13 @@ func writeAll(_ fd: Int32, _ s: String) {
 }
 
 /// Runs a command tree the way LANA's tools do: usage errors exit with 2
-/// (not ArgumentParser's 64), everything else as the command decided.
+/// (not ArgumentParser's 64), everything else as the command decided. An
+/// unknown subcommand is named as such, with the closest one.
 public func runTool<Command: ParsableCommand>(_ type: Command.Type) -> Never {
+    if let message = SubcommandCheck.unknownSubcommand(type, Array(CommandLine.arguments.dropFirst())) {
+        printError(message)
+        exit(2)
+    }
     do {
         var command = try type.parseAsRoot()
         try command.run()
@@ -113,5 +147,60 @@ public func runTool<Command: ParsableCommand>(_ type: Command.Type) -> Never {
             exit(2)
         }
         type.exit(withError: error)
+    }
+}
+
+/// The check behind `fbctl frobnicate` → `unknown subcommand`.
+enum SubcommandCheck {
+    /// The message for an unknown first word of `arguments`, or `nil`.
+    static func unknownSubcommand<Command: ParsableCommand>(_ type: Command.Type, _ arguments: [String]) -> String? {
+        let subcommands = type.configuration.subcommands
+        guard !subcommands.isEmpty else { return nil }
+        var i = 0
+        var word: String?
+        while i < arguments.count {
+            let a = arguments[i]
+            if a == "--run-dir" { i += 2; continue }
+            if a.hasPrefix("-") {
+                // Options of the root (--json, --run-dir=…); anything else is
+                // for the parser to judge.
+                if a == "--json" || a.hasPrefix("--run-dir=") { i += 1; continue }
+                return nil
+            }
+            word = a
+            break
+        }
+        guard let word else { return nil }
+        var names: [String] = []
+        var known: Swift.Set<String> = ["help"]
+        for sub in subcommands {
+            let name = sub.configuration.commandName ?? sub._commandName
+            names.append(name)
+            known.insert(name)
+            for alias in sub.configuration.aliases { known.insert(alias) }
+        }
+        guard !known.contains(word) else { return nil }
+        let tool = type.configuration.commandName ?? type._commandName
+        let closest = names.map { (name: $0, distance: editDistance(word, $0)) }.min { $0.distance < $1.distance }
+        var message = "\(tool): unknown subcommand '\(word)'"
+        if let closest, closest.distance <= 2 || closest.name.hasPrefix(word) {
+            message += ": did you mean '\(closest.name)'?"
+        }
+        return message + " (subcommands: \(names.joined(separator: ", ")); see '\(tool) --help')"
+    }
+
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var row = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var previous = row[0]
+            row[0] = i
+            for j in stride(from: 1, through: b.count, by: 1) {
+                let current = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+                previous = current
+            }
+        }
+        return a.isEmpty ? b.count : row[b.count]
     }
 }

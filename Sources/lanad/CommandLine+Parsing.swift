@@ -1,3 +1,4 @@
+import LANAControl
 import LANACore
 import SystemPackage
 
@@ -40,33 +41,13 @@ enum ConfigParser {
         return out
     }
 
-    /// Splits a line into words: whitespace separates, `'…'` and `"…"` quote,
-    /// `\` escapes, `#` outside quotes starts a comment.
+    /// Splits a line into words (``CommandLineWords/split(_:)``).
     static func tokenize(_ line: String) throws(RegistryError) -> [String] {
-        var words: [String] = []
-        var current = ""
-        var inWord = false
-        var quote: Character?
-        var escape = false
-        for ch in line {
-            if escape { current.append(ch); escape = false; inWord = true; continue }
-            if let q = quote {
-                if ch == q { quote = nil } else if ch == "\\" && q == "\"" { escape = true } else { current.append(ch) }
-                continue
-            }
-            switch ch {
-            case "\\": escape = true
-            case "'", "\"": quote = ch; inWord = true
-            case "#" where !inWord: return words
-            case _ where ch.isWhitespace:
-                if inWord { words.append(current); current = ""; inWord = false }
-            default: current.append(ch); inWord = true
-            }
+        do throws(CommandLineWords.SyntaxError) {
+            return try CommandLineWords.split(line)
+        } catch {
+            throw RegistryError(Errno(rawValue: EINVAL), error.description)
         }
-        if quote != nil { throw RegistryError(Errno(rawValue: EINVAL), "unterminated quote") }
-        if escape { throw RegistryError(Errno(rawValue: EINVAL), "line ends in a backslash") }
-        if inWord { words.append(current) }
-        return words
     }
 
     /// Maps `fbctl …` / `vlink …` words to a command. Command words match
@@ -83,7 +64,12 @@ enum ConfigParser {
         switch (words[0], words[1]) {
         case ("fbctl", "add"): try expect(2, "<name> <type>"); return .registry(.add(name: words[2], type: words[3]))
         case ("fbctl", "rm"): try expect(1, "<name>"); return .registry(.remove(name: words[2]))
-        case ("fbctl", "set"): try expect(2, "<name> <key>=<value>"); return .registry(.set(name: words[2], option: words[3]))
+        case ("fbctl", "set"):
+            // `filter=arp or icmp` unquoted: the rest of the line, as tcpdump takes it.
+            if words.count > 4, let option = CommandLineWords.setOption(words[3...]) {
+                return .registry(.set(name: words[2], option: option))
+            }
+            try expect(2, "<name> <key>=<value>"); return .registry(.set(name: words[2], option: words[3]))
         case ("fbctl", "bind"):
             if words.count == 5 { return .registry(.bind(words[2], words[3], port: words[4])) }
             try expect(2, "<upper> <lower> [<port>]"); return .registry(.bind(words[2], words[3]))

@@ -37,7 +37,7 @@ final class RequestHandler {
 
     func handle(_ request: ControlRequest) -> ControlReply {
         let reply = answer(request)
-        if reply.isSuccess && request.command != .list && request.command != .show && request.command != .watch {
+        if reply.isSuccess && ![.list, .show, .watch, .types].contains(request.command) {
             refreshState()
         }
         return reply
@@ -48,7 +48,9 @@ final class RequestHandler {
             switch r.command {
             case .add: try registry.add(r.name!, type: r.type!)
             case .remove: try registry.remove(r.name!)
-            case .set: try registry.set(r.name!, r.option!)
+            case .set:
+                try Self.refuseExpression(r.option!)
+                try registry.set(r.name!, r.option!)
             case .bind: try registry.bind(r.name!, r.name2!, port: r.port)
             case .unbind: try registry.unbind(r.name!, r.name2!)
             case .replace: try registry.replace(r.name!, with: r.name2!, dropState: r.flags.contains(.drop))
@@ -62,11 +64,21 @@ final class RequestHandler {
                 throw RegistryError(Errno(rawValue: EOPNOTSUPP), "tagged virtual links are not supported by this lanad yet")
             case .watch: return .ok
             case .apply: return apply(r.lines)
+            case .types: return types()
             }
             return .ok
         } catch {
             return .failure(error.errno, error.message)
         }
+    }
+
+    /// Refuses a tcpdump expression: libpcap's compiler takes minutes and
+    /// gigabytes for some expressions and cannot be interrupted, so the
+    /// client compiles it (bounded) and sends `filter64=`.
+    static func refuseExpression(_ option: String) throws(RegistryError) {
+        guard option.hasPrefix("filter=") else { return }
+        throw RegistryError(Errno(rawValue: EINVAL),
+            "lanad does not compile tcpdump expressions, so that none can stall it: send the program compiled by the client as filter64=<base64> <expression> (fbctl set and fbctl apply do)")
     }
 
     /// Rewrites the state files a change affects (after every change,
@@ -93,7 +105,7 @@ final class RequestHandler {
         do throws(ConfigLineError) {
             parsed = try ConfigParser.parse(lines.joined(separator: "\n"))
         } catch {
-            return .failure(error.error.errno, "line \(error.line): \(error.text): \(error.error.message)", line: UInt32(error.line - 1))
+            return .failure(error.error.errno, "line \(error.line): \(abbreviated(error.text)): \(error.error.message)", line: UInt32(error.line - 1))
         }
         // Hooks the batch opened, in order; adopted only if it is accepted.
         var prepared: [PreparedHook] = []
@@ -101,7 +113,13 @@ final class RequestHandler {
         do throws(ConfigLineError) {
             for p in parsed {
                 switch p.command {
-                case .registry(let op): steps.append(.operation(op))
+                case .registry(let op):
+                    if case .set(_, let option) = op {
+                        do throws(RegistryError) { try Self.refuseExpression(option) } catch {
+                            throw ConfigLineError(line: p.line, text: p.text, error: error)
+                        }
+                    }
+                    steps.append(.operation(op))
                 case .hook(let ifname):
                     let hooks: any InterfaceHooking
                     do throws(RegistryError) { hooks = try interfaceSupport() } catch {
@@ -124,13 +142,24 @@ final class RequestHandler {
                 throw ConfigLineError(line: p.line, text: p.text, error: error.error)
             }
         } catch {
-            return .failure(error.error.errno, "line \(error.line): \(error.text): \(error.error.message)", line: UInt32(error.line - 1))
+            return .failure(error.error.errno, "line \(error.line): \(abbreviated(error.text)): \(error.error.message)", line: UInt32(error.line - 1))
         }
         for hook in prepared { interfaces?.adopt(hook) }
         return .ok(text: "applied \(parsed.count) command\(parsed.count == 1 ? "" : "s")\n")
     }
 
-    // MARK: list / show
+    // MARK: list / show / types
+
+    /// One item per registered type (those `fbctl add` can create):
+    /// `<type>: <summary>` and a line per option.
+    private func types() -> ControlReply {
+        .ok(items: registry.typeNames.compactMap(registry.type(named:)).filter { !$0.isInterface }.map { t in
+            var text = "\(t.name): \(t.summary)\n"
+            for o in t.options { text += "  \(o.help)\n" }
+            let options = t.options.map { "{\"key\":\(JSONText.string($0.key)),\"help\":\(JSONText.string($0.help))}" }
+            return ControlReply.Item(text: text, json: "{\"type\":\(JSONText.string(t.name)),\"summary\":\(JSONText.string(t.summary)),\"options\":[\(options.joined(separator: ","))]}")
+        })
+    }
 
     private func list() -> ControlReply {
         let blocks = registry.list()
@@ -150,13 +179,8 @@ final class RequestHandler {
             text += "    \(port): \(idp.isNone ? "-" : "\(names[idp] ?? "?") (\(idp))")\n"
         }
         text += "  subscribers: \(b.subscribers.isEmpty ? "-" : b.subscribers.map { "\(names[$0] ?? "?") (\($0))" }.joined(separator: ", "))\n"
-        if b.optionHelp.isEmpty {
-            text += "  options: none\n"
-        } else {
-            text += "  options:\n"
-            for o in b.optionHelp { text += "    \(o.key): \(o.help)\n" }
-        }
-        if !b.options.isEmpty { text += "  settings: \(b.options.joined(separator: " "))\n" }
+        // Values only; what each option means is in `fbctl types <type>`.
+        text += "  options: \(b.options.isEmpty ? "none" : b.options.joined(separator: " "))\n"
         if let s = b.status.map(Self.statusExcerpt) { text += "  status: \(s.split(separator: "\n").joined(separator: "\n          "))\n" }
         for d in b.details { text += "  \(d)\n" }
         return .ok(text: text, json: Self.json(b, names, detailed: true))
@@ -204,7 +228,7 @@ final class RequestHandler {
         var fields = [
             "\"name\":\(JSONText.string(b.name))", "\"type\":\(JSONText.string(b.type))", "\"idp\":\(b.idp)", "\"refs\":\(b.refs)",
             "\"ports\":\(ports)",
-            "\"subscribers\":[\(b.subscribers.map(\.description).joined(separator: ","))]",
+            "\"subscribers\":[\(b.subscribers.map { "{\"name\":\(JSONText.string(names[$0] ?? "")),\"idp\":\($0)}" }.joined(separator: ","))]",
             "\"settings\":[\(b.options.map(JSONText.string).joined(separator: ","))]",
         ]
         if detailed {

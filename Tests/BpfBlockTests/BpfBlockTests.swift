@@ -217,6 +217,26 @@ final class BpfBlockTests: XCTestCase {
         }
     }
 
+    func testFilter64LoadsAClientCompiledProgramAndKeepsItsExpression() throws {
+        let g = try graph { g in try g.registry.add("f", type: "bpf") }
+        // What fbctl sends for `filter=arp`: compiled in a bounded child process.
+        let option = try CompiledFilterOption.make("arp")
+        XCTAssertTrue(option.hasPrefix("filter64=") && option.hasSuffix(" arp"), option)
+        try g.registry.set("f", option)
+        XCTAssertEqual(try block(g, "f").loadedProgram, try BPFProgram(filter: "arp"))
+        XCTAssertTrue(try block(g, "f").detailLines().contains("filter: arp"))
+        // A program the verifier refuses never loads, whatever the expression says.
+        let endless = BPFProgram.base64Encoded([BPFInstruction(code: 0x28, k: 12)])
+        XCTAssertThrowsError(try g.registry.set("f", "filter64=\(endless) arp")) { error in
+            XCTAssertEqual((error as? RegistryError)?.errno, .invalidArgument)
+            XCTAssertTrue("\(error)".contains("filter refused, the loaded program stays:"), "\(error)")
+        }
+        XCTAssertThrowsError(try g.registry.set("f", "filter64=\(endless)")) { error in
+            XCTAssertTrue("\(error)".hasSuffix("expected filter64=<base64 instructions> <expression>"), "\(error)")
+        }
+        XCTAssertEqual(try block(g, "f").loadedProgram, try BPFProgram(filter: "arp"))
+    }
+
     func testRefusedProgramNamesLineAndReasonAndTheOldProgramStays() throws {
         let g = try graph { g in
             try g.registry.add("f", type: "bpf")

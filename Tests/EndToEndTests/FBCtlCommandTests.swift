@@ -125,10 +125,11 @@ final class FBCtlCommandTests: EndToEndTestCase {
         assertRefused(lanad.fbctl("set", "d", "x=1"),
                       "fbctl: set d x=1: Invalid argument (EINVAL): unknown option x for d: dummy blocks take no options")
         XCTAssertEqual(lanad.fblocks, before, "set does not change the graph")
-        // fbctl show lists the keys a block takes.
+        // fbctl show lists a block's values; fbctl types the keys it takes.
         let show = lanad.fbctl("show", "c")
         assertOK(show)
-        XCTAssertTrue(show.stdout.contains("reset"), "\(show)")
+        XCTAssertTrue(show.stdout.contains("\n  options: none\n"), "\(show)")
+        XCTAssertTrue(lanad.fbctl("types", "counter").stdout.contains("reset=1"))
         XCTAssertTrue(lanad.fbctl("show", "d").stdout.contains("options: none"))
     }
 

@@ -135,7 +135,7 @@ final class RobustnessTests: EndToEndTestCase {
                 return Case(bytes: m.bytes, expected: RobustnessTests.eopnotsupp, sequence: m.sequence, kind: "bad version")
             case 9, 10:
                 // Unknown commands, including the daemon-only EVENT (0x40).
-                let choices: [UInt8] = [0, 17, 18, 0x40, 0x41, 0x7f, 0x80, 0xff, UInt8(int(17...255))]
+                let choices: [UInt8] = [0, 18, 19, 0x40, 0x41, 0x7f, 0x80, 0xff, UInt8(int(18...255))]
                 let m = message(choices[int(0...(choices.count - 1))], flat)
                 return Case(bytes: m.bytes, expected: RobustnessTests.eopnotsupp, sequence: m.sequence, kind: "unknown command")
             case 11:

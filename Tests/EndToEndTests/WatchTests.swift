@@ -34,8 +34,14 @@ final class WatchTests: EndToEndTestCase {
             unlink(errorPath)
         }
 
+        /// The events printed, without the time that starts each line (or
+        /// each JSON line whole).
         var lines: [String] {
             (readTextFile(outputPath) ?? "").split(separator: "\n", omittingEmptySubsequences: false).map(String.init).dropLastIfEmpty()
+                .map { line in
+                    // `2026-01-02T03:04:05.678901Z ` is 28 characters.
+                    line.hasPrefix("{") || line.count < 28 || line.dropFirst(26).first != "Z" ? line : String(line.dropFirst(28))
+                }
         }
         var errors: String { readTextFile(errorPath) ?? "" }
 
@@ -47,7 +53,7 @@ final class WatchTests: EndToEndTestCase {
             for attempt in 0..<40 {
                 let name = prefix + String(attempt)
                 assertOK(lanad.fbctl("add", name, "dummy"), file: file, line: line)
-                if waitUntil(timeout: 0.5, { self.lines.contains { $0.contains("added \(name) ") } }) {
+                if waitUntil(timeout: 0.5, { self.lines.contains { $0.contains("added \(name) ") || $0.contains("\"block\":\"\(name)\"") } }) {
                     return lines.count
                 }
                 if !process.isRunning { break }
@@ -119,7 +125,7 @@ final class WatchTests: EndToEndTestCase {
         let w2 = try Watcher(lanad, arguments: [])
         guard w1.waitUntilSubscribed(lanad) != nil, w2.waitUntilSubscribed(lanad) != nil else { return }
         assertOK(lanad.fbctl("add", "x", "dummy"))
-        XCTAssertTrue(waitUntil(timeout: 5) { w1.lines.last?.contains("added x ") == true && w2.lines.last?.hasPrefix("added x ") == true },
+        XCTAssertTrue(waitUntil(timeout: 5) { w1.lines.last?.contains(#""event":"added","block":"x""#) == true && w2.lines.last?.hasPrefix("added x ") == true },
                       "\(w1.lines) \(w2.lines)")
         for line in w1.lines {
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
@@ -129,7 +135,13 @@ final class WatchTests: EndToEndTestCase {
         // (Each joined at its own moment: the one that subscribed first
         // also saw the other's subscription probes.)
         let plain = w2.lines
-        let fromJSON = w1.lines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["event"] as? String }
+        // The JSON fields put back together make the text line.
+        let fromJSON = w1.lines.compactMap { line -> String? in
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let event = o["event"] as? String, let block = o["block"] as? String, let idp = o["idp"] as? Int,
+                  let detail = o["detail"] as? String, o["time"] is String else { return nil }
+            return "\(event) \(block) \(idp)" + (detail.isEmpty ? "" : " " + detail)
+        }
         XCTAssertEqual(fromJSON.count, w1.lines.count, "every JSON line carries an event: \(w1.lines)")
         let sinceX = { (lines: [String]) in Array(lines.drop { !$0.hasPrefix("added x ") }) }
         XCTAssertEqual(sinceX(fromJSON), sinceX(plain))

@@ -97,7 +97,7 @@ final class BpfWalkthroughTests: InterfaceTestCase, @unchecked Sendable {
         let show3 = try lanad.fbctl("show", "fb3")
         XCTAssertEqual(show3.status, 0, "\(show3)")
         XCTAssertTrue(show3.stdout.contains("matched=\(ipv4) not-matched=\(arp + other) passed=0"), show3.stdout)
-        XCTAssertTrue(show3.stdout.contains("settings: direction=both program=bpf instructions=4"), show3.stdout)
+        XCTAssertTrue(show3.stdout.contains("options: direction=both program=bpf instructions=4\n"), show3.stdout)
         let show5 = try lanad.fbctl("show", "fb5")
         XCTAssertTrue(show5.stdout.contains("matched=\(arp) not-matched=\(ipv4 + other) passed=0"), show5.stdout)
 
@@ -209,7 +209,7 @@ final class BpfWalkthroughTests: InterfaceTestCase, @unchecked Sendable {
         XCTAssertTrue(waitUntil(within: 5) { lanad.stateFile("fblock/f") == expected })
         let show = try lanad.fbctl("show", "f")
         XCTAssertEqual(show.status, 0, "\(show)")
-        XCTAssertTrue(show.stdout.contains("settings: direction=both program=bpf instructions=4096"), show.stdout)
+        XCTAssertTrue(show.stdout.contains("options: direction=both program=bpf instructions=4096\n"), show.stdout)
         XCTAssertTrue(show.stdout.contains("more lines in the status file"), show.stdout)
         // One instruction more is refused on the client, before sending.
         try (source + "ret #0\n").write(toFile: work + "/toolong.bpf", atomically: true, encoding: .utf8)

@@ -17,6 +17,7 @@ final class ControlRequestCodingTests: XCTestCase {
         .subscribe(publisher: "a", subscriber: "b"),
         .unsubscribe(publisher: "a", subscriber: "b"),
         .list,
+        .types,
         .show(name: "c1"),
         .hook(interface: "eth0"),
         .unhook(interface: "eth0"),
@@ -41,7 +42,7 @@ final class ControlRequestCodingTests: XCTestCase {
             XCTAssertEqual(header.type, ControlProtocol.familyID)
             XCTAssertEqual(Int(header.length), bytes.count)
             XCTAssertEqual(header.flags & 0x5, 0x5, "NLM_F_REQUEST|NLM_F_ACK")
-            XCTAssertEqual(header.flags & 0x300 != 0, request.command == .list, "NLM_F_DUMP only for LIST")
+            XCTAssertEqual(header.flags & 0x300 != 0, request.command == .list || request.command == .types, "NLM_F_DUMP only for LIST and TYPES")
             XCTAssertEqual(bytes[16], request.command.rawValue)
             XCTAssertEqual(bytes[17], 1, "genl version")
         }

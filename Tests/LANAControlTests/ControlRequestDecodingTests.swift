@@ -32,7 +32,7 @@ final class ControlRequestDecodingTests: XCTestCase {
     }
 
     func testUnknownCommandIsNotSupported() {
-        assertRejected(RawMessage.message(command: 99), .notSupportedOnSocket, "unknown command 99; this version knows commands 1…16")
+        assertRejected(RawMessage.message(command: 99), .notSupportedOnSocket, "unknown command 99; this version knows commands 1…17")
         assertRejected(RawMessage.message(command: 0), .notSupportedOnSocket, "unknown command 0")
         assertRejected(
             RawMessage.message(command: ControlProtocol.eventCommand,

@@ -3,6 +3,7 @@ import Glibc
 import LANABPF
 import LANAControl
 import LANATool
+import SystemPackage
 
 // `fbctl bpf …`: offline tools for the programs `bpf` blocks run, and the
 // client side of `fbctl set <name> bpf=@file` / `bpf=-`.
@@ -131,21 +132,26 @@ struct BPF: ParsableCommand {
             discussion: """
                 Prints what 'fbctl set <name> filter=<expression>' loads: the expression \
                 compiled by libpcap for Ethernet (DLT_EN10MB, snapshot length 65535, \
-                optimized), the same instructions as 'tcpdump -y EN10MB -dd'. Quote the \
-                expression as one argument:
+                optimized), the same instructions as 'tcpdump -y EN10MB -dd'. As with \
+                tcpdump, the words may be given quoted or not:
 
-                  $ fbctl bpf filter 'tcp port 80 and not arp'
+                  $ fbctl bpf filter tcp port 80 and not arp
+
+                The compile is bounded (3 s, 512 MiB), as for 'fbctl set': an expression \
+                beyond that is refused as too complex.
                 """)
-        @Argument(help: ArgumentHelp("A tcpdump filter expression (see pcap-filter(7)).", valueName: "expression"))
-        var expression: String
+        @Argument(help: ArgumentHelp("A tcpdump filter expression (see pcap-filter(7)); its words are joined by spaces.",
+                                     valueName: "expression"))
+        var words: [String]
         @Option(help: "Output form: tuples, decimal (tcpdump -ddd), listing (tcpdump -d) or assembly.")
         var format: Format = .tuples
 
         func run() throws {
+            let expression = words.joined(separator: " ")
             do {
-                writeOut(format.render(try BPFProgram(filter: expression).instructions))
+                writeOut(format.render(try BPFProgram(boundedFilter: expression).instructions))
             } catch {
-                printError("fbctl: bpf filter \(expression): \(error)")
+                printError("fbctl: bpf filter \(abbreviated(expression)): \(error)")
                 throw ExitCode(1)
             }
         }
@@ -164,45 +170,57 @@ func readProgramSource(_ file: String, _ words: String) throws -> String {
 
 /// The option `fbctl set` sends for `option` as typed: `bpf=@file`,
 /// `bpf=-`, `filter=@file` and `filter=-` are replaced by the file's (or
-/// standard input's) contents; anything else is sent unchanged.
+/// standard input's) contents; anything else is sent unchanged, except:
 ///
-/// A program source longer than the control protocol allows for an option
-/// (comments, long labels) is assembled and verified here and sent as
-/// `bpf64=` (base64 instructions, at most 43,692 bytes for the longest
-/// program); if it does not assemble, the reason is printed and nothing is
-/// sent.
-func resolvedSetOption(_ option: String, words: String) throws -> String {
+/// - a tcpdump expression (`filter=`) is compiled here, bounded in time and
+///   memory (``BoundedFilterCompiler``), and sent as `filter64=<program>
+///   <expression>`: lanad never compiles one, so none can stall it;
+/// - a program source longer than the control protocol allows for an
+///   option (comments, long labels) is assembled and verified here and
+///   sent as `bpf64=` (base64 instructions, at most 43,692 bytes for the
+///   longest program).
+///
+/// What is refused here is reported as lanad would report it, and nothing
+/// is sent.
+func resolvedSetOption(_ option: String, words: String, runner: ToolRunner) throws -> String {
     guard let eq = option.firstIndex(of: "=") else { return option }
     let key = option[..<eq]
     let value = option[option.index(after: eq)...]
-    guard key == "bpf" || key == "filter" else { return option }
+    guard case .string(let limit) = ControlAttribute.option.kind else { return option }
+    guard key == "bpf" || key == "filter" else {
+        guard option.utf8.count <= limit else { throw tooLong(option.utf8.count, limit, words, runner) }
+        return option
+    }
     var content = String(value)
     if value == "-" {
         content = try readProgramSource("-", words)
     } else if value.hasPrefix("@") {
         content = try readProgramSource(String(value.dropFirst()), words)
-    } else {
-        return option
     }
+    var sent = "\(key)=\(content)"
     if key == "filter" {
         // An expression file may end in a newline; libpcap would take it as
         // white space anyway, but `fbctl show` reads better without it.
         while content.last?.isNewline == true { content.removeLast() }
-    }
-    guard case .string(let limit) = ControlAttribute.option.kind else { return option }
-    var sent = "\(key)=\(content)"
-    if sent.utf8.count > limit && key == "bpf" {
+        do {
+            sent = try CompiledFilterOption.make(content)
+        } catch {
+            throw runner.refusal(words, Errno(rawValue: EINVAL), "filter refused, the loaded program stays: \(error)")
+        }
+    } else if sent.utf8.count > limit {
+        // The assembler's verdict comes first: a program that does not
+        // assemble is reported as such, whatever its size.
         do {
             let program = try BPFProgram(source: content)
             sent = "bpf64=" + BPFProgram.base64Encoded(program.instructions)
         } catch {
-            printError("fbctl: \(words): \(error)")
-            throw ExitCode(1)
+            throw runner.refusal(words, Errno(rawValue: EINVAL), "program refused, the loaded one stays: \(error)")
         }
     }
-    guard sent.utf8.count <= limit else {
-        printError("fbctl: \(words): the option is \(sent.utf8.count) bytes long; lanad accepts at most \(limit)")
-        throw ExitCode(1)
-    }
+    guard sent.utf8.count <= limit else { throw tooLong(sent.utf8.count, limit, words, runner) }
     return sent
+}
+
+private func tooLong(_ count: Int, _ limit: Int, _ words: String, _ runner: ToolRunner) -> ExitCode {
+    runner.refusal(words, Errno(rawValue: EMSGSIZE), "the option is \(count) bytes long; lanad accepts at most \(limit)")
 }

@@ -2,6 +2,8 @@ import ArgumentParser
 import Glibc
 import LANAControl
 import LANATool
+import LANABPF
+import SystemPackage
 
 /// `fbctl`: build and change the graph of functional blocks of a running
 /// `lanad`.
@@ -15,13 +17,15 @@ struct FBCtl: ParsableCommand {
             goes to B, B's ingress port to A). Changes take effect without stopping \
             the engines.
 
-            Exit status: 0 success, 1 the daemon refused the request (the reason is \
-            printed as '<errno text> (<ERRNO>): <message>'), 2 usage error, 3 lanad \
-            is not reachable.
+            Exit status: 0 success; 1 refused, by lanad or before it was sent (the reason \
+            is printed as 'fbctl: <command>: <errno text> (<ERRNO>): <message>'); 2 usage \
+            error; 3 lanad is not reachable: no socket or nobody listening (a run \
+            directory whose lanad died is named as stale), no reply in time (the request \
+            may or may not have been applied), or the connection closed (watch).
             """,
         subcommands: [
             Add.self, Remove.self, Set.self, Bind.self, Unbind.self, Replace.self, ReplaceDrop.self,
-            Subscribe.self, Unsubscribe.self, List.self, Show.self, Watch.self, Apply.self,
+            Subscribe.self, Unsubscribe.self, List.self, Show.self, Types.self, Watch.self, Apply.self,
             BPF.self,
         ]
     )
@@ -31,9 +35,9 @@ struct FBCtl: ParsableCommand {
 }
 
 struct Add: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Create a block of a type and give it the next IDP.",
-        discussion: "Types: dummy, counter, tee (and whatever lanad registered; 'fbctl show' of a block lists its options).")
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(abstract: "Create a block of a type and give it the next IDP.", discussion: TypesHelp.text)
+    }
     @OptionGroup var options: ClientOptions
     @Argument(help: "Name: 1-15 characters of A-Z a-z 0-9 . _ : - not starting with -.") var name: String
     @Argument(help: "Block type.") var type: String
@@ -49,13 +53,30 @@ struct Remove: ParsableCommand {
 
 struct Set: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Send an option to a block.",
-        discussion: "Example: fbctl set fb4 reset=1. Unknown keys and bad values are refused with EINVAL. For bpf= and filter=, @FILE and - send the contents of FILE or standard input (see 'fbctl bpf --help').")
+        discussion: """
+            Example: fbctl set fb4 reset=1. Unknown keys and bad values are refused with EINVAL. For bpf= \
+            and filter=, @FILE and - send the contents of FILE or standard input (see 'fbctl bpf --help'). \
+            A filter= expression may be typed unquoted, as with tcpdump: fbctl set f filter=arp or icmp. \
+            fbctl compiles it (at most 3 s and 512 MiB, else it is refused as too complex) and sends the \
+            program with the expression; lanad never compiles one.
+            """)
     @OptionGroup var options: ClientOptions
     @Argument(help: "Block name.") var name: String
     @Argument(help: "key=value") var option: String
+    @Argument(help: ArgumentHelp("More words of a filter= expression.", valueName: "word")) var more: [String] = []
+
+    func validate() throws {
+        if !more.isEmpty && !option.hasPrefix("filter=") {
+            throw ValidationError("\(more.count) unexpected argument\(more.count == 1 ? "" : "s") after \(abbreviated(option)): only a filter= expression may span several words")
+        }
+    }
+
     func run() throws {
-        let words = "set \(name) \(option)"
-        try ToolRunner(tool: "fbctl", options: options).run(words, .set(name: name, option: try resolvedSetOption(option, words: words)))
+        let option = ([option] + more).joined(separator: " ")
+        let words = "set \(name) \(abbreviated(option))"
+        let runner = ToolRunner(tool: "fbctl", options: options)
+        let sent = try resolvedSetOption(option, words: words, runner: runner)
+        try runner.run(words, .set(name: name, option: sent))
     }
 }
 
@@ -137,7 +158,8 @@ struct List: ParsableCommand {
 }
 
 struct Show: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show a block: ports, subscribers, options and live counters.")
+    static let configuration = CommandConfiguration(abstract: "Show a block: ports, subscribers, option values and live counters.",
+        discussion: "'options:' lists the block's current values (direction=both …); what each option of a type means is listed by 'fbctl types <type>'.")
     @OptionGroup var options: ClientOptions
     @Argument(help: "Block name.") var name: String
     func run() throws { try ToolRunner(tool: "fbctl", options: options).run("show \(name)", .show(name: name)) }
@@ -145,18 +167,32 @@ struct Show: ParsableCommand {
 
 struct Watch: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print events as they happen, one per line, until interrupted.",
-        discussion: "Lines look like 'bound fb3 3 egress fb2 2', 'replaced fb2 2 by fb9 (tee, state moved)'.")
+        discussion: """
+            Each line starts with the time fbctl received the event (UTC, ISO 8601), then the event: \
+            '2026-01-02T03:04:05.678901Z bound fb3 3 egress fb2 2'. With --json each event is an \
+            object: {"time":"…","event":"bound","block":"fb3","idp":3,"detail":"egress fb2 2"}. \
+            Exit status 3 when lanad stops (or drops a client that fell too far behind).
+            """)
     @OptionGroup var options: ClientOptions
-    @Option(help: ArgumentHelp("Stop after this many events.", valueName: "n")) var count: Int?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Stop after this many events (at least 1).", valueName: "n"))
+    var count: String?
+
+    func validate() throws {
+        if let count, (Int(count) ?? 0) < 1 {
+            throw ValidationError("--count takes a number of events of at least 1, not '\(count)'")
+        }
+    }
+
     func run() throws {
+        let limit = count.flatMap { Int($0) }
         let runner = ToolRunner(tool: "fbctl", options: options)
-        let client = try runner.connect()
+        let client = try runner.connect("watch")
         var seen = 0
         do {
             try client.watch { event in
-                printOut(options.json ? "{\"event\":\(JSONText.string(event))}" : event)
+                printOut(WatchLine(event).render(json: options.json))
                 seen += 1
-                return count.map { seen < $0 } ?? true
+                return limit.map { seen < $0 } ?? true
             }
         } catch {
             throw runner.fail("watch", error)
@@ -166,7 +202,7 @@ struct Watch: ParsableCommand {
 
 struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Apply a file of fbctl/vlink lines as one unit.",
-        discussion: "Every line is checked first; if any is refused nothing is applied and the line is reported. '#' starts a comment. Use - for standard input.")
+        discussion: "Every line is checked first; if any is refused nothing is applied and the line is reported. '#' starts a comment. Use - for standard input. filter= expressions are compiled here, as for 'fbctl set'.")
     @OptionGroup var options: ClientOptions
     @Argument(help: "File of command lines, or - for standard input.") var file: String
     func run() throws {
@@ -174,7 +210,26 @@ struct Apply: ParsableCommand {
             printError("fbctl: apply: cannot read \(file == "-" ? "standard input" : file): \(String(cString: strerror(errno)))")
             throw ExitCode(1)
         }
+        let runner = ToolRunner(tool: "fbctl", options: options)
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        try ToolRunner(tool: "fbctl", options: options).run("apply \(file)", .apply(lines: lines))
+        let compiled: [String]
+        do throws(CommandLineWords.LineError) {
+            compiled = try CommandLineWords.compilingExpressions(lines) { expression throws(CommandLineWords.LineError) in
+                do throws(BPFSourceError) { return try CompiledFilterOption.make(expression) } catch {
+                    throw CommandLineWords.LineError(message: "filter refused, the loaded program stays: \(error)")
+                }
+            }
+        } catch {
+            throw runner.refusal("apply \(file)", Errno(rawValue: EINVAL),
+                                 "line \(error.line): \(abbreviated(error.text)): \(error.message)")
+        }
+        let client = try runner.connect("apply \(file)")
+        var reply: ControlReply
+        do { reply = try client.send(.apply(lines: compiled)) } catch { throw runner.fail("apply \(file)", error) }
+        // A refused line is quoted as written, not as compiled.
+        if let index = reply.failedLine.map(Int.init), let message = reply.message {
+            reply.message = CommandLineWords.quotingAsWritten(message, line: index, original: lines, sent: compiled)
+        }
+        try runner.finish("apply \(file)", reply)
     }
 }

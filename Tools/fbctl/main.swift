@@ -1,3 +1,4 @@
 import LANATool
 
+TypesHelp.prepare(Array(CommandLine.arguments.dropFirst()))
 runTool(FBCtl.self)

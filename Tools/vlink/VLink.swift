@@ -8,8 +8,11 @@ struct VLink: ParsableCommand {
         commandName: "vlink",
         abstract: "Hook network interfaces into LANA.",
         discussion: """
-            Exit status: 0 success, 1 the daemon refused the request, 2 usage error, \
-            3 lanad is not reachable.
+            Exit status: 0 success; 1 refused, by lanad or by the socket's permissions (the \
+            reason is printed as 'vlink: <command>: <errno text> (<ERRNO>): <message>'); 2 \
+            usage error; 3 lanad is not reachable: no socket or nobody listening (a run \
+            directory whose lanad died is named as stale), or no reply in time (the request \
+            may or may not have been applied).
             """,
         subcommands: [Ethernet.self]
     )

@@ -1,0 +1,119 @@
+/// The words of a command line (`lanad --config`, `fbctl apply`), split as
+/// a shell would: whitespace separates, `'…'` and `"…"` quote, `\`
+/// escapes, `#` outside a word starts a comment.
+public enum CommandLineWords {
+    /// Why a line cannot be split.
+    public struct SyntaxError: Error, Equatable, Sendable, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static func split(_ line: String) throws(SyntaxError) -> [String] {
+        var words: [String] = []
+        var current = ""
+        var inWord = false
+        var quote: Character?
+        var escape = false
+        for ch in line {
+            if escape { current.append(ch); escape = false; inWord = true; continue }
+            if let q = quote {
+                if ch == q { quote = nil } else if ch == "\\" && q == "\"" { escape = true } else { current.append(ch) }
+                continue
+            }
+            switch ch {
+            case "\\": escape = true
+            case "'", "\"": quote = ch; inWord = true
+            case "#" where !inWord: return words
+            case _ where ch.isWhitespace:
+                if inWord { words.append(current); current = ""; inWord = false }
+            default: current.append(ch); inWord = true
+            }
+        }
+        if quote != nil { throw SyntaxError(description: "unterminated quote") }
+        if escape { throw SyntaxError(description: "line ends in a backslash") }
+        if inWord { words.append(current) }
+        return words
+    }
+
+    /// `word` quoted so that ``split(_:)`` gives it back as one word.
+    public static func quoted(_ word: String) -> String {
+        "'" + word.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
+    }
+
+    /// The option of `fbctl set <name> <key>=<value>` with a tcpdump
+    /// expression typed unquoted (`filter=arp or icmp`): the words after
+    /// the name joined by spaces, as tcpdump joins its arguments. Other
+    /// options are one word.
+    public static func setOption(_ words: ArraySlice<String>) -> String? {
+        guard let first = words.first else { return nil }
+        if words.count == 1 { return first }
+        return first.hasPrefix("filter=") ? words.joined(separator: " ") : nil
+    }
+
+    /// `lines` with every `fbctl set <name> filter=<expression>` replaced by
+    /// `fbctl set <name> '<compile(expression)>'`, so that the daemon never
+    /// compiles an expression. A line that does not split is left for the
+    /// daemon to refuse, with its number.
+    public static func compilingExpressions(
+        _ lines: [String], _ compile: (String) throws(LineError) -> String
+    ) throws(LineError) -> [String] {
+        var out = lines
+        for (index, line) in lines.enumerated() {
+            guard let words = try? split(line), words.count >= 4, words[0] == "fbctl", words[1] == "set",
+                  let option = setOption(words[3...]), option.hasPrefix("filter=")
+            else { continue }
+            let replacement: String
+            do throws(LineError) {
+                replacement = try compile(String(option.dropFirst("filter=".count)))
+            } catch {
+                throw LineError(line: index + 1, text: line, message: error.message)
+            }
+            out[index] = "fbctl set \(quoted(words[2])) \(quoted(replacement))"
+        }
+        return out
+    }
+
+    /// `message` (lanad's refusal of line `index` of `sent`) quoting the
+    /// line as written in `original` rather than as compiled.
+    public static func quotingAsWritten(_ message: String, line index: Int, original: [String], sent: [String]) -> String {
+        guard index < original.count, index < sent.count, original[index] != sent[index] else { return message }
+        // lanad quotes the line without its surrounding white space.
+        let trim = { (s: String) in String(s.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed()) }
+        return message.replacing(abbreviated(trim(sent[index])), with: abbreviated(trim(original[index])), maxReplacements: 1)
+    }
+
+    /// A line refused before it was sent: its number (from 1), its text
+    /// and why.
+    public struct LineError: Error, Equatable, Sendable {
+        public let line: Int
+        public let text: String
+        public let message: String
+
+        public init(line: Int = 0, text: String = "", message: String) {
+            self.line = line; self.text = text; self.message = message
+        }
+    }
+}
+
+/// Text for messages: a value longer than `limit` bytes, or of several
+/// lines, shown as its start and its size (`bpf={ 0x28, 0, 0, 0x0…
+/// (100004 bytes)`), so that an error about a 100 KB argument stays one
+/// readable line.
+public func abbreviated(_ text: String, limit: Int = 72) -> String {
+    let firstLine = text.prefix { $0 != "\n" }
+    if firstLine.count == text.count && text.utf8.count <= limit { return text }
+    let head = firstLine.prefix(min(limit - 24, 48))
+    return "\(head)… (\(text.utf8.count) bytes)"
+}
+
+/// `message` with every `'…'`-quoted part longer than `limit` bytes
+/// abbreviated (``abbreviated(_:limit:)``): refusals quote what they
+/// refuse, which may be a whole 100 KB argument.
+public func abbreviatingQuotes(_ message: String, limit: Int = 72) -> String {
+    guard message.utf8.count > limit else { return message }
+    let parts = message.split(separator: "'", omittingEmptySubsequences: false)
+    guard parts.count >= 3 else { return message }
+    return parts.enumerated().map { i, part in
+        // Odd parts lie between a pair of quotes.
+        i % 2 == 1 && i < parts.count - 1 ? abbreviated(String(part), limit: limit) : String(part)
+    }.joined(separator: "'")
+}
