@@ -2,8 +2,9 @@ import CLANASupport
 import LANACore
 import LANAPosix
 
-/// `eth`: a network interface in the graph, created by
-/// `vlink ethernet hook <ifname>` and named after the interface.
+/// `eth`: a network interface in the graph, the block of an
+/// ``EthernetDevice`` (`vlink ethernet hook <ifname>`), named after the
+/// interface.
 ///
 /// Ingress: each engine has its own ``EthSource`` — an `AF_PACKET` socket
 /// with a `TPACKET_V3` receive ring in one fanout group — whose frames enter
@@ -15,8 +16,8 @@ public final class EthBlock: FunctionalBlock, @unchecked Sendable {
     public static let type = BlockType(
         name: "eth",
         summary: "a hooked network interface: frames in at ingress, egress packets transmitted",
-        isInterface: true
-    ) { env in EthBlock(interfaceName: "", interfaceIndex: 0, transmitters: [], engineCount: env.engineCount) }
+        isDevice: true
+    ) { _ in preconditionFailure("eth blocks are made by the ethernet device kind (EthernetDevice), never by the registry") }
 
     public let interfaceName: String
     public let interfaceIndex: Int32
@@ -103,8 +104,8 @@ public final class EthBlock: FunctionalBlock, @unchecked Sendable {
         return t
     }
 
-    /// Ring drops the kernel reported so far (set by the control plane,
-    /// which reads `PACKET_STATISTICS` from the sources).
+    /// Ring drops the kernel reported so far (set by the device on the
+    /// control thread, from `PACKET_STATISTICS` of its sockets).
     public var ringDrops: UInt64 = 0
 
     /// Transmit ring statistics summed over engines.

@@ -28,14 +28,14 @@ public final class BlockType: Sendable {
     public let portFamilies: [PortFamily]
     /// How `set key=value` is parsed; `nil` for a type without options.
     public let configurator: Configurator?
-    /// Blocks of this type stand for an interface (eth): `replace` refuses
-    /// them with `EINVAL` and `fbctl add` cannot create them.
-    public let isInterface: Bool
+    /// Blocks of this type stand for a ``Device`` (eth): only a device kind
+    /// makes them; `fbctl add` and `replace` refuse them with `EINVAL`.
+    public let isDevice: Bool
     public let make: @Sendable (Environment) -> FunctionalBlock
 
     public init(name: String, summary: String, options: [Option] = [],
                 extraPorts: [PortDeclaration] = [], portFamilies: [PortFamily] = [],
-                configurator: Configurator? = nil, isInterface: Bool = false,
+                configurator: Configurator? = nil, isDevice: Bool = false,
                 make: @escaping @Sendable (Environment) -> FunctionalBlock) {
         for p in extraPorts {
             precondition(PortSide(portName: p.name) != nil && p.name.contains("."),
@@ -49,7 +49,7 @@ public final class BlockType: Sendable {
         self.extraPorts = extraPorts; self.portFamilies = portFamilies
         precondition(options.isEmpty == (configurator == nil), "block type \(name): options need a configurator and vice versa")
         self.configurator = configurator
-        self.isInterface = isInterface
+        self.isDevice = isDevice
         self.make = make
     }
 

@@ -25,15 +25,13 @@ public struct BatchError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 /// One step of a batch (`fbctl apply`, `lanad --config`): a graph
-/// operation, or an interface block (`vlink ethernet hook`) that `make`
-/// builds — opening whatever the interface needs — only when the steps
-/// before it were accepted and its name is free. If a later step is
-/// refused, what `make` returned is dropped unused: the batch leaves no
-/// trace, not even a consumed IDP.
-public enum BatchStep {
+/// operation, or a device to attach (`vlink ethernet hook`), opened only
+/// when the steps before it were accepted and its name is free. If a later
+/// step is refused, the devices the batch opened are closed again: the
+/// batch leaves no trace, not even a consumed IDP.
+public enum BatchStep: Sendable {
     case operation(RegistryOperation)
-    case addInterface(name: String, type: String,
-                      make: () throws(RegistryError) -> (block: FunctionalBlock, sources: (IDP) -> [PacketSource]))
+    case attach(kind: String, name: String)
 }
 
 /// The registry of functional blocks: names and types in crit-bit trees,
@@ -148,10 +146,8 @@ public final class Registry: @unchecked Sendable {
                         switch step {
                         case .operation(let op):
                             try s.perform(op, fx: &fx)
-                        case .addInterface(let name, let type, let make):
-                            try s.checkNewInterface(name)
-                            let made = try make()
-                            _ = try s.addInterface(name, type: type, block: made.block, sources: made.sources, fx: &fx)
+                        case .attach(let kind, let name):
+                            _ = try s.attach(kind: kind, name: name, fx: &fx)
                         }
                     } catch {
                         failed = BatchError(index: i, error: error)
@@ -164,38 +160,40 @@ public final class Registry: @unchecked Sendable {
         }
     }
 
-    // MARK: Interfaces and sources
+    // MARK: Devices and sources
 
-    /// Adds an interface block (`eth`) built by the caller, with the
-    /// per-engine sources that feed it, in one snapshot.
-    /// `sources` is called with the block's IDP (the entry point of the
-    /// frames) and returns one source per engine.
-    @discardableResult
-    public func addInterface(_ name: String, type: String, block: FunctionalBlock,
-                             sources: (IDP) -> [PacketSource] = { _ in [] }) throws(RegistryError) -> IDP {
-        var idp = IDP.none
-        try mutate { (s, fx) throws(RegistryError) in
-            idp = try s.addInterface(name, type: type, block: block, sources: sources, fx: &fx)
+    /// Registers a device kind and its block type.
+    public func register(_ kind: DeviceKind) {
+        state.withLock { s in
+            s.deviceKinds.removeAll { $0.name == kind.name }
+            s.deviceKinds.append(kind)
+            _ = s.types.updateValue(kind.blockType, forKey: kind.blockType.name)
         }
+    }
+
+    /// Names of the registered device kinds.
+    public var deviceKindNames: [String] { state.withLock { $0.deviceKinds.map(\.name) } }
+
+    /// Opens the device `name` of `kind` and adds its block and sources in
+    /// one snapshot (`vlink <kind> hook <name>`).
+    @discardableResult
+    public func attach(kind: String, name: String) throws(RegistryError) -> IDP {
+        var idp = IDP.none
+        try mutate { (s, fx) throws(RegistryError) in idp = try s.attach(kind: kind, name: name, fx: &fx) }
         return idp
     }
 
-    /// Checks that an interface block called `name` could be added: the
-    /// name is one the kernel allows for an interface, and free.
-    public func checkInterfaceName(_ name: String) throws(RegistryError) {
-        try state.withLock { (s) throws(RegistryError) in try s.checkNewInterface(name) }
+    /// Removes a device's block and its sources, then closes the device
+    /// once no engine can see it (`vlink <kind> unhook <name>`). Refused
+    /// while the block is bound, unless `force`: then it is first unbound
+    /// from everything — for a device whose resource disappeared.
+    public func detach(device name: String, force: Bool = false) throws(RegistryError) {
+        try mutate { (s, fx) throws(RegistryError) in try s.detachDevice(name, force: force, fx: &fx) }
     }
 
-    /// Removes an interface block and its sources (refused while bound,
-    /// unless `force`: then it is first unbound from everything — for an
-    /// interface that disappeared).
-    public func removeInterface(_ name: String, force: Bool = false) throws(RegistryError) {
-        try mutate { (s, fx) throws(RegistryError) in
-            let idp = try s.idp(name)
-            if force { try s.detach(name, fx: &fx) }
-            try s.remove(name: name, fx: &fx, interface: true)
-            fx.events.append(BlockEvent(.unhooked, block: name, idp: idp, detail: force ? "interface gone" : ""))
-        }
+    /// The devices whose blocks are in the graph, by name.
+    public var devices: [any Device] {
+        state.withLock { s in s.nodes.compactMap { $0?.device }.sorted { $0.name < $1.name } }
     }
 
     /// Feeds `engine` from `source` (tests, benchmarks). Packets enter at
@@ -207,7 +205,7 @@ public final class Registry: @unchecked Sendable {
         }
     }
 
-    /// Detaches every source not owned by an interface block.
+    /// Detaches every source not owned by a device.
     public func detachSources() {
         try? mutate { (s, fx) throws(RegistryError) in
             for e in s.sources.indices { s.sources[e].removeAll { $0.owner == .none } }
@@ -288,7 +286,10 @@ public final class Registry: @unchecked Sendable {
         let events: [BlockEvent] = try state.withLock { (s) throws(RegistryError) -> [BlockEvent] in
             var copy = s
             var fx = RegistryEffects()
-            try body(&copy, &fx)
+            do throws(RegistryError) { try body(&copy, &fx) } catch {
+                for d in fx.opened { d.close() }
+                throw error
+            }
             let before = s
             copy.version &+= 1
             s = copy
@@ -296,6 +297,9 @@ public final class Registry: @unchecked Sendable {
             for (new, old) in fx.adoptions { new.adoptState(from: old) }
             for b in fx.removed { b.willRemove() }
             for (block, action) in fx.actions { action(block) }
+            // Published without them, after the grace period: no engine
+            // reads what closing releases.
+            for d in fx.closing { d.close() }
             for e in fx.events {
                 // A block added and removed within one batch exists in
                 // neither picture; its events have no subscribers left.
@@ -329,21 +333,6 @@ public final class Registry: @unchecked Sendable {
 }
 
 extension RegistryState {
-    mutating func addInterface(_ name: String, type: String, block: FunctionalBlock, sources: (IDP) -> [PacketSource],
-                               fx: inout RegistryEffects) throws(RegistryError) -> IDP {
-        let idp = try add(name: name, typeName: type, fx: &fx, interface: block)
-        for (e, src) in sources(idp).enumerated() { self.sources[e % self.sources.count].append((idp, src)) }
-        fx.events.append(BlockEvent(.hooked, block: name, idp: idp))
-        return idp
-    }
-
-    func checkNewInterface(_ name: String) throws(RegistryError) {
-        try Self.validateInterfaceName(name)
-        if names.contains(name) {
-            throw RegistryError(Errno(rawValue: EEXIST), "\(name) is already hooked or a block of that name exists")
-        }
-    }
-
     mutating func perform(_ op: RegistryOperation, fx: inout RegistryEffects) throws(RegistryError) {
         switch op {
         case let .add(name, type): _ = try add(name: name, typeName: type, fx: &fx)

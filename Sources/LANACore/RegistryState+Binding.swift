@@ -175,9 +175,9 @@ extension RegistryState {
         let o = try idp(oldName), n = try idp(newName)
         if o == n { throw RegistryError(Errno(rawValue: EINVAL), "cannot replace \(oldName) with itself") }
         let on = node(o), nn = node(n)
-        if on.type.isInterface || nn.type.isInterface {
-            let which = on.type.isInterface ? oldName : newName
-            throw RegistryError(Errno(rawValue: EINVAL), "\(which) is an interface block: vlink blocks cannot be replaced")
+        if on.type.isDevice || nn.type.isDevice {
+            let which = on.type.isDevice ? oldName : newName
+            throw RegistryError(Errno(rawValue: EINVAL), "\(which) stands for a device: device blocks cannot be replaced")
         }
         if !nn.ports.isUnbound {
             throw RegistryError(Errno(rawValue: EBUSY), "\(newName) is bound: a replacement must be unbound")
@@ -213,7 +213,7 @@ extension RegistryState {
 
 extension RegistryState {
     /// Unbinds `name` from every neighbour and drops every subscription to
-    /// and from it: what happens to an interface block whose interface
+    /// and from it: what happens to a device's block whose resource
     /// disappeared, before it is removed.
     mutating func detach(_ name: String, fx: inout RegistryEffects) throws(RegistryError) {
         let idp = try idp(name)

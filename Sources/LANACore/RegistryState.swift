@@ -12,6 +12,8 @@ struct RegistryNode {
     var ports: BoundPorts
     /// The block's options, parsed; published in the snapshot with it.
     var configuration: BlockConfiguration?
+    /// The device the block stands for, if it is a device's block.
+    var device: (any Device)? = nil
     /// Who receives this block's events, newest first.
     var subscribers: [Subscription]
 }
@@ -34,6 +36,11 @@ struct RegistryEffects {
     var adoptions: [(FunctionalBlock, FunctionalBlock)] = []
     var removed: [FunctionalBlock] = []
     var actions: [(FunctionalBlock, @Sendable (FunctionalBlock) -> Void)] = []
+    /// Devices this operation opened: closed again if it is refused.
+    var opened: [any Device] = []
+    /// Devices whose blocks left: closed once the snapshot without them
+    /// is published (after the grace period).
+    var closing: [any Device] = []
     var graphChanged = false
 }
 
@@ -43,6 +50,8 @@ struct RegistryEffects {
 /// construction.
 struct RegistryState {
     var types = CritBitTree<BlockType>()
+    /// Registered device kinds, by name (`ethernet`).
+    var deviceKinds: [DeviceKind] = []
     var names = CritBitTree<IDP>()
     /// IDP → node; index 0 unused. Removed IDPs stay `nil` (never reused).
     var nodes: [RegistryNode?] = [nil]
@@ -92,31 +101,12 @@ struct RegistryState {
         }
     }
 
-    /// The kernel's rule for interface names (`dev_valid_name` and
-    /// `dev_get_valid_name` in `net/core/dev.c`), which an `eth` block's
-    /// name follows since it is its interface's: 1–15 bytes, not `.` or
-    /// `..`, no `/`, `:` or whitespace — the kernel's `isspace`: tab, line
-    /// feed, vertical tab, form feed, carriage return, space and byte 0xA0
-    /// (so a UTF-8 character ending in that byte, like `à`, is out too) —
-    /// and no `%`, which makes the name a template the kernel fills in, so
-    /// that no interface ever has one.
-    static func validateInterfaceName(_ name: String) throws(RegistryError) {
-        let bytes = Array(name.utf8)
-        let ok = !bytes.isEmpty && bytes.count <= 15 && name != "." && name != ".." && !bytes.contains {
-            $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "%") || $0 == 0
-                || (0x09...0x0D).contains($0) || $0 == 0x20 || $0 == 0xA0
-        }
-        if !ok {
-            throw RegistryError(Errno(rawValue: EINVAL),
-                "invalid interface name \(quoted(name)): expected 1-15 bytes, not . or .., without / : % or whitespace (the kernel's rule)")
-        }
-    }
-
     // MARK: Add / remove
 
     mutating func add(name: String, typeName: String, fx: inout RegistryEffects,
-                      interface: FunctionalBlock? = nil) throws(RegistryError) -> IDP {
-        if interface != nil { try Self.validateInterfaceName(name) } else { try Self.validateName(name) }
+                      device: (any Device)? = nil) throws(RegistryError) -> IDP {
+        // A device's name was checked by its kind.
+        if device == nil { try Self.validateName(name) }
         if names.contains(name) {
             throw RegistryError(Errno(rawValue: EEXIST), "a block named \(name) already exists")
         }
@@ -124,30 +114,30 @@ struct RegistryState {
             let known = types.map { String(decoding: $0.key, as: UTF8.self) }.joined(separator: ", ")
             throw RegistryError(Errno(rawValue: ENOENT), "unknown block type \(Self.quoted(typeName)) (known types: \(known))")
         }
-        if type.isInterface && interface == nil {
+        if type.isDevice && device == nil {
             throw RegistryError(Errno(rawValue: EINVAL),
-                "\(typeName) blocks stand for interfaces: create them with 'vlink ethernet hook <ifname>'")
+                "\(typeName) blocks stand for devices: create them with 'vlink \(deviceKindName(of: type)) hook <name>'")
         }
         guard nodes.count <= Int(IDP.maximum.rawValue) else {
             throw RegistryError(Errno(rawValue: ENOSPC), "no IDPs left")
         }
         let idp = IDP(UInt32(nodes.count))
-        let block = interface ?? type.make(environment)
+        let block = device?.block ?? type.make(environment)
         nodes.append(RegistryNode(name: name, type: type, block: block, ports: .unbound,
-                                  configuration: type.configurator?.initial(), subscribers: []))
+                                  configuration: type.configurator?.initial(), device: device, subscribers: []))
         names.updateValue(idp, forKey: name)
         fx.events.append(BlockEvent(.added, block: name, idp: idp, detail: type.name))
         fx.graphChanged = true
         return idp
     }
 
-    mutating func remove(name: String, fx: inout RegistryEffects, interface: Bool = false) throws(RegistryError) {
+    mutating func remove(name: String, fx: inout RegistryEffects, device: Bool = false) throws(RegistryError) {
         let idp = try idp(name)
         let n = node(idp)
-        if n.type.isInterface != interface {
-            throw RegistryError(Errno(rawValue: EINVAL), n.type.isInterface
-                ? "\(name) is an interface block: remove it with 'vlink ethernet unhook \(name)'"
-                : "\(name) is not an interface block")
+        if (n.device != nil) != device {
+            throw RegistryError(Errno(rawValue: EINVAL), n.device != nil
+                ? "\(name) stands for a device: remove it with 'vlink \(deviceKindName(of: n.type)) unhook \(name)'"
+                : "\(name) is not a device's block")
         }
         if !n.ports.isUnbound {
             let others = n.ports.bindings.map { "\(node($0.idp).name) (\($0.name))" }.joined(separator: ", ")
@@ -163,6 +153,7 @@ struct RegistryState {
         }
         fx.events.append(BlockEvent(.removed, block: name, idp: idp, detail: n.type.name))
         fx.removed.append(n.block)
+        if let d = n.device { fx.closing.append(d) }
         names.remove(name)
         nodes[Int(idp.rawValue)] = nil
         for e in sources.indices { sources[e].removeAll { $0.owner == idp } }

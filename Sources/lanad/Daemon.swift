@@ -78,8 +78,8 @@ final class Daemon {
         let state = StateFiles(directory: directory, registry: registry, engines: engines, writeStalls: options.measureStalls,
                                log: log)
         let handler = RequestHandler(registry: registry, state: state)
-        let hooks = EthernetHooks(registry: registry, engineCount: placement.count, log: log)
-        handler.interfaces = hooks
+        let hooks = Devices(registry: registry, log: log)
+        handler.devices = hooks
         // The state files exist before the first client can connect, so a
         // client never reads a predecessor's or a missing file.
         state.refresh()

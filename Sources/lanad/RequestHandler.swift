@@ -7,28 +7,12 @@ import SystemPackage
 import Glibc
 #endif
 
-/// Hooks interfaces for `vlink` (the `eth` block). Provided by the daemon
-/// when interface support is available.
-protocol InterfaceHooking: AnyObject {
-    func hook(_ ifname: String) throws(RegistryError)
-    func unhook(_ ifname: String) throws(RegistryError)
-    /// Opens an interface for hooking without adding its block (a line of
-    /// an `apply` batch); dropped unused, it closes again.
-    func prepare(_ ifname: String) throws(RegistryError) -> PreparedHook
-    /// Records a prepared hook that the registry took.
-    func adopt(_ prepared: PreparedHook)
-    /// Lines of the `vlink` state file.
-    var stateLines: [String] { get }
-    /// Brings the interfaces' counters up to date (before `show`).
-    func collectRingDrops()
-}
-
 /// Answers control requests on the control thread: maps each to registry
 /// operations and renders the reply's text and JSON.
 final class RequestHandler {
     let registry: Registry
     let state: StateFiles
-    var interfaces: (any InterfaceHooking)?
+    var devices: Devices?
 
     init(registry: Registry, state: StateFiles) {
         self.registry = registry
@@ -58,8 +42,8 @@ final class RequestHandler {
             case .unsubscribe: try registry.unsubscribe(r.name!, r.name2!)
             case .list: return list()
             case .show: return try show(r.name!)
-            case .hook: try interfaceSupport().hook(r.interfaceName!)
-            case .unhook: try interfaceSupport().unhook(r.interfaceName!)
+            case .hook: try deviceSupport().hook(kind: EthernetDevice.kind.name, name: r.interfaceName!)
+            case .unhook: try deviceSupport().unhook(kind: EthernetDevice.kind.name, name: r.interfaceName!)
             case .addVirtualLink, .removeVirtualLink:
                 throw RegistryError(Errno(rawValue: EOPNOTSUPP), "tagged virtual links are not supported by this lanad yet")
             case .watch: return .ok
@@ -84,15 +68,15 @@ final class RequestHandler {
     /// Rewrites the state files a change affects (after every change,
     /// before replying).
     func refreshState() {
-        if let interfaces { state.setInterfaceLines(interfaces.stateLines) }
+        if let devices { state.setInterfaceLines(devices.stateLines) }
         state.refreshGraph()
     }
 
-    private func interfaceSupport() throws(RegistryError) -> any InterfaceHooking {
-        guard let interfaces else {
+    private func deviceSupport() throws(RegistryError) -> Devices {
+        guard let devices else {
             throw RegistryError(Errno(rawValue: EOPNOTSUPP), "interface hooking is not available in this lanad")
         }
-        return interfaces
+        return devices
     }
 
     // MARK: apply
@@ -107,8 +91,6 @@ final class RequestHandler {
         } catch {
             return .failure(error.error.errno, "line \(error.line): \(abbreviated(error.text)): \(error.error.message)", line: UInt32(error.line - 1))
         }
-        // Hooks the batch opened, in order; adopted only if it is accepted.
-        var prepared: [PreparedHook] = []
         var steps: [BatchStep] = []
         do throws(ConfigLineError) {
             for p in parsed {
@@ -121,15 +103,10 @@ final class RequestHandler {
                     }
                     steps.append(.operation(op))
                 case .hook(let ifname):
-                    let hooks: any InterfaceHooking
-                    do throws(RegistryError) { hooks = try interfaceSupport() } catch {
+                    do throws(RegistryError) { _ = try deviceSupport() } catch {
                         throw ConfigLineError(line: p.line, text: p.text, error: error)
                     }
-                    steps.append(.addInterface(name: ifname, type: EthBlock.type.name) { () throws(RegistryError) in
-                        let hook = try hooks.prepare(ifname)
-                        prepared.append(hook)
-                        return (hook.block, hook.makeSources)
-                    })
+                    steps.append(.attach(kind: EthernetDevice.kind.name, name: ifname))
                 default:
                     throw ConfigLineError(line: p.line, text: p.text, error: RegistryError(Errno(rawValue: EOPNOTSUPP),
                         "only 'vlink ethernet hook' can be applied from a file"))
@@ -144,7 +121,6 @@ final class RequestHandler {
         } catch {
             return .failure(error.error.errno, "line \(error.line): \(abbreviated(error.text)): \(error.error.message)", line: UInt32(error.line - 1))
         }
-        for hook in prepared { interfaces?.adopt(hook) }
         return .ok(text: "applied \(parsed.count) command\(parsed.count == 1 ? "" : "s")\n")
     }
 
@@ -153,7 +129,7 @@ final class RequestHandler {
     /// One item per registered type (those `fbctl add` can create):
     /// `<type>: <summary>` and a line per option.
     private func types() -> ControlReply {
-        .ok(items: registry.typeNames.compactMap(registry.type(named:)).filter { !$0.isInterface }.map { t in
+        .ok(items: registry.typeNames.compactMap(registry.type(named:)).filter { !$0.isDevice }.map { t in
             var text = "\(t.name): \(t.summary)\n"
             for o in t.options { text += "  \(o.help)\n" }
             let options = t.options.map { "{\"key\":\(JSONText.string($0.key)),\"help\":\(JSONText.string($0.help))}" }
@@ -170,7 +146,7 @@ final class RequestHandler {
     }
 
     private func show(_ name: String) throws(RegistryError) -> ControlReply {
-        interfaces?.collectRingDrops()
+        devices?.refresh()
         let b = try registry.show(name)
         let names = Dictionary(uniqueKeysWithValues: registry.list().map { ($0.idp, $0.name) })
         var text = "\(b.name) (\(b.type)), IDP \(b.idp)\n"

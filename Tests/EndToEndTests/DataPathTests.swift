@@ -99,17 +99,17 @@ final class DataPathTests: EndToEndTestCase {
         XCTAssertEqual(busy.status, 1, "\(busy)")
         XCTAssertTrue(busy.stderr.hasPrefix("vlink: ethernet unhook lo: Device or resource busy (EBUSY): "), "\(busy)")
         assertRefused(lanad.fbctl("rm", "lo"),
-                      "fbctl: rm lo: Invalid argument (EINVAL): lo is an interface block: remove it with 'vlink ethernet unhook lo'")
+                      "fbctl: rm lo: Invalid argument (EINVAL): lo stands for a device: remove it with 'vlink ethernet unhook lo'")
         assertOK(lanad.fbctl("add", "d", "dummy"))
         assertRefused(lanad.fbctl("replace", "lo", "d"),
-                      "fbctl: replace lo d: Invalid argument (EINVAL): lo is an interface block: vlink blocks cannot be replaced")
+                      "fbctl: replace lo d: Invalid argument (EINVAL): lo stands for a device: device blocks cannot be replaced")
         assertRefused(lanad.fbctl("replace-drop", "lo", "d"),
-                      "fbctl: replace-drop lo d: Invalid argument (EINVAL): lo is an interface block: vlink blocks cannot be replaced")
+                      "fbctl: replace-drop lo d: Invalid argument (EINVAL): lo stands for a device: device blocks cannot be replaced")
         // Nor can one take another block's place (checked before "is bound").
         assertRefused(lanad.fbctl("replace", "c", "lo"),
-                      "fbctl: replace c lo: Invalid argument (EINVAL): lo is an interface block: vlink blocks cannot be replaced")
+                      "fbctl: replace c lo: Invalid argument (EINVAL): lo stands for a device: device blocks cannot be replaced")
         assertRefused(lanad.fbctl("replace_drop", "d", "lo"),
-                      "fbctl: replace-drop d lo: Invalid argument (EINVAL): lo is an interface block: vlink blocks cannot be replaced")
+                      "fbctl: replace-drop d lo: Invalid argument (EINVAL): lo stands for a device: device blocks cannot be replaced")
         XCTAssertEqual(lanad.fblocks, "lo eth 1 2 [2]\nc counter 2 2 [1]\nd dummy 5 1 []\n")
         XCTAssertEqual(lanad.file("vlink"), "lo ethernet 1 up\n", "refused replaces leave the hook alone")
 

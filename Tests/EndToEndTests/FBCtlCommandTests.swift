@@ -58,7 +58,7 @@ final class FBCtlCommandTests: EndToEndTestCase {
         XCTAssertTrue(unknownType.stderr.contains("counter") && unknownType.stderr.contains("dummy")
                       && unknownType.stderr.contains("tee"), "the message lists the known types: \(unknownType)")
         assertRefused(lanad.fbctl("add", "e", "eth"),
-                      "fbctl: add e eth: Invalid argument (EINVAL): eth blocks stand for interfaces: create them with 'vlink ethernet hook <ifname>'")
+                      "fbctl: add e eth: Invalid argument (EINVAL): eth blocks stand for devices: create them with 'vlink ethernet hook <name>'")
         XCTAssertEqual(lanad.fblocks, before, "a refused add changes nothing")
         // Refused adds do not consume IDPs.
         assertOK(lanad.fbctl("add", "b", "dummy"))

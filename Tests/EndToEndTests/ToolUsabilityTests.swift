@@ -138,8 +138,11 @@ final class ToolUsabilityTests: EndToEndTestCase {
         assertOK(show)
         XCTAssertTrue(show.stdout.hasPrefix("""
             f (bpf), IDP 1
-              ingress: -
-              egress: -
+              ports:
+                up: -
+                up.nomatch: -
+                down: -
+                down.nomatch: -
               subscribers: c (2)
               options: direction=both program=filter instructions=4
               status: { 0x28, 0, 0, 0x0000000c },

@@ -14,11 +14,10 @@ import XCTest
 /// `eth` block sends a packet going *ingress* up its ingress port. So no
 /// graph lanad can build turns frames received on one interface into
 /// frames sent on another, and there is no injector command. The test
-/// therefore builds what `lanad`'s `EthernetHooks.hook` builds — a
-/// `PacketSocket` (TPACKET_V3, fanout) and a `PacketTransmitter` (TX ring)
-/// per engine, an `EthSource` per engine, `registry.addInterface` — with
-/// the sockets opened inside the daemon namespace, and feeds egress
-/// packets from in-memory sources.
+/// therefore hooks the interface as `lanad` does — the ethernet device
+/// kind, attached to an in-process registry, with its sockets opened
+/// inside the daemon namespace — and feeds egress packets from in-memory
+/// sources.
 final class EgressTests: InterfaceTestCase, @unchecked Sendable {
     func testEgressFramesReachThePeerByteForByte() throws {
         let link = try net.addLink()
@@ -31,10 +30,9 @@ final class EgressTests: InterfaceTestCase, @unchecked Sendable {
         let capture = work + "/egress.pcap"
         let tcpdump = try captureOnPeer(link.peer, count: total, into: capture)
 
-        // What EthernetHooks.hook does, inside the daemon namespace.
+        // What vlink ethernet hook does, inside the daemon namespace.
         let registry = Registry(engineCount: engineCount)
         BuiltinBlocks.register(in: registry)
-        registry.register(EthBlock.type)
         let ifname = link.inside
         let (block, ethIDP) = try hookInProcess(ifname, registry: registry, engineCount: engineCount)
         try registry.add("c", type: "counter")

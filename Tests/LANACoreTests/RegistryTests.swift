@@ -1,6 +1,7 @@
 import LANABlocks
 import LANACore
 import SystemPackage
+import Synchronization
 import XCTest
 
 #if canImport(Glibc)
@@ -322,15 +323,76 @@ final class RegistryTests: XCTestCase {
         assertRefused(EINVAL, mentioning: "t has port up.clone bound to y; dummy blocks have no such port") { try registry.replace("t", with: "z") }
     }
 
-    func testReplaceOfInterfaceBlocksIsRefused() throws {
-        registry.register(BlockType(name: "eth", summary: "test interface", isInterface: true) { _ in DummyBlock() })
-        try registry.addInterface("eth0", type: "eth", block: DummyBlock())
+    /// A device whose resource is a flag: what the registry does with
+    /// devices, without sockets (the ethernet kind is tested for real in
+    /// InterfaceTests).
+    final class FlagDevice: Device, @unchecked Sendable {
+        let name: String
+        let block: FunctionalBlock = DummyBlock()
+        let closed = Mutex(0)
+        init(name: String) { self.name = name }
+        func makeSources(entry: IDP) -> [PacketSource] { [] }
+        var stateLine: String { "\(name) flag" }
+        var isGone: Bool { false }
+        func refresh() {}
+        func close() { closed.withLock { $0 += 1 } }
+    }
+
+    final class Opened: Sendable {
+        let devices = Mutex<[FlagDevice]>([])
+        func withLock<R>(_ body: ([FlagDevice]) -> R) -> R { devices.withLock { body($0) } }
+    }
+
+    func registerFlagDevices() -> Opened {
+        let opened = Opened()
+        let type = BlockType(name: "flagdev", summary: "a test device", isDevice: true) { _ in preconditionFailure() }
+        registry.register(DeviceKind(name: "flag", blockType: type, validateName: { (name) throws(RegistryError) in
+            if name.hasPrefix("bad") { throw RegistryError(.invalidArgument, "invalid flag name \(name)") }
+        }, open: { (name, _) throws(RegistryError) in
+            if name == "missing" { throw RegistryError(Errno(rawValue: ENODEV), "no flag named missing") }
+            let d = FlagDevice(name: name)
+            opened.devices.withLock { $0.append(d) }
+            return d
+        }))
+        return opened
+    }
+
+    func testDevicesAttachThroughOneEntryPointAndCloseAfterTheyLeave() throws {
+        let opened = registerFlagDevices()
+        let idp = try registry.attach(kind: "flag", name: "f0")
+        XCTAssertEqual(registry.devices.map(\.stateLine), ["f0 flag"])
+        XCTAssertEqual(try registry.show("f0").type, "flagdev")
+        assertRefused(EEXIST, mentioning: "f0 is already hooked") { try registry.attach(kind: "flag", name: "f0") }
+        assertRefused(EINVAL, mentioning: "invalid flag name bad1") { try registry.attach(kind: "flag", name: "bad1") }
+        assertRefused(ENODEV, mentioning: "no flag named missing") { try registry.attach(kind: "flag", name: "missing") }
+        assertRefused(EOPNOTSUPP, mentioning: "no device kind tap") { try registry.attach(kind: "tap", name: "t0") }
         try registry.add("d", type: "dummy")
-        assertRefused(EINVAL, mentioning: "interface") { try registry.replace("eth0", with: "d") }
-        assertRefused(EINVAL, mentioning: "interface") { try registry.replace("d", with: "eth0") }
-        assertRefused(EINVAL, mentioning: "vlink ethernet hook") { try registry.add("eth1", type: "eth") }
-        assertRefused(EINVAL, mentioning: "unhook") { try registry.remove("eth0") }
-        try registry.removeInterface("eth0")
+        assertRefused(EINVAL, mentioning: "flagdev blocks stand for devices: create them with 'vlink flag hook <name>'") {
+            try registry.add("f1", type: "flagdev")
+        }
+        assertRefused(EINVAL, mentioning: "device") { try registry.replace("f0", with: "d") }
+        assertRefused(EINVAL, mentioning: "device") { try registry.replace("d", with: "f0") }
+        assertRefused(EINVAL, mentioning: "remove it with 'vlink flag unhook f0'") { try registry.remove("f0") }
+        assertRefused(EINVAL, mentioning: "d is not a device's block") { try registry.detach(device: "d") }
+        try registry.bind("d", "f0")
+        assertRefused(EBUSY, mentioning: "still bound") { try registry.detach(device: "f0") }
+        let device = try XCTUnwrap(opened.withLock { $0.first })
+        XCTAssertEqual(device.closed.withLock { $0 }, 0, "refusals close nothing")
+        try registry.detach(device: "f0", force: true)
+        XCTAssertEqual(device.closed.withLock { $0 }, 1, "closed once it left the graph")
+        XCTAssertNil(registry.dataPlane.table.entry(idp.rawValue), "and no snapshot has it")
+        XCTAssertEqual(registry.devices.count, 0)
+    }
+
+    func testARefusedBatchClosesTheDevicesItOpenedAndUsesNoIDP() throws {
+        let opened = registerFlagDevices()
+        XCTAssertThrowsError(try registry.apply(steps: [
+            .operation(.add(name: "a", type: "dummy")), .attach(kind: "flag", name: "f0"),
+            .operation(.bind("a", "nosuch")),
+        ])) { error in XCTAssertEqual((error as? BatchError)?.index, 2) }
+        XCTAssertEqual(opened.withLock { $0.map { $0.closed.withLock { $0 } } }, [1], "opened, then closed with the refusal")
+        XCTAssertEqual(registry.devices.count, 0)
+        XCTAssertEqual(try registry.add("b", type: "dummy"), IDP(1), "the refused batch used no IDP")
     }
 
     func testReplaceMovesSameTypeStateReplaceDropDoesNot() throws {

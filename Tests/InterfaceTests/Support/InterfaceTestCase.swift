@@ -72,31 +72,17 @@ class InterfaceTestCase: XCTestCase, @unchecked Sendable {
         return tcpdump
     }
 
-    /// What `lanad`'s `EthernetHooks.hook` does, in this process: per
-    /// engine a `PacketSocket` (TPACKET_V3, one fanout group) and a
-    /// `PacketTransmitter`, opened inside the daemon namespace, an
-    /// `EthSource` per engine and `registry.addInterface`. For tests that
-    /// drive the graph themselves (no block of the daemon turns frames
-    /// around, and there is no injector command).
+    /// What `vlink ethernet hook` does in `lanad`, in this process: the
+    /// ethernet device kind opens its sockets inside the daemon namespace
+    /// and the registry attaches it. For tests that drive the graph
+    /// themselves (no block of the daemon turns frames around, and there is
+    /// no injector command).
     func hookInProcess(_ ifname: String, registry: Registry, engineCount: Int) throws -> (block: EthBlock, idp: IDP) {
-        let group = UInt16.random(in: 1...0xFFFE)
-        let opened = try inNamespace(net.daemonNamespace) { () throws -> (Int32, [PacketSocket], [PacketTransmitter]) in
-            let index = try Interface.index(named: ifname)
-            var sockets: [PacketSocket] = []
-            var transmitters: [PacketTransmitter] = []
-            for _ in 0..<engineCount {
-                let config = PacketSocket.Configuration(promiscuous: true, ignoreOutgoing: true,
-                                                        fanout: .init(group: group, mode: .hash))
-                sockets.append(try PacketSocket(interfaceIndex: index, configuration: config))
-                transmitters.append(try PacketTransmitter(interfaceIndex: index))
-            }
-            return (index, sockets, transmitters)
+        registry.register(EthernetDevice.kind)
+        let idp = try inNamespace(net.daemonNamespace) { () throws -> IDP in
+            try registry.attach(kind: EthernetDevice.kind.name, name: ifname)
         }
-        let block = EthBlock(interfaceName: ifname, interfaceIndex: opened.0, transmitters: opened.2, engineCount: engineCount)
-        let sockets = opened.1
-        let idp = try registry.addInterface(ifname, type: EthBlock.type.name, block: block) { idp in
-            sockets.enumerated().map { EthSource(socket: $1, block: block, entry: idp, engine: $0) }
-        }
+        let block = try XCTUnwrap(registry.block(named: ifname) as? EthBlock)
         return (block, idp)
     }
 
