@@ -72,8 +72,10 @@ ip netns exec "$ns_peer" python3 Scripts/lana-send.py peer0 500 --kind arp
 ip netns exec "$ns_peer" python3 Scripts/lana-send.py peer0 250 --kind other
 # Wait until fb4 has counted every IPv4 frame and fb6 every ARP frame (the
 # tee gives each filter its own copy; the rest is dropped as filtered).
+# The state files follow within 200 ms: wait until ppe has all 1,750 too.
 for _ in $(seq 100); do
-    [ "$(cut -d' ' -f1 "$run/lana/fblock/fb4")" = 1000 ] && [ "$(cut -d' ' -f1 "$run/lana/fblock/fb6")" = 500 ] && break
+    [ "$(cut -d' ' -f1 "$run/lana/fblock/fb4")" = 1000 ] && [ "$(cut -d' ' -f1 "$run/lana/fblock/fb6")" = 500 ] \
+        && [ "$(awk -F'\t' '/^CPU/ { n += $2 } END { print n + 0 }' "$run/lana/ppe")" = 1750 ] && break
     sleep 0.05
 done
 say "cat /run/lana/fblock/fb4"; cat "$run/lana/fblock/fb4"
