@@ -134,8 +134,8 @@ final class RegistryTests: XCTestCase {
         assertRefused(ENOENT, mentioning: "x") { try registry.bind("x", "a") }
         assertRefused(ENOENT, mentioning: "y") { try registry.bind("a", "y") }
         assertRefused(EINVAL, mentioning: "itself") { try registry.bind("a", "a") }
-        try registry.bind(upper: "b", lower: "a", port: nil)
-        assertRefused(EEXIST, mentioning: "already bound") { try registry.bind(upper: "b", lower: "a", port: nil) }
+        try registry.bind("b", "a")
+        assertRefused(EEXIST, mentioning: "already bound") { try registry.bind("b", "a") }
         assertRefused(EBUSY, mentioning: "port down of b is already bound to a") { try registry.bind("b", "c") }
         assertRefused(EBUSY, mentioning: "port up of a is already bound to b") { try registry.bind("c", "a") }
         try registry.bind("c", "b")
@@ -205,7 +205,7 @@ final class RegistryTests: XCTestCase {
 
     func testUnbindRefusalsAndBothSidesChecked() throws {
         for n in ["a", "b", "c"] { try registry.add(n, type: "dummy") }
-        try registry.bind(upper: "b", lower: "a", port: nil)
+        try registry.bind("b", "a")
         assertRefused(ENOENT, mentioning: "not bound") { try registry.unbind("a", "b") }
         assertRefused(ENOENT, mentioning: "not bound") { try registry.unbind("c", "a") }
         assertRefused(ENOENT, mentioning: "zz") { try registry.unbind("zz", "a") }
@@ -308,7 +308,7 @@ final class RegistryTests: XCTestCase {
         assertRefused(ENOENT, mentioning: "zz") { try registry.replace("zz", with: "a") }
         assertRefused(ENOENT, mentioning: "zz") { try registry.replace("a", with: "zz") }
         assertRefused(EINVAL, mentioning: "itself") { try registry.replace("a", with: "a") }
-        try registry.bind(upper: "b", lower: "a", port: nil)
+        try registry.bind("b", "a")
         assertRefused(EBUSY, mentioning: "b is bound") { try registry.replace("c", with: "b") }
         try registry.subscribe("d", "c")
         assertRefused(EBUSY, mentioning: "subscriptions") { try registry.replace("a", with: "c") }
@@ -364,7 +364,7 @@ final class RegistryTests: XCTestCase {
         XCTAssertEqual(try registry.show("a").subscribers, [])
         assertRefused(ENOENT, mentioning: "not subscribed") { try registry.unsubscribe("a", "b") }
         // A bind-made subscription is undone by unbind, not unsubscribe.
-        try registry.bind(upper: "b", lower: "a", port: nil)
+        try registry.bind("b", "a")
         assertRefused(ENOENT, mentioning: "unbind") { try registry.unsubscribe("a", "b") }
     }
 
@@ -381,7 +381,7 @@ final class RegistryTests: XCTestCase {
         try registry.add("b", type: "dummy")
         try registry.subscribe("a", "l")
         try registry.set("a", "reset=1")
-        try registry.bind(upper: "b", lower: "a", port: nil)
+        try registry.bind("b", "a")
         let listener = registry.block(named: "l") as! Listener
         XCTAssertEqual(listener.seen, ["subscribed a 1 l 2", "option a 1 reset=1", "bound a 1 up b 3"])
         XCTAssertEqual(sink.events, [
