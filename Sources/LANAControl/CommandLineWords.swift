@@ -34,11 +34,6 @@ public enum CommandLineWords {
         return words
     }
 
-    /// `word` quoted so that ``split(_:)`` gives it back as one word.
-    public static func quoted(_ word: String) -> String {
-        "'" + word.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
-    }
-
     /// The option of `fbctl set <name> <key>=<value>` with a tcpdump
     /// expression typed unquoted (`filter=arp or icmp`): the words after
     /// the name joined by spaces, as tcpdump joins its arguments. Other

@@ -182,7 +182,7 @@ final class CommandDecodingTests: XCTestCase {
             "COMMAND 0 of APPLY: expected CMD (a 4-byte u32) as its first attribute")
         // The attribute walk of a nested command is the top-level one.
         assertRefusedExactly(
-            applying(cmd(2) + nameAttribute, cmd(1) + nameAttribute + RawMessage.attribute(1, [0x41])),
+            applying(cmd(2) + nameAttribute, cmd(1) + RawMessage.attribute(1, [0x41]) + typeAttribute),
             "COMMAND 1 of APPLY: attribute NAME (1 bytes) is not NUL-terminated; expected a NUL-terminated string")
         assertRefusedExactly(
             applying(cmd(2) + nameAttribute + [0x40, 0, 1, 0]),

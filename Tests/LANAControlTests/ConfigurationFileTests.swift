@@ -86,7 +86,7 @@ final class ConfigurationFileTests: XCTestCase {
     }
 
     func testFiltersAreCompiledOnlyInSetFilterLines() throws {
-        let file = try ConfigurationFile(parsing: "fbctl set f filter=arp or icmp\nfbctl set g bpf=ret #1\nfbctl add filter=x dummy\n")
+        let file = try ConfigurationFile(parsing: "fbctl set f filter=arp or icmp\nfbctl set g 'bpf=ret #1'\nfbctl add filter=x dummy\n")
         let compiled = try file.compilingFilters { expression throws(ConfigurationFile.Refusal) in "filter64=AAAA \(expression)" }
         XCTAssertEqual(compiled.commands, [
             .graph(.set(name: "f", option: "filter64=AAAA arp or icmp")),
