@@ -12,14 +12,18 @@ extension Daemon {
         do throws(Errno) { text = try CommandFile.read(path) } catch {
             throw StartFailure(description: "cannot read configuration \(path): \(error)")
         }
+        let parsed: ConfigurationFile
+        do throws(ConfigurationFile.LineError) { parsed = try ConfigurationFile(parsing: text) } catch {
+            throw StartFailure(description: "configuration \(path) refused, nothing applied: \(error.errno.strerror) (\(error.errno.symbolicName)): \(error)")
+        }
         do throws(ConfigurationFile.LineError) {
-            return try ConfigurationFile(parsing: text).compilingFilters { expression throws(ConfigurationFile.Refusal) in
+            return try parsed.compilingFilters { expression throws(ConfigurationFile.Refusal) in
                 do throws(BPFSourceError) { return try CompiledFilterOption.make(expression) } catch {
                     throw ConfigurationFile.Refusal(.invalidArgument, "filter refused: \(error)")
                 }
             }
         } catch {
-            throw StartFailure(description: "configuration \(path) refused, nothing applied: \(error.errno.strerror) (\(error.errno.symbolicName)): \(error)")
+            throw StartFailure(description: "configuration \(path) refused, nothing applied: \(error)")
         }
     }
 }

@@ -48,7 +48,7 @@ final class ExpressionCompileTests: EndToEndTestCase {
             let start = ContinuousClock.now
             let reply = try lister.send(.list)
             slowest = max(slowest, ContinuousClock.now - start)
-            XCTAssertEqual(reply.items.compactMap(\.text), ["f bpf 1 ingress=- egress=-\n"])
+            XCTAssertEqual(reply.items.compactMap(\.text), ["f bpf 1 up=- down=-\n"])
             lists += 1
             usleep(5_000)
         } while ContinuousClock.now < until && (fbctlResult.current == nil || rawReply.current == nil || lists < 20)
