@@ -128,19 +128,13 @@ public enum ControlCommand: UInt8, CaseIterable, Hashable, Sendable {
         }
     }
 
-    /// ``requiredAttributes`` as a set, computed once per command.
-    var requiredAttributeSet: ControlAttributeSet { Self.attributeSets[Int(rawValue)].required }
+    /// ``requiredAttributes`` and ``optionalAttributes`` as a set, computed
+    /// once per command: what the decoder's walk lets through.
+    var allowedAttributeSet: ControlAttributeSet { Self.allowedSets[Int(rawValue)] }
 
-    /// ``requiredAttributes`` and ``optionalAttributes`` as a set.
-    var allowedAttributeSet: ControlAttributeSet { Self.attributeSets[Int(rawValue)].allowed }
-
-    private static let attributeSets: [(required: ControlAttributeSet, allowed: ControlAttributeSet)] = {
-        var sets = [(required: ControlAttributeSet, allowed: ControlAttributeSet)](
-            repeating: ([], []), count: Int(allCases.map(\.rawValue).max()!) + 1)
-        for c in allCases {
-            sets[Int(c.rawValue)] = (ControlAttributeSet(c.requiredAttributes),
-                                     ControlAttributeSet(c.requiredAttributes + c.optionalAttributes))
-        }
+    private static let allowedSets: [ControlAttributeSet] = {
+        var sets = [ControlAttributeSet](repeating: [], count: Int(allCases.map(\.rawValue).max()!) + 1)
+        for c in allCases { sets[Int(c.rawValue)] = ControlAttributeSet(c.requiredAttributes + c.optionalAttributes) }
         return sets
     }()
 
