@@ -79,8 +79,10 @@ let package = Package(
         ),
         .target(
             name: "LANAControl",
+            // LANACore for GraphCommand, the registry's half of the command
+            // model; LANACore knows nothing of the control protocol.
             dependencies: [
-                "CNetlink",
+                "CNetlink", "LANACore",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strictSwift
@@ -147,7 +149,7 @@ let package = Package(
         .testTarget(name: "BpfBlockTests", dependencies: ["LANABPF", "LANABlocks", "LANACore", "LANAEmbedded"]),
         .testTarget(
             name: "LANAControlTests",
-            dependencies: ["LANAControl", "LANATestSupport"]
+            dependencies: ["LANAControl", "LANACore", "LANATestSupport"]
         ),
         .testTarget(
             name: "EndToEndTests",

@@ -1,5 +1,5 @@
-/// The words of a command line (`lanad --config`, `fbctl apply`), split as
-/// a shell would: whitespace separates, `'…'` and `"…"` quote, `\`
+/// The words of a command line (``ConfigurationFile``), split as a shell
+/// would: whitespace separates, `'…'` and `"…"` quote, `\`
 /// escapes, `#` outside a word starts a comment.
 public enum CommandLineWords {
     /// Why a line cannot be split.
@@ -34,11 +34,6 @@ public enum CommandLineWords {
         return words
     }
 
-    /// `word` quoted so that ``split(_:)`` gives it back as one word.
-    public static func quoted(_ word: String) -> String {
-        "'" + word.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
-    }
-
     /// The option of `fbctl set <name> <key>=<value>` with a tcpdump
     /// expression typed unquoted (`filter=arp or icmp`): the words after
     /// the name joined by spaces, as tcpdump joins its arguments. Other
@@ -47,50 +42,6 @@ public enum CommandLineWords {
         guard let first = words.first else { return nil }
         if words.count == 1 { return first }
         return first.hasPrefix("filter=") ? words.joined(separator: " ") : nil
-    }
-
-    /// `lines` with every `fbctl set <name> filter=<expression>` replaced by
-    /// `fbctl set <name> '<compile(expression)>'`, so that the daemon never
-    /// compiles an expression. A line that does not split is left for the
-    /// daemon to refuse, with its number.
-    public static func compilingExpressions(
-        _ lines: [String], _ compile: (String) throws(LineError) -> String
-    ) throws(LineError) -> [String] {
-        var out = lines
-        for (index, line) in lines.enumerated() {
-            guard let words = try? split(line), words.count >= 4, words[0] == "fbctl", words[1] == "set",
-                  let option = setOption(words[3...]), option.hasPrefix("filter=")
-            else { continue }
-            let replacement: String
-            do throws(LineError) {
-                replacement = try compile(String(option.dropFirst("filter=".count)))
-            } catch {
-                throw LineError(line: index + 1, text: line, message: error.message)
-            }
-            out[index] = "fbctl set \(quoted(words[2])) \(quoted(replacement))"
-        }
-        return out
-    }
-
-    /// `message` (lanad's refusal of line `index` of `sent`) quoting the
-    /// line as written in `original` rather than as compiled.
-    public static func quotingAsWritten(_ message: String, line index: Int, original: [String], sent: [String]) -> String {
-        guard index < original.count, index < sent.count, original[index] != sent[index] else { return message }
-        // lanad quotes the line without its surrounding white space.
-        let trim = { (s: String) in String(s.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed()) }
-        return message.replacing(abbreviated(trim(sent[index])), with: abbreviated(trim(original[index])), maxReplacements: 1)
-    }
-
-    /// A line refused before it was sent: its number (from 1), its text
-    /// and why.
-    public struct LineError: Error, Equatable, Sendable {
-        public let line: Int
-        public let text: String
-        public let message: String
-
-        public init(line: Int = 0, text: String = "", message: String) {
-            self.line = line; self.text = text; self.message = message
-        }
     }
 }
 

@@ -20,10 +20,10 @@ public enum ControlAttribute: UInt16, CaseIterable, Hashable, Sendable {
     case tag = 6
     /// ``ControlFlags`` (REPLACE).
     case flags = 7
-    /// One command line of APPLY; repeated once per line, in order.
-    case line = 8
-    /// In a reply to APPLY: the index (from 0) of the line that was refused.
-    case lineNumber = 9
+    // 8 was LINE, APPLY's command lines as text, before APPLY carried
+    // commands (``command``); it is not reused.
+    /// In a reply to APPLY: the index (from 0) of the command that was refused.
+    case commandIndex = 9
     /// In a reply: human-readable text, printed as is.
     case text = 10
     /// In a reply: the same content as JSON.
@@ -33,9 +33,15 @@ public enum ControlAttribute: UInt16, CaseIterable, Hashable, Sendable {
     /// A port name (BIND): `up.<x>` of the lower block or `down.<x>` of
     /// the upper one.
     case port = 13
+    /// One command of APPLY, nested: ``commandNumber`` first, then that
+    /// command's own attributes, exactly as a request of it would carry
+    /// them. Repeated once per command, in order.
+    case command = 14
+    /// Inside ``command``: the command, as `genlmsghdr.cmd` would carry it.
+    case commandNumber = 15
 
     /// The largest attribute type this version knows.
-    public static let maximum: ControlAttribute = .port
+    public static let maximum: ControlAttribute = .commandNumber
 
     /// What an attribute's payload is.
     public enum Kind: Hashable, Sendable {
@@ -44,6 +50,8 @@ public enum ControlAttribute: UInt16, CaseIterable, Hashable, Sendable {
         case string(maximumLength: Int)
         /// A 32-bit unsigned integer in host byte order, exactly 4 bytes.
         case u32
+        /// Attributes (`NLA_NESTED`, with or without `NLA_F_NESTED`).
+        case nested
     }
 
     /// The policy entry of this attribute.
@@ -56,9 +64,10 @@ public enum ControlAttribute: UInt16, CaseIterable, Hashable, Sendable {
     public var kind: Kind {
         switch self {
         case .name, .name2, .type, .interfaceName, .port: .string(maximumLength: 255)
-        case .option, .line: .string(maximumLength: 61_440)
+        case .option: .string(maximumLength: 61_440)
         case .text, .json, .event: .string(maximumLength: 65_000)
-        case .tag, .flags, .lineNumber: .u32
+        case .tag, .flags, .commandIndex, .commandNumber: .u32
+        case .command: .nested
         }
     }
 
@@ -72,17 +81,27 @@ public enum ControlAttribute: UInt16, CaseIterable, Hashable, Sendable {
         case .interfaceName: "IFNAME"
         case .tag: "TAG"
         case .flags: "FLAGS"
-        case .line: "LINE"
-        case .lineNumber: "LINE_NO"
+        case .commandIndex: "COMMAND_INDEX"
         case .text: "TEXT"
         case .json: "JSON"
         case .event: "EVENT"
         case .port: "PORT"
+        case .command: "COMMAND"
+        case .commandNumber: "CMD"
         }
     }
 
+    /// The known types as ranges, for messages: `1…7, 9…15`.
+    static let knownTypes: String = {
+        var ranges: [(UInt16, UInt16)] = []
+        for value in allCases.map(\.rawValue).sorted() {
+            if let last = ranges.last, last.1 + 1 == value { ranges[ranges.count - 1].1 = value } else { ranges.append((value, value)) }
+        }
+        return ranges.map { $0.0 == $0.1 ? "\($0.0)" : "\($0.0)…\($0.1)" }.joined(separator: ", ")
+    }()
+
     /// Whether an attribute may appear more than once in one message.
-    var isRepeatable: Bool { self == .line }
+    var isRepeatable: Bool { self == .command }
 }
 
 /// The attribute policy as libnl wants it: a `struct nla_policy` array
@@ -107,6 +126,8 @@ enum ControlAttributePolicy {
                 entry.type = UInt16(NLA_U32)
                 entry.minlen = 4
                 entry.maxlen = 4
+            case .nested:
+                entry.type = UInt16(NLA_NESTED)
             }
             table[Int(attribute.rawValue)] = entry
         }

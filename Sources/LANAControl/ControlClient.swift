@@ -105,7 +105,7 @@ public final class ControlClient {
     ///
     /// Events that arrive meanwhile on a connection that sent WATCH are
     /// dropped; use ``watch(_:)`` to receive them.
-    public func send(_ request: ControlRequest) throws(ControlClientError) -> ControlReply {
+    public func send(_ request: Command) throws(ControlClientError) -> ControlReply {
         let sequence = nextSequence
         nextSequence = nextSequence == UInt32.max ? 1 : nextSequence + 1
         let datagram: [UInt8]
@@ -115,7 +115,7 @@ public final class ControlClient {
             throw .invalidRequest(error)
         }
         try transmit(datagram)
-        var decoder = ControlReplyDecoder(sequence: sequence, command: request.command)
+        var decoder = ControlReplyDecoder(sequence: sequence, command: request.wireCommand)
         let deadline = ContinuousClock.now + timeout
         if let reply = try spinForReply(into: &decoder) { return reply }
         while true {

@@ -36,10 +36,13 @@ public enum ControlProtocol {
     public static let maximumDatagramSize = 65_536
 }
 
-/// The commands of the control protocol, as carried in `genlmsghdr.cmd`.
+/// The commands of the control protocol, as carried in `genlmsghdr.cmd`:
+/// the wire number of each case of ``Command``.
 ///
 /// Every command is a request from a client; which attributes it takes is
-/// listed in ``requiredAttributes`` and ``optionalAttributes``.
+/// listed in ``requiredAttributes`` and ``optionalAttributes`` (the
+/// decoder's walk enforces that list; ``Command/init(decoding:)-(UnsafeRawBufferPointer)``
+/// names a missing one).
 public enum ControlCommand: UInt8, CaseIterable, Hashable, Sendable {
     /// Build a block: `NAME`, `TYPE`.
     case add = 1
@@ -71,7 +74,8 @@ public enum ControlCommand: UInt8, CaseIterable, Hashable, Sendable {
     case removeVirtualLink = 14
     /// Subscribe this connection to the event stream.
     case watch = 15
-    /// Check and run a list of command lines as one unit: `LINE`, repeated.
+    /// Check and run commands as one unit: `COMMAND`, repeated, each
+    /// holding one command's attributes.
     case apply = 16
     /// Dump the registered block types with their options; multi-part.
     case types = 17
@@ -119,24 +123,18 @@ public enum ControlCommand: UInt8, CaseIterable, Hashable, Sendable {
         switch self {
         case .replace: [.flags]
         case .bind: [.port]
-        case .apply: [.line]
+        case .apply: [.command]
         default: []
         }
     }
 
-    /// ``requiredAttributes`` as a set, computed once per command.
-    var requiredAttributeSet: ControlAttributeSet { Self.attributeSets[Int(rawValue)].required }
+    /// ``requiredAttributes`` and ``optionalAttributes`` as a set, computed
+    /// once per command: what the decoder's walk lets through.
+    var allowedAttributeSet: ControlAttributeSet { Self.allowedSets[Int(rawValue)] }
 
-    /// ``requiredAttributes`` and ``optionalAttributes`` as a set.
-    var allowedAttributeSet: ControlAttributeSet { Self.attributeSets[Int(rawValue)].allowed }
-
-    private static let attributeSets: [(required: ControlAttributeSet, allowed: ControlAttributeSet)] = {
-        var sets = [(required: ControlAttributeSet, allowed: ControlAttributeSet)](
-            repeating: ([], []), count: Int(allCases.map(\.rawValue).max()!) + 1)
-        for c in allCases {
-            sets[Int(c.rawValue)] = (ControlAttributeSet(c.requiredAttributes),
-                                     ControlAttributeSet(c.requiredAttributes + c.optionalAttributes))
-        }
+    private static let allowedSets: [ControlAttributeSet] = {
+        var sets = [ControlAttributeSet](repeating: [], count: Int(allCases.map(\.rawValue).max()!) + 1)
+        for c in allCases { sets[Int(c.rawValue)] = ControlAttributeSet(c.requiredAttributes + c.optionalAttributes) }
         return sets
     }()
 
@@ -183,6 +181,8 @@ enum NetlinkConstant {
 
     /// Attribute type bits that are flags rather than part of the type.
     static let attributeFlagMask: UInt16 = 0xC000
+    /// NLA_F_NESTED.
+    static let attributeNestedFlag: UInt16 = 0x8000
 
     static func align(_ length: Int) -> Int { (length + 3) & ~3 }
 }

@@ -26,7 +26,7 @@ extension ControlReply {
                 if let json = item.json { values.append((.json, .string(json))) }
                 return values
             }
-            if let failedLine { data.append([(.lineNumber, .u32(failedLine))]) }
+            if let failedCommand { data.append([(.commandIndex, .u32(failedCommand))]) }
             for values in data {
                 let message = try NetlinkMessage(
                     capacity: NetlinkMessage.size(genericPayloads: values.map { $0.1.encodedSize }))

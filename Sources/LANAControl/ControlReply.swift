@@ -34,14 +34,15 @@ public struct ControlReply: Hashable, Sendable {
     /// Data, in the order the daemon produced it.
     public var items: [Item]
 
-    /// For a refused APPLY: the index (from 0) of the line that was refused.
-    public var failedLine: UInt32?
+    /// For a refused APPLY: the index (from 0) of the command that was
+    /// refused; the client maps it to what it sent (a file's line).
+    public var failedCommand: UInt32?
 
-    public init(error: Errno? = nil, message: String? = nil, items: [Item] = [], failedLine: UInt32? = nil) {
+    public init(error: Errno? = nil, message: String? = nil, items: [Item] = [], failedCommand: UInt32? = nil) {
         self.error = error
         self.message = message
         self.items = items
-        self.failedLine = failedLine
+        self.failedCommand = failedCommand
     }
 
     /// Whether the request succeeded.
@@ -62,9 +63,9 @@ public struct ControlReply: Hashable, Sendable {
 
     /// A refusal: `error` and a message naming the offending argument.
     ///
-    /// - Parameter line: For APPLY, the index of the refused line.
-    public static func failure(_ error: Errno, _ message: String, line: UInt32? = nil) -> ControlReply {
-        ControlReply(error: error, message: message, failedLine: line)
+    /// - Parameter command: For APPLY, the index of the refused command.
+    public static func failure(_ error: Errno, _ message: String, command: UInt32? = nil) -> ControlReply {
+        ControlReply(error: error, message: message, failedCommand: command)
     }
 
     /// The reply to a message that could not be decoded.

@@ -94,7 +94,7 @@ public struct ControlReplyDecoder: Sendable {
             guard raw == expected.rawValue else {
                 throw .malformed("reply data has command \(raw); expected \(expected.rawValue) (\(expected.wireName))")
             }
-            return [.text, .json, .lineNumber] as ControlAttributeSet
+            return [.text, .json, .commandIndex] as ControlAttributeSet
         }
         let values = try NetlinkMessage.converting(datagram, view: view).parsedAttributes()
         if view.command == ControlProtocol.eventCommand {
@@ -115,7 +115,7 @@ public struct ControlReplyDecoder: Sendable {
             switch (attribute, value) {
             case (.text, .string(let text)): item.text = text; isItem = true
             case (.json, .string(let json)): item.json = json; isItem = true
-            case (.lineNumber, .u32(let line)): reply.failedLine = line
+            case (.commandIndex, .u32(let index)): reply.failedCommand = index
             default: throw .malformed("attribute \(attribute.wireName) is not valid in reply data")
             }
         }

@@ -26,7 +26,7 @@ extension ControlServer {
         watching: FileDescriptor? = nil,
         onReadable: () -> Void = {},
         afterReply: () -> Void = {},
-        handler: (ControlRequest, PeerCredentials) -> ControlReply
+        handler: (Command, PeerCredentials) -> ControlReply
     ) throws(ControlServerError) {
         let alreadyRunning = shared.withLock { shared in
             defer { shared.running = true }
@@ -85,7 +85,7 @@ struct ServerLoop: ~Copyable {
     /// One poll and the work it reveals; `false` once stop was requested.
     mutating func turn(
         timeout: Int32, watching: FileDescriptor? = nil, onReadable: () -> Void = {},
-        handler: (ControlRequest, PeerCredentials) -> ControlReply,
+        handler: (Command, PeerCredentials) -> ControlReply,
         afterReply: () -> Void = {}
     ) throws(ControlServerError) -> Bool {
         if let until = listenerPausedUntil, ContinuousClock.now >= until { listenerPausedUntil = nil }
@@ -191,7 +191,7 @@ struct ServerLoop: ~Copyable {
     /// Reads and answers what one client sent, or sends what is queued.
     private mutating func service(
         _ client: ControlConnection, events: Int16,
-        handler: (ControlRequest, PeerCredentials) -> ControlReply,
+        handler: (Command, PeerCredentials) -> ControlReply,
         afterReply: () -> Void
     ) {
         guard events != 0, !client.isClosed else { return }
@@ -239,7 +239,7 @@ struct ServerLoop: ~Copyable {
     /// The datagrams answering the request of `length` bytes in `buffer`.
     private mutating func answer(
         length: Int, from client: ControlConnection,
-        handler: (ControlRequest, PeerCredentials) -> ControlReply
+        handler: (Command, PeerCredentials) -> ControlReply
     ) -> [[UInt8]] {
         let available = min(length, buffer.count)
         let header = buffer.withUnsafeBytes { NetlinkHeader(parsing: UnsafeRawBufferPointer(rebasing: $0[..<available])) }
@@ -253,10 +253,10 @@ struct ServerLoop: ~Copyable {
         }
         let decoded = buffer.withUnsafeBytes { bytes in
             Result { () throws(ControlProtocolError) in
-                try ControlRequest(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<length]))
+                try Command(decoding: UnsafeRawBufferPointer(rebasing: bytes[..<length]))
             }
         }
-        let request: ControlRequest
+        let request: Command
         switch decoded {
         case .success(let value): request = value
         case .failure(let error): return Self.refusal(length: length, header: header, error)
@@ -264,7 +264,7 @@ struct ServerLoop: ~Copyable {
         // A decoded request always had a complete header.
         let requestHeader = header!
         let reply: ControlReply
-        if request.command == .watch {
+        if request == .watch {
             if !client.isWatching { server.watcherCount.add(1, ordering: .releasing) }
             client.isWatching = true
             // Counted at once, not at the end of the turn: events of the requests
@@ -274,7 +274,7 @@ struct ServerLoop: ~Copyable {
             reply = handler(request, client.peer)
         }
         do throws(ControlProtocolError) {
-            return try reply.encode(replyingTo: requestHeader, command: request.command)
+            return try reply.encode(replyingTo: requestHeader, command: request.wireCommand)
         } catch {
             // The handler produced something the wire cannot carry; say so
             // rather than send part of it.

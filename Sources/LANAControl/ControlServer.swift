@@ -39,8 +39,8 @@ public enum ControlServerError: Error, Hashable, Sendable, CustomStringConvertib
 /// let server = try ControlServer(socketPath: "/run/lana/control")
 /// // elsewhere: server.broadcast(event: "bound a b"); server.stop()
 /// try server.run { request, peer in
-///     switch request.command {
-///     case .add: return registry.add(request.name!, type: request.type!)
+///     switch request {
+///     case .graph(.add(let name, let type)): return registry.add(name, type: type)
 ///     default: return .failure(.notSupportedOnSocket, "not implemented")
 ///     }
 /// }

@@ -75,7 +75,7 @@ struct GenericNetlinkView {
 
     /// Walks the attribute stream the way `nla_ok`/`nla_next` would, but
     /// refuses instead of skipping.
-    private static func walkAttributes(
+    static func walkAttributes(
         _ bytes: UnsafeRawBufferPointer,
         from start: Int,
         to end: Int,
@@ -99,12 +99,14 @@ struct GenericNetlinkView {
                     "attribute at offset \(offset) has nla_len \(declared); expected "
                         + "\(NetlinkConstant.attributeHeaderSize)…\(remaining) bytes")
             }
-            guard rawType & NetlinkConstant.attributeFlagMask == 0,
-                let attribute = ControlAttribute(rawValue: rawType)
+            // NLA_F_NESTED (which libnl may set) only on a nested attribute.
+            let flags = rawType & NetlinkConstant.attributeFlagMask
+            guard let attribute = ControlAttribute(rawValue: rawType & ~NetlinkConstant.attributeFlagMask),
+                flags == 0 || (flags == NetlinkConstant.attributeNestedFlag && attribute.kind == .nested)
             else {
                 throw .malformed(
                     "unknown attribute type \(rawType) at offset \(offset); this version knows "
-                        + "types 1…\(ControlAttribute.maximum.rawValue) without flag bits")
+                        + "types \(ControlAttribute.knownTypes) without flag bits")
             }
             guard allowed.contains(attribute) else {
                 let commandName = ControlCommand(rawValue: command)?.wireName ?? "command \(command)"
@@ -135,6 +137,9 @@ struct GenericNetlinkView {
         _ attribute: ControlAttribute, _ payload: UnsafeRawBufferPointer
     ) throws(ControlProtocolError) {
         switch attribute.kind {
+        case .nested:
+            // Its attributes are walked when the command they make is read.
+            return
         case .u32:
             guard payload.count == 4 else {
                 throw .malformed(

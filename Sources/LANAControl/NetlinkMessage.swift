@@ -84,6 +84,31 @@ struct NetlinkMessage: ~Copyable {
         }
     }
 
+    /// Appends a nested attribute (`nla_nest_start`, `nla_nest_end`) whose
+    /// payload `body` puts.
+    func putNested(
+        _ attribute: ControlAttribute, _ body: () throws(ControlProtocolError) -> Void
+    ) throws(ControlProtocolError) {
+        guard let start = nla_nest_start(message, Int32(attribute.rawValue)) else {
+            throw ControlProtocolError(libnl: Int32(NLE_NOMEM), while: "opening attribute \(attribute.wireName)")
+        }
+        try body()
+        let result = nla_nest_end(message, start)
+        guard result == 0 else {
+            throw ControlProtocolError(libnl: result, while: "closing attribute \(attribute.wireName)")
+        }
+    }
+
+    /// Appends attributes in order.
+    func put(_ values: [(ControlAttribute, Value)]) throws(ControlProtocolError) {
+        for (attribute, value) in values {
+            switch value {
+            case .string(let string): try put(attribute, string: string)
+            case .u32(let number): try put(attribute, u32: number)
+            }
+        }
+    }
+
     /// Writes an `NLMSG_ERROR` acknowledging `request`, with `error` as a
     /// positive errno (0 for success) and, if given, an extended-ack text.
     ///
@@ -179,10 +204,18 @@ struct NetlinkMessage: ~Copyable {
     enum Value: Hashable {
         case string(String)
         case u32(UInt32)
+
+        /// The attribute payload size: a string's bytes and its NUL, or 4.
+        var encodedSize: Int {
+            switch self {
+            case .string(let string): string.utf8.count + 1
+            case .u32: 4
+            }
+        }
     }
 
-    /// Validates the attributes with the policy (`genlmsg_parse`) and reads
-    /// them in message order.
+    /// Validates the attributes of a reply with the policy (`genlmsg_parse`)
+    /// and reads them in message order.
     ///
     /// `genlmsg_parse` keeps only the last of repeated attributes, so the
     /// values are read by iterating with `nla_ok`/`nla_next` instead of
@@ -215,6 +248,9 @@ struct NetlinkMessage: ~Copyable {
                 throw .malformed("attribute type \(nla_type(current)) is unknown")
             }
             switch kind.kind {
+            case .nested:
+                // Only requests (APPLY) nest, and they are not read here.
+                throw .malformed("attribute \(kind.wireName) is not valid here")
             case .u32:
                 values.append((kind, .u32(nla_get_u32(current))))
             case .string:

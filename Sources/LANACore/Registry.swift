@@ -5,19 +5,7 @@ import SystemPackage
 import Glibc
 #endif
 
-/// One change to the graph, as `fbctl` names it (docs/design.md §3).
-public enum RegistryOperation: Sendable, Equatable {
-    case add(name: String, type: String)
-    case remove(name: String)
-    case set(name: String, option: String)
-    case bind(String, String, port: String? = nil)
-    case unbind(String, String)
-    case replace(old: String, new: String, dropState: Bool)
-    case subscribe(String, String)
-    case unsubscribe(String, String)
-}
-
-/// A refused line of a batch (`fbctl apply`): its index and the refusal.
+/// A refused step of a batch (`fbctl apply`): its index and the refusal.
 public struct BatchError: Error, Sendable, Equatable, CustomStringConvertible {
     public let index: Int
     public let error: RegistryError
@@ -30,7 +18,7 @@ public struct BatchError: Error, Sendable, Equatable, CustomStringConvertible {
 /// step is refused, the devices the batch opened are closed again: the
 /// batch leaves no trace, not even a consumed IDP.
 public enum BatchStep: Sendable {
-    case operation(RegistryOperation)
+    case operation(GraphCommand)
     case attach(kind: String, name: String)
 }
 
@@ -124,15 +112,15 @@ public final class Registry: @unchecked Sendable {
         try mutate { (s, fx) throws(RegistryError) in try s.unsubscribe(a, b, fx: &fx) }
     }
 
-    public func perform(_ op: RegistryOperation) throws(RegistryError) {
-        do throws(BatchError) { try apply([op]) } catch { throw error.error }
+    public func perform(_ command: GraphCommand) throws(RegistryError) {
+        try mutate { (s, fx) throws(RegistryError) in try s.perform(command, fx: &fx) }
     }
 
     /// Applies operations as one unit: all are checked in order against the
     /// state the earlier ones produce; if any is refused nothing is applied
     /// and the error names it. Published as a single snapshot.
-    public func apply(_ ops: [RegistryOperation]) throws(BatchError) {
-        try apply(steps: ops.map(BatchStep.operation))
+    public func apply(_ commands: [GraphCommand]) throws(BatchError) {
+        try apply(steps: commands.map(BatchStep.operation))
     }
 
     /// Applies steps as one unit, in order, like ``apply(_:)``; interface
@@ -332,17 +320,3 @@ public final class Registry: @unchecked Sendable {
     }
 }
 
-extension RegistryState {
-    mutating func perform(_ op: RegistryOperation, fx: inout RegistryEffects) throws(RegistryError) {
-        switch op {
-        case let .add(name, type): _ = try add(name: name, typeName: type, fx: &fx)
-        case let .remove(name): try remove(name: name, fx: &fx)
-        case let .set(name, option): try set(name: name, option: option, fx: &fx)
-        case let .bind(a, b, port): try bind(a, b, port: port, fx: &fx)
-        case let .unbind(a, b): try unbind(a, b, fx: &fx)
-        case let .replace(old, new, drop): try replace(old, with: new, dropState: drop, fx: &fx)
-        case let .subscribe(a, b): try subscribe(a, b, fx: &fx)
-        case let .unsubscribe(a, b): try unsubscribe(a, b, fx: &fx)
-        }
-    }
-}

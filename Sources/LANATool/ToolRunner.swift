@@ -18,7 +18,7 @@ public struct ToolRunner {
 
     /// Sends `request`; prints the reply's data; on refusal prints
     /// `<tool>: <words>: <strerror> (<ERRNO>): <message>` and exits 1.
-    public func run(_ words: String, _ request: ControlRequest) throws {
+    public func run(_ words: String, _ request: Command) throws {
         let client = try connect(words)
         let reply: ControlReply
         do { reply = try client.send(request) } catch {

@@ -71,7 +71,7 @@ final class Daemon {
         // Read and compile the configuration before any thread starts: its
         // tcpdump expressions are compiled in a bounded child process
         // (fork), as fbctl does, never by lanad itself.
-        let configLines = try options.config.map { config throws(StartFailure) in try Self.readConfiguration(config) }
+        let configuration = try options.config.map { config throws(StartFailure) in try Self.readConfiguration(config) }
         let registry = Registry(engineCount: placement.count)
         BuiltinBlocks.register(in: registry)
         let engines = EngineGroup(registry: registry, cpus: placement, measureStalls: options.measureStalls)
@@ -94,17 +94,14 @@ final class Daemon {
 
         engines.start()
         handler.refreshState()
-        if let config = options.config, let configLines {
-            var reply = handler.apply(configLines.compiled)
-            if let index = reply.failedLine.map(Int.init), let message = reply.message {
-                reply.message = CommandLineWords.quotingAsWritten(message, line: index, original: configLines.original,
-                                                                  sent: configLines.compiled)
-            }
+        if let config = options.config, let configuration {
+            let reply = handler.apply(configuration.commands)
             handler.refreshState()
             if let e = reply.error {
                 hooks.unhookAll()
                 engines.stop()
-                throw StartFailure(description: "configuration \(config) refused, nothing applied: \(e.strerror) (\(e.symbolicName)): \(reply.message ?? "")")
+                let refusal = configuration.refusal(ofCommand: Int(reply.failedCommand ?? 0), .init(e, reply.message ?? ""))
+                throw StartFailure(description: "configuration \(config) refused, nothing applied: \(e.strerror) (\(e.symbolicName)): \(refusal)")
             }
             log.info("applied configuration \(config)")
         }
@@ -156,25 +153,6 @@ final class Daemon {
         log.info("engines stopped: \(total.received) packets received, \(total.created) created, \(total.ended) ended, \(total.delivered) delivered, \(total.totalDrops) dropped")
         directory.cleanUp()
         cleaned = true
-    }
-
-    /// The lines of the configuration file `path`, with every `filter=`
-    /// expression compiled (``CompiledFilterOption``).
-    static func readConfiguration(_ path: String) throws(StartFailure) -> (original: [String], compiled: [String]) {
-        let text: String
-        do throws(Errno) { text = try CommandFile.read(path) } catch {
-            throw StartFailure(description: "cannot read configuration \(path): \(error)")
-        }
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        do throws(CommandLineWords.LineError) {
-            return try (lines, CommandLineWords.compilingExpressions(lines) { expression throws(CommandLineWords.LineError) in
-                do throws(BPFSourceError) { return try CompiledFilterOption.make(expression) } catch {
-                    throw CommandLineWords.LineError(message: "filter refused: \(error)")
-                }
-            })
-        } catch {
-            throw StartFailure(description: "configuration \(path) refused, nothing applied: line \(error.line): \(abbreviated(error.text)): \(error.message)")
-        }
     }
 
     /// The CPUs this process may use that no engine is pinned to, or `nil`

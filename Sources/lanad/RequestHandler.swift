@@ -19,35 +19,30 @@ final class RequestHandler {
         self.state = state
     }
 
-    func handle(_ request: ControlRequest) -> ControlReply {
+    func handle(_ request: Command) -> ControlReply {
         let reply = answer(request)
-        if reply.isSuccess && ![.list, .show, .watch, .types].contains(request.command) {
+        if reply.isSuccess && request.mayChangeState {
             refreshState()
         }
         return reply
     }
 
-    private func answer(_ r: ControlRequest) -> ControlReply {
+    /// The decoder checked the request completely (docs/design.md §3):
+    /// every case carries exactly its arguments, so nothing is checked again.
+    private func answer(_ request: Command) -> ControlReply {
         do throws(RegistryError) {
-            switch r.command {
-            case .add: try registry.add(r.name!, type: r.type!)
-            case .remove: try registry.remove(r.name!)
-            case .set:
-                try Self.refuseExpression(r.option!)
-                try registry.set(r.name!, r.option!)
-            case .bind: try registry.bind(r.name!, r.name2!, port: r.port)
-            case .unbind: try registry.unbind(r.name!, r.name2!)
-            case .replace: try registry.replace(r.name!, with: r.name2!, dropState: r.flags.contains(.drop))
-            case .subscribe: try registry.subscribe(r.name!, r.name2!)
-            case .unsubscribe: try registry.unsubscribe(r.name!, r.name2!)
+            switch request {
+            case .graph(let command):
+                if case .set(_, let option) = command { try Self.refuseExpression(option) }
+                try registry.perform(command)
             case .list: return list()
-            case .show: return try show(r.name!)
-            case .hook: try deviceSupport().hook(kind: EthernetDevice.kind.name, name: r.interfaceName!)
-            case .unhook: try deviceSupport().unhook(kind: EthernetDevice.kind.name, name: r.interfaceName!)
+            case .show(let name): return try show(name)
+            case .hook(let ifname): try deviceSupport().hook(kind: EthernetDevice.kind.name, name: ifname)
+            case .unhook(let ifname): try deviceSupport().unhook(kind: EthernetDevice.kind.name, name: ifname)
             case .addVirtualLink, .removeVirtualLink:
                 throw RegistryError(Errno(rawValue: EOPNOTSUPP), "tagged virtual links are not supported by this lanad yet")
             case .watch: return .ok
-            case .apply: return apply(r.lines)
+            case .apply(let commands): return apply(commands)
             case .types: return types()
             }
             return .ok
@@ -81,47 +76,33 @@ final class RequestHandler {
 
     // MARK: apply
 
-    /// Runs configuration lines as one unit, in order: hook lines are
-    /// steps of the same batch as the graph lines, so a refused file
-    /// changes nothing — no block, no hook, no IDP, no event.
-    func apply(_ lines: [String]) -> ControlReply {
-        let parsed: [(line: Int, text: String, command: ConfigCommand)]
-        do throws(ConfigLineError) {
-            parsed = try ConfigParser.parse(lines.joined(separator: "\n"))
-        } catch {
-            return .failure(error.error.errno, "line \(error.line): \(abbreviated(error.text)): \(error.error.message)", line: UInt32(error.line - 1))
-        }
+    /// Runs commands as one unit, in order: hooks are steps of the same
+    /// batch as the graph commands, so a refused APPLY changes nothing — no
+    /// block, no hook, no IDP, no event. A refusal names the command by its
+    /// index; the client knows which line that was.
+    func apply(_ commands: [BatchCommand]) -> ControlReply {
         var steps: [BatchStep] = []
-        do throws(ConfigLineError) {
-            for p in parsed {
-                switch p.command {
-                case .registry(let op):
-                    if case .set(_, let option) = op {
-                        do throws(RegistryError) { try Self.refuseExpression(option) } catch {
-                            throw ConfigLineError(line: p.line, text: p.text, error: error)
-                        }
-                    }
-                    steps.append(.operation(op))
+        steps.reserveCapacity(commands.count)
+        for (index, command) in commands.enumerated() {
+            do throws(RegistryError) {
+                switch command {
+                case .graph(let operation):
+                    if case .set(_, let option) = operation { try Self.refuseExpression(option) }
+                    steps.append(.operation(operation))
                 case .hook(let ifname):
-                    do throws(RegistryError) { _ = try deviceSupport() } catch {
-                        throw ConfigLineError(line: p.line, text: p.text, error: error)
-                    }
+                    _ = try deviceSupport()
                     steps.append(.attach(kind: EthernetDevice.kind.name, name: ifname))
-                default:
-                    throw ConfigLineError(line: p.line, text: p.text, error: RegistryError(Errno(rawValue: EOPNOTSUPP),
-                        "only 'vlink ethernet hook' can be applied from a file"))
                 }
-            }
-            do throws(BatchError) {
-                try registry.apply(steps: steps)
             } catch {
-                let p = parsed[error.index]
-                throw ConfigLineError(line: p.line, text: p.text, error: error.error)
+                return .failure(error.errno, error.message, command: UInt32(index))
             }
-        } catch {
-            return .failure(error.error.errno, "line \(error.line): \(abbreviated(error.text)): \(error.error.message)", line: UInt32(error.line - 1))
         }
-        return .ok(text: "applied \(parsed.count) command\(parsed.count == 1 ? "" : "s")\n")
+        do throws(BatchError) {
+            try registry.apply(steps: steps)
+        } catch {
+            return .failure(error.error.errno, error.error.message, command: UInt32(error.index))
+        }
+        return .ok(text: "applied \(commands.count) command\(commands.count == 1 ? "" : "s")\n")
     }
 
     // MARK: list / show / types

@@ -35,7 +35,7 @@ final class ConcurrentClientsTests: EndToEndTestCase {
         }
         /// Sends and compares the outcome with `expected` (nil = success).
         @discardableResult
-        func expect(_ request: ControlRequest, _ expected: Int32?, _ what: String, events: [String] = []) -> ControlReply? {
+        func expect(_ request: Command, _ expected: Int32?, _ what: String, events: [String] = []) -> ControlReply? {
             result.operations += 1
             let reply: ControlReply
             do { reply = try client.send(request) } catch {
@@ -49,7 +49,7 @@ final class ConcurrentClientsTests: EndToEndTestCase {
                     result.mismatches.append("client \(t): \(what): expected \(expected.map { String(cString: strerror($0)) } ?? "success"), got \(got.map { String(cString: strerror($0)) } ?? "success") \(reply.message ?? "")")
                 }
             }
-            if request.command == .add && got == nil { result.successfulAdds += 1 }
+            if request.wireCommand == .add && got == nil { result.successfulAdds += 1 }
             if got == nil { result.expectedEvents += events }
             return reply
         }
@@ -79,7 +79,7 @@ final class ConcurrentClientsTests: EndToEndTestCase {
             if result.fatal != nil { return result }
 
             // Conflicts: every client adds the same shared name; exactly one may win.
-            let sharedAdd = ControlRequest.add(name: "shared\(r)", type: "dummy")
+            let sharedAdd = Command.add(name: "shared\(r)", type: "dummy")
             result.operations += 1
             do {
                 let reply = try client.send(sharedAdd)

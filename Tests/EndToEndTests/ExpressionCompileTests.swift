@@ -117,11 +117,12 @@ final class ExpressionCompileTests: EndToEndTestCase {
         // A line lanad refuses is quoted as written, not as compiled.
         assertRefused(lanad.fbctl(["apply", "-"], stdin: "fbctl add h bpf\n  fbctl set nosuch filter=arp  \n"),
                       "fbctl: apply -: No such file or directory (ENOENT): line 2: fbctl set nosuch filter=arp: no block named nosuch")
-        // A raw APPLY with a bare expression is refused by lanad, line named.
+        // A raw APPLY with a bare expression is refused by lanad, command named.
         let client = try ControlClient(socketPath: lanad.controlPath)
-        let reply = try client.send(.apply(lines: ["fbctl add h bpf", "fbctl set h filter=arp"]))
+        let reply = try client.send(.apply([.graph(.add(name: "h", type: "bpf")), .graph(.set(name: "h", option: "filter=arp"))]))
         XCTAssertEqual(reply.error, .invalidArgument)
-        XCTAssertEqual(reply.message, "line 2: fbctl set h filter=arp: lanad does not compile tcpdump expressions, so that none can stall it: send the program compiled by the client as filter64=<base64> <expression> (fbctl set and fbctl apply do)")
+        XCTAssertEqual(reply.failedCommand, 1)
+        XCTAssertEqual(reply.message, "lanad does not compile tcpdump expressions, so that none can stall it: send the program compiled by the client as filter64=<base64> <expression> (fbctl set and fbctl apply do)")
     }
 
     func testConfigurationExpressionsAreCompiledBounded() throws {

@@ -78,7 +78,9 @@ enum NL {
     static let family: UInt16 = 0x20
 
     enum Attr: UInt16 {
-        case name = 1, name2, type, option, ifname, tag, flags, line, lineNumber, text, json, event
+        // 8 was LINE (APPLY's text lines), retired.
+        case name = 1, name2, type, option, ifname, tag, flags
+        case commandIndex = 9, text, json, event, port, command, cmd
     }
 
     enum Cmd: UInt8 {

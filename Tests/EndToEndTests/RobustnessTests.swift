@@ -35,7 +35,8 @@ final class RobustnessTests: EndToEndTestCase {
         (.unhook, [Wire.string(.ifname, "nosuch0")]),
         (.vadd, [Wire.string(.name, "v0"), Wire.string(.ifname, "lo"), Wire.u32(.tag, 7)]),
         (.vrm, [Wire.string(.name, "v0")]),
-        (.apply, [Wire.string(.line, "fbctl add fz2 dummy"), Wire.string(.line, "fbctl rm spare")]),
+        (.apply, [Wire.attribute(NL.Attr.command.rawValue, Wire.u32(.cmd, 1) + Wire.string(.name, "fz2") + Wire.string(.type, "dummy")),
+                  Wire.attribute(NL.Attr.command.rawValue, Wire.u32(.cmd, 2) + Wire.string(.name, "spare"))]),
     ]
 
     /// Attributes a command does not take (besides reply-only ones).
@@ -156,7 +157,7 @@ final class RobustnessTests: EndToEndTestCase {
                 return Case(bytes: m.bytes, expected: RobustnessTests.einval, sequence: m.sequence, kind: "nla_len too large")
             case 14:
                 // Unknown attribute types, with or without flag bits.
-                let unknown: [UInt16] = [0, 13, 14, 100, 0x3fff, UInt16(int(13...0x3fff))]
+                let unknown: [UInt16] = [0, 8, 16, 100, 0x3fff, UInt16(int(16...0x3fff))]
                 var type = unknown[int(0...(unknown.count - 1))]
                 if int(0...1) == 1 { type |= [0x8000, 0x4000, 0xc000][int(0...2)] }
                 let m = message(command.rawValue, flat + Wire.attribute(type, rng.bytes(int(0...16))))
@@ -165,12 +166,13 @@ final class RobustnessTests: EndToEndTestCase {
                 // A known attribute with NLA_F_NESTED / NLA_F_NET_BYTEORDER.
                 guard let first = attributes.first else { return next() }
                 var bad = first
-                bad[3] |= [0x80, 0x40][int(0...1)]
+                // NLA_F_NESTED is right on APPLY's COMMAND, wrong elsewhere.
+                bad[3] |= command == .apply ? 0x40 : [0x80, 0x40][int(0...1)]
                 let m = message(command.rawValue, ([bad] + attributes.dropFirst()).flatMap { $0 })
                 return Case(bytes: m.bytes, expected: RobustnessTests.einval, sequence: m.sequence, kind: "attribute flag bits")
             case 16:
                 // An attribute the command does not take, or a reply-only one.
-                let replyOnly: [[UInt8]] = [Wire.u32(.lineNumber, 1), Wire.string(.text, "t"), Wire.string(.json, "{}"),
+                let replyOnly: [[UInt8]] = [Wire.u32(.commandIndex, 1), Wire.string(.text, "t"), Wire.string(.json, "{}"),
                                             Wire.string(.event, "added x 1 dummy")]
                 let extra = int(0...1) == 0 ? RobustnessTests.foreignAttribute(for: command) : replyOnly[int(0...3)]
                 let m = message(command.rawValue, flat + extra)
@@ -399,8 +401,8 @@ final class RobustnessTests: EndToEndTestCase {
         // Oversized datagrams (above the 64 KiB limit).
         let big = try RawSocket(path: path)
         for i in 0..<10 {
-            let m = Wire.message(command: NL.Cmd.apply.rawValue,
-                                 attributes: Wire.string(.line, String(repeating: "#", count: 70_000)), sequence: UInt32(500 + i))
+            let m = Wire.message(command: NL.Cmd.set.rawValue,
+                                 attributes: Wire.string(.option, String(repeating: "#", count: 70_000)), sequence: UInt32(500 + i))
             XCTAssertTrue(big.send(m), "send of an oversized datagram: \(String(cString: strerror(errno)))")
             let reply = RawReply(bytes: big.receive() ?? [])
             XCTAssertEqual(reply.type, NL.error, "\(reply)")

@@ -51,15 +51,15 @@ final class ReconfigurationTests: InterfaceTestCase, @unchecked Sendable {
         let run = try runUnderLoad(rig) { ctl, i in
             // 1. Replace the dummy by a fresh one (keeps name d0 and its IDP);
             //    the new block is added in the same request.
-            try ctl.op(.apply(lines: ["fbctl add n\(i) dummy", "fbctl replace d0 n\(i)"]))
+            try ctl.op(applying(["fbctl add n\(i) dummy", "fbctl replace d0 n\(i)"]))
             // 2. Insert a tee between d0 and c in one snapshot.
-            try ctl.op(.apply(lines: ["fbctl add t\(i) tee", "fbctl unbind c d0", "fbctl bind t\(i) d0", "fbctl bind c t\(i)"]))
+            try ctl.op(applying(["fbctl add t\(i) tee", "fbctl unbind c d0", "fbctl bind t\(i) d0", "fbctl bind c t\(i)"]))
             // 3. Branch on: br becomes the tee's clone port (second bind above it).
             try ctl.op(.bind("br", onTopOf: "t\(i)"))
             // 4. Branch off.
             try ctl.op(.unbind("br", from: "t\(i)"))
             // 5. Take the tee out again in one snapshot.
-            try ctl.op(.apply(lines: ["fbctl unbind c t\(i)", "fbctl unbind t\(i) d0", "fbctl bind c d0", "fbctl rm t\(i)"]))
+            try ctl.op(applying(["fbctl unbind c t\(i)", "fbctl unbind t\(i) d0", "fbctl bind c d0", "fbctl rm t\(i)"]))
         }
         let end = try settle(d, rig.ifname)
         let c = try XCTUnwrap(d.counter("c"))
@@ -136,8 +136,8 @@ final class ReconfigurationTests: InterfaceTestCase, @unchecked Sendable {
         try d.fb("bind", "t", "d0")
         try d.fb("bind", "c", "t")
         let run = try runUnderLoad(rig) { ctl, i in
-            try ctl.op(.apply(lines: ["fbctl add b\(i) counter", "fbctl bind b\(i) t"]))
-            try ctl.op(.apply(lines: ["fbctl unbind b\(i) t", "fbctl rm b\(i)"]))
+            try ctl.op(applying(["fbctl add b\(i) counter", "fbctl bind b\(i) t"]))
+            try ctl.op(applying(["fbctl unbind b\(i) t", "fbctl rm b\(i)"]))
         }
         let end = try settle(d, rig.ifname)
         let c = try XCTUnwrap(d.counter("c"))
@@ -233,13 +233,13 @@ final class ReconfigurationTests: InterfaceTestCase, @unchecked Sendable {
             client = try ControlClient(socketPath: daemon.controlSocket)
         }
 
-        func op(_ request: ControlRequest, file: StaticString = #filePath, line: UInt = #line) throws {
+        func op(_ request: Command, file: StaticString = #filePath, line: UInt = #line) throws {
             let started = ContinuousClock.now
             let reply = try client.send(request)
             run.maxOperationSeconds = Swift.max(run.maxOperationSeconds, seconds(since: started))
             run.operations += 1
             guard reply.isSuccess else {
-                XCTFail("\(request.command) \(request.name ?? "") \(request.name2 ?? "") \(request.lines): \(String(describing: reply.error)) \(reply.message ?? "")",
+                XCTFail("\(request): \(String(describing: reply.error)) \(reply.message ?? "")",
                         file: file, line: line)
                 throw CommandFailure(description: "request refused")
             }
@@ -361,4 +361,9 @@ final class ReconfigurationTests: InterfaceTestCase, @unchecked Sendable {
         XCTAssertTrue(s.stalls.allSatisfy { $0.maxBurstNanos > 0 }, "engines that ran bursts measured them: \(d.stateFile("stalls") ?? "-")")
         return s
     }
+}
+
+/// APPLY of configuration-file lines, parsed as `fbctl apply` parses them.
+private func applying(_ lines: [String]) throws -> Command {
+    .apply(try ConfigurationFile(parsing: lines.joined(separator: "\n")).commands)
 }

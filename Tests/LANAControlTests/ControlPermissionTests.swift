@@ -35,7 +35,7 @@ final class ControlPermissionTests: XCTestCase {
         let group = "lana-test-\(getpid())"
         let server = try TestServer(configuration: .init(mode: 0o666, policy: .rootOrGroup(group)))
         defer { server.stop() }
-        let request = try ControlRequest.add(name: "intruder", type: "dummy").encode(sequence: 4711)
+        let request = try Command.add(name: "intruder", type: "dummy").encode(sequence: 4711)
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: setpriv)

@@ -48,8 +48,8 @@ final class ControlReplyCodingTests: XCTestCase {
         XCTAssertEqual(try roundTrip(reply, command: .list), reply)
     }
 
-    func testFailureWithLineNumberRoundTrips() throws {
-        let reply = ControlReply.failure(.fileExists, "line 3: block a already exists", line: 3)
+    func testFailureWithCommandIndexRoundTrips() throws {
+        let reply = ControlReply.failure(.fileExists, "a block named a already exists", command: 3)
         XCTAssertEqual(try roundTrip(reply, command: .apply), reply)
     }
 

@@ -26,20 +26,21 @@ final class ControlServerTests: XCTestCase {
         let show = try client.send(.show(name: "c1"))
         XCTAssertEqual(show.items, [.init(text: "c1 counter\n", json: #"{"name":"c1"}"#)])
 
-        let apply = try client.send(.apply(lines: ["fbctl add a dummy", "fbctl bad", "fbctl add b dummy"]))
+        let apply = try client.send(.apply([.graph(.add(name: "a", type: "dummy")), .graph(.remove(name: "bad")),
+                                            .graph(.add(name: "b", type: "dummy"))]))
         XCTAssertEqual(apply.error, .invalidArgument)
-        XCTAssertEqual(apply.failedLine, 1)
-        XCTAssertEqual(apply.message, "line 2: unknown word")
+        XCTAssertEqual(apply.failedCommand, 1)
+        XCTAssertEqual(apply.message, "unknown block")
 
         // Every command reaches the handler intact, WATCH excepted.
-        for request in ControlRequestCodingTests.everyCommand where request.command != .watch {
+        for request in CommandCodingTests.everyCommand where request != .watch {
             _ = try client.send(request)
         }
         let seen = server.seen.withLock { $0 }
         XCTAssertEqual(
-            Array(seen.suffix(ControlRequestCodingTests.everyCommand.count - 1)),
-            ControlRequestCodingTests.everyCommand.filter { $0.command != .watch })
-        XCTAssertFalse(seen.contains { $0.command == .watch })
+            Array(seen.suffix(CommandCodingTests.everyCommand.count - 1)),
+            CommandCodingTests.everyCommand.filter { $0 != .watch })
+        XCTAssertFalse(seen.contains { $0 == .watch })
     }
 
     func testSequenceNumbersAreEchoedInEveryPart() throws {
@@ -47,7 +48,7 @@ final class ControlServerTests: XCTestCase {
         defer { server.stop() }
         let raw = try RawClient(path: server.socketPath)
         for sequence: UInt32 in [0xdead_beef, 1, 0] {
-            raw.send(try ControlRequest.list.encode(sequence: sequence, port: 4242))
+            raw.send(try Command.list.encode(sequence: sequence, port: 4242))
             let reply = raw.receiveReply()
             XCTAssertEqual(reply.count, 5)
             for datagram in reply {
@@ -102,7 +103,7 @@ final class ControlServerTests: XCTestCase {
         defer { server.stop() }
         let raw = try RawClient(path: server.socketPath)
         var generator = SplitMix64(seed: 0x1a7a)
-        let valid = try ControlRequest.addVirtualLink(name: "v0", rootDevice: "eth0", tag: 7).encode(sequence: 5)
+        let valid = try Command.addVirtualLink(name: "v0", rootDevice: "eth0", tag: 7).encode(sequence: 5)
         for round in 0..<200 {
             var datagram: [UInt8]
             if round % 2 == 0 {
@@ -129,7 +130,7 @@ final class ControlServerTests: XCTestCase {
         for _ in 0..<20 {
             // Sends a request whose multi-part reply it never reads.
             let raw = try RawClient(path: server.socketPath)
-            raw.send(try ControlRequest.list.encode(sequence: 1))
+            raw.send(try Command.list.encode(sequence: 1))
         }
         for _ in 0..<20 {
             // Connects and leaves without a word.
@@ -143,7 +144,7 @@ final class ControlServerTests: XCTestCase {
         }
         // Floods requests and never reads: the server stops reading it.
         let flooder = try RawClient(path: server.socketPath)
-        let request = try ControlRequest.list.encode(sequence: 2)
+        let request = try Command.list.encode(sequence: 2)
         for _ in 0..<5_000 where flooder.send(request, flags: Int32(MSG_DONTWAIT)) > 0 {}
 
         let client = try server.client(timeout: .seconds(2))
@@ -155,7 +156,7 @@ final class ControlServerTests: XCTestCase {
         let server = try TestServer(configuration: .init(policy: policy))
         defer { server.stop() }
         let client = try server.client()
-        for request in [ControlRequest.add(name: "a", type: "dummy"), .list] {
+        for request in [Command.add(name: "a", type: "dummy"), .list] {
             let reply = try client.send(request)
             XCTAssertEqual(reply.error, .notPermitted)
             XCTAssertEqual(reply.message, "permission denied: uid \(getuid()) is not welcome")
@@ -268,7 +269,7 @@ final class ControlServerTests: XCTestCase {
         let server = try TestServer(configuration: .init(policy: .allowAll, maximumQueuedDatagrams: 16))
         defer { server.stop() }
         let raw = try RawClient(path: server.socketPath)
-        raw.send(try ControlRequest.watch.encode(sequence: 3))
+        raw.send(try Command.watch.encode(sequence: 3))
         XCTAssertEqual(acknowledgedErrno(raw.receive()!), 0)
         let payload = String(repeating: "e", count: 60_000)
         for _ in 0..<200 { server.server.broadcast(event: payload) }
@@ -291,7 +292,7 @@ final class ControlServerTests: XCTestCase {
         // An event that cannot be encoded is dropped and counted (with a
         // watcher connected; with none, events are not even made).
         let raw = try RawClient(path: server.socketPath)
-        raw.send(try ControlRequest.watch.encode(sequence: 3))
+        raw.send(try Command.watch.encode(sequence: 3))
         XCTAssertEqual(acknowledgedErrno(raw.receive()!), 0)
         server.server.broadcast(event: "bad\0event")
         while server.server.droppedEventCount == 0 && Date() < deadline { usleep(5_000) }
@@ -394,7 +395,7 @@ final class ControlServerTests: XCTestCase {
 
     func testLargeDumpIsDeliveredWhole() throws {
         let server = try TestServer(configuration: .init(policy: .allowAll, maximumQueuedDatagrams: 16)) { request, _, _ in
-            request.command == .list
+            request == .list
                 ? .ok(items: (0..<5_000).map { .init(text: "block\($0) dummy \($0) 0\n") }) : .ok
         }
         defer { server.stop() }
@@ -407,20 +408,20 @@ final class ControlServerTests: XCTestCase {
     /// thread spinning: an idle server uses (almost) no CPU.
     func testServerIdlesAfterAwkwardClients() throws {
         let server = try TestServer { request, _, _ in
-            request.command == .list
+            request == .list
                 ? .ok(items: (0..<5_000).map { .init(text: "block\($0) dummy \($0) 0\n") }) : .ok
         }
         defer { server.stop() }
         for _ in 0..<5 {
             // Leaves while a reply larger than its socket buffer is queued.
             let raw = try RawClient(path: server.socketPath)
-            raw.send(try ControlRequest.list.encode(sequence: 1))
+            raw.send(try Command.list.encode(sequence: 1))
             usleep(20_000)
         }
         let halfClosed = try RawClient(path: server.socketPath)
         shutdown(halfClosed.descriptor, Int32(SHUT_WR))
         let watcher = try RawClient(path: server.socketPath)
-        watcher.send(try ControlRequest.watch.encode(sequence: 2))
+        watcher.send(try Command.watch.encode(sequence: 2))
         XCTAssertEqual(acknowledgedErrno(watcher.receive()!), 0)
         XCTAssertEqual(try server.client().send(.show(name: "x")).error, nil)
         usleep(50_000)

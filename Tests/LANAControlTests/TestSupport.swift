@@ -28,7 +28,7 @@ final class TestServer: @unchecked Sendable {
     let server: ControlServer
     var socketPath: String { server.socketPath }
     /// Requests the handler saw, in order.
-    let seen = Mutex<[ControlRequest]>([])
+    let seen = Mutex<[Command]>([])
     let ticks = Atomic<Int>(0)
     private let finished = DispatchSemaphore(value: 0)
     private let runError = Mutex<ControlServerError?>(nil)
@@ -36,7 +36,7 @@ final class TestServer: @unchecked Sendable {
     init(
         configuration: ControlServer.Configuration = ControlServer.Configuration(policy: .allowAll),
         tickInterval: Duration? = nil,
-        handler: (@Sendable (ControlRequest, PeerCredentials, ControlServer) -> ControlReply)? = nil
+        handler: (@Sendable (Command, PeerCredentials, ControlServer) -> ControlReply)? = nil
     ) throws {
         directory = try TemporaryDirectory()
         server = try ControlServer(socketPath: directory.path + "/control", configuration: configuration)
@@ -68,24 +68,23 @@ final class TestServer: @unchecked Sendable {
     }
 
     /// A handler in the style of the daemon's, for the protocol's sake.
-    static func standardHandler(_ request: ControlRequest, _ peer: PeerCredentials, _ server: ControlServer) -> ControlReply {
-        switch request.command {
-        case .add:
-            let name = request.name!
+    static func standardHandler(_ request: Command, _ peer: PeerCredentials, _ server: ControlServer) -> ControlReply {
+        switch request {
+        case .graph(.add(let name, let type)):
             if name == "taken" { return .failure(.fileExists, "NAME taken: a block named taken already exists") }
             if name.utf8.count > 15 { return .failure(.invalidArgument, "NAME \(name): longer than 15 bytes") }
-            server.broadcast(event: "added \(name) \(request.type!)")
+            server.broadcast(event: "added \(name) \(type)")
             return .ok
         case .list:
             return .ok(items: (1...3).map { .init(text: "b\($0) dummy \($0) 0\n", json: #"{"name":"b\#($0)","idp":\#($0)}"#) })
-        case .show:
-            return .ok(text: "\(request.name!) counter\n", json: #"{"name":"\#(request.name!)"}"#)
-        case .apply:
-            if let bad = request.lines.firstIndex(where: { $0.contains("bad") }) {
-                return .failure(.invalidArgument, "line \(bad + 1): unknown word", line: UInt32(bad))
+        case .show(let name):
+            return .ok(text: "\(name) counter\n", json: #"{"name":"\#(name)"}"#)
+        case .apply(let commands):
+            if let bad = commands.firstIndex(of: .graph(.remove(name: "bad"))) {
+                return .failure(.invalidArgument, "unknown block", command: UInt32(bad))
             }
-            return .ok(text: "applied \(request.lines.count) lines\n")
-        case .set where request.option == "sleep":
+            return .ok(text: "applied \(commands.count) commands\n")
+        case .graph(.set(_, "sleep")):
             usleep(400_000)
             return .ok
         default:

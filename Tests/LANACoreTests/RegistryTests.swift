@@ -388,7 +388,7 @@ final class RegistryTests: XCTestCase {
         let opened = registerFlagDevices()
         XCTAssertThrowsError(try registry.apply(steps: [
             .operation(.add(name: "a", type: "dummy")), .attach(kind: "flag", name: "f0"),
-            .operation(.bind("a", "nosuch")),
+            .operation(.bind(upper: "a", lower: "nosuch", port: nil)),
         ])) { error in XCTAssertEqual((error as? BatchError)?.index, 2) }
         XCTAssertEqual(opened.withLock { $0.map { $0.closed.withLock { $0 } } }, [1], "opened, then closed with the refusal")
         XCTAssertEqual(registry.devices.count, 0)
@@ -469,7 +469,7 @@ final class RegistryTests: XCTestCase {
         let before = registry.list()
         XCTAssertThrowsError(try registry.apply([
             .add(name: "b", type: "dummy"),
-            .bind("b", "a"),
+            .bind(upper: "b", lower: "a", port: nil),
             .add(name: "a", type: "tee"),
         ])) { error in
             let e = error as! BatchError
@@ -477,7 +477,7 @@ final class RegistryTests: XCTestCase {
             XCTAssertEqual(e.error.errno.rawValue, EEXIST)
         }
         XCTAssertEqual(registry.list(), before)
-        try registry.apply([.add(name: "b", type: "dummy"), .bind("b", "a")])
+        try registry.apply([.add(name: "b", type: "dummy"), .bind(upper: "b", lower: "a", port: nil)])
         XCTAssertEqual(fblocks(), ["a dummy 1 2 [2]", "b dummy 2 2 [1]"])
     }
 

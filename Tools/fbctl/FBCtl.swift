@@ -118,8 +118,8 @@ struct Replace: ParsableCommand {
 }
 
 struct ReplaceDrop: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "replace-drop",
-        abstract: "Like replace, but <old>'s state is dropped.", aliases: ["replace_drop"])
+    static let configuration = CommandConfiguration(commandName: ConfigurationFile.replaceDropWords[0],
+        abstract: "Like replace, but <old>'s state is dropped.", aliases: Array(ConfigurationFile.replaceDropWords.dropFirst()))
     @OptionGroup var options: ClientOptions
     @Argument(help: "Block to replace.") var old: String
     @Argument(help: "Unbound replacement.") var new: String
@@ -202,7 +202,7 @@ struct Watch: ParsableCommand {
 
 struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Apply a file of fbctl/vlink lines as one unit.",
-        discussion: "Every line is checked first; if any is refused nothing is applied and the line is reported. '#' starts a comment. Use - for standard input. filter= expressions are compiled here, as for 'fbctl set'.")
+        discussion: "Every line is parsed here first (a line that does not parse is reported and nothing is sent), then lanad checks all commands; if any is refused nothing is applied and its line is reported. '#' starts a comment. Use - for standard input. filter= expressions are compiled here, as for 'fbctl set'.")
     @OptionGroup var options: ClientOptions
     @Argument(help: "File of command lines, or - for standard input.") var file: String
     func run() throws {
@@ -211,25 +211,26 @@ struct Apply: ParsableCommand {
             throw ExitCode(1)
         }
         let runner = ToolRunner(tool: "fbctl", options: options)
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        let compiled: [String]
-        do throws(CommandLineWords.LineError) {
-            compiled = try CommandLineWords.compilingExpressions(lines) { expression throws(CommandLineWords.LineError) in
+        let words = "apply \(file)"
+        // Parsed and compiled here: a line that is wrong is reported with
+        // its number and nothing is sent.
+        let configuration: ConfigurationFile
+        do throws(ConfigurationFile.LineError) {
+            configuration = try ConfigurationFile(parsing: text).compilingFilters { expression throws(ConfigurationFile.Refusal) in
                 do throws(BPFSourceError) { return try CompiledFilterOption.make(expression) } catch {
-                    throw CommandLineWords.LineError(message: "filter refused, the loaded program stays: \(error)")
+                    throw ConfigurationFile.Refusal(.invalidArgument, "filter refused, the loaded program stays: \(error)")
                 }
             }
         } catch {
-            throw runner.refusal("apply \(file)", Errno(rawValue: EINVAL),
-                                 "line \(error.line): \(abbreviated(error.text)): \(error.message)")
+            throw runner.refusal(words, error.errno, error.description)
         }
-        let client = try runner.connect("apply \(file)")
+        let client = try runner.connect(words)
         var reply: ControlReply
-        do { reply = try client.send(.apply(lines: compiled)) } catch { throw runner.fail("apply \(file)", error) }
-        // A refused line is quoted as written, not as compiled.
-        if let index = reply.failedLine.map(Int.init), let message = reply.message {
-            reply.message = CommandLineWords.quotingAsWritten(message, line: index, original: lines, sent: compiled)
+        do { reply = try client.send(.apply(configuration.commands)) } catch { throw runner.fail(words, error) }
+        // lanad names the refused command by its index: tell it as its line.
+        if let error = reply.error, let index = reply.failedCommand {
+            reply.message = configuration.refusal(ofCommand: Int(index), .init(error, reply.message ?? "")).description
         }
-        try runner.finish("apply \(file)", reply)
+        try runner.finish(words, reply)
     }
 }

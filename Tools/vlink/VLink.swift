@@ -53,7 +53,7 @@ struct AddLink: ParsableCommand {
     @Argument(help: "Carrier interface.") var rootdev: String
     @Argument(help: "Tag, 0-1023.") var tag: UInt32
     func validate() throws {
-        if tag > 1023 { throw ValidationError("tag must be between 0 and 1023, not \(tag)") }
+        if tag > Command.maximumTag { throw ValidationError("tag must be between 0 and \(Command.maximumTag), not \(tag)") }
     }
     func run() throws {
         try ToolRunner(tool: "vlink", options: options).run("ethernet add \(name) \(rootdev) \(tag)",

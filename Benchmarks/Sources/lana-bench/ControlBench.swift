@@ -102,7 +102,7 @@ struct ControlBenchmark {
         try expectSuccess(client, .add(name: "bench-b", type: "dummy"))
 
         let echo = try EchoPair(
-            request: try ControlRequest.bind("bench-a", onTopOf: "bench-b").encode(sequence: 1),
+            request: try Command.bind("bench-a", onTopOf: "bench-b").encode(sequence: 1),
             reply: [UInt8](repeating: 0, count: 36))
         defer { echo.close() }
 
@@ -147,10 +147,10 @@ struct ControlBenchmark {
         return elapsed
     }
 
-    private func expectSuccess(_ client: ControlClient, _ request: ControlRequest) throws {
+    private func expectSuccess(_ client: ControlClient, _ request: Command) throws {
         let reply = try client.send(request)
         if let error = reply.error {
-            throw UsageError("lanad refused \(request.command): \(error): \(reply.message ?? "")")
+            throw UsageError("lanad refused \(request): \(error): \(reply.message ?? "")")
         }
     }
 

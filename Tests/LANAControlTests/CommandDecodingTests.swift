@@ -5,12 +5,12 @@ import XCTest
 
 /// The decoder refuses every malformed request with EINVAL or EOPNOTSUPP
 /// and a message that names the problem.
-final class ControlRequestDecodingTests: XCTestCase {
+final class CommandDecodingTests: XCTestCase {
     private let nameAttribute = RawMessage.string(1, "c1")
     private let typeAttribute = RawMessage.string(3, "counter")
 
     func testWellFormedRawMessageDecodes() throws {
-        let request = try ControlRequest(decoding: RawMessage.message(command: 1, attributes: nameAttribute + typeAttribute))
+        let request = try Command(decoding: RawMessage.message(command: 1, attributes: nameAttribute + typeAttribute))
         XCTAssertEqual(request, .add(name: "c1", type: "counter"))
     }
 
@@ -145,15 +145,105 @@ final class ControlRequestDecodingTests: XCTestCase {
         let attributes = RawMessage.attribute(1, Array("abc".utf8) + [0]) + RawMessage.attribute(3, Array("d".utf8) + [0], padded: false)
         let bytes = RawMessage.message(command: 1, attributes: attributes)
         XCTAssertEqual(bytes.count, 34)
-        XCTAssertEqual(try ControlRequest(decoding: bytes), .add(name: "abc", type: "d"))
+        XCTAssertEqual(try Command(decoding: bytes), .add(name: "abc", type: "d"))
         // The datagram may also carry that padding after nlmsg_len.
-        XCTAssertEqual(try ControlRequest(decoding: bytes + [0, 0]), .add(name: "abc", type: "d"))
+        XCTAssertEqual(try Command(decoding: bytes + [0, 0]), .add(name: "abc", type: "d"))
+    }
+
+    // MARK: APPLY's nested commands
+
+    private func applying(_ commands: [UInt8]...) -> [UInt8] {
+        RawMessage.message(command: 16, attributes: commands.flatMap { RawMessage.attribute(14, $0) })
+    }
+
+    private func cmd(_ command: UInt32) -> [UInt8] { RawMessage.u32(15, command) }
+
+    func testNestedCommandsDecodeWithOrWithoutTheNestedFlag() throws {
+        let add = cmd(1) + nameAttribute + typeAttribute
+        XCTAssertEqual(try Command(decoding: applying(add, cmd(11) + RawMessage.string(5, "eth0"))),
+                       .apply([.graph(.add(name: "c1", type: "counter")), .hook(interface: "eth0")]))
+        let flagged = RawMessage.message(command: 16, attributes: RawMessage.attribute(0x8000 | 14, add))
+        XCTAssertEqual(try Command(decoding: flagged), .apply([.graph(.add(name: "c1", type: "counter"))]))
+    }
+
+    func testBadNestingIsRefusedNamingTheCommand() {
+        assertRefusedExactly(applying(nameAttribute), "COMMAND 0 of APPLY: expected CMD (a 4-byte u32) as its first attribute")
+        assertRefusedExactly(applying([]), "COMMAND 0 of APPLY: expected CMD (a 4-byte u32) as its first attribute")
+        assertRefusedExactly(
+            applying(cmd(2) + nameAttribute, cmd(16)), "COMMAND 1 of APPLY: APPLY cannot be nested in APPLY")
+        assertRefusedExactly(
+            applying(cmd(9)), "COMMAND 0 of APPLY: LIST cannot be applied; APPLY takes graph commands and HOOK")
+        assertRefusedExactly(
+            applying(cmd(12) + RawMessage.string(5, "eth0")),
+            "COMMAND 0 of APPLY: UNHOOK cannot be applied; APPLY takes graph commands and HOOK")
+        // A CMD of the wrong size is not a CMD.
+        assertRefusedExactly(
+            applying(RawMessage.attribute(15, [1, 0]) + nameAttribute),
+            "COMMAND 0 of APPLY: expected CMD (a 4-byte u32) as its first attribute")
+        // The attribute walk of a nested command is the top-level one.
+        assertRefusedExactly(
+            applying(cmd(2) + nameAttribute, cmd(1) + RawMessage.attribute(1, [0x41]) + typeAttribute),
+            "COMMAND 1 of APPLY: attribute NAME (1 bytes) is not NUL-terminated; expected a NUL-terminated string")
+        assertRefusedExactly(
+            applying(cmd(2) + nameAttribute + [0x40, 0, 1, 0]),
+            "COMMAND 0 of APPLY: attribute at offset 40 has nla_len 64; expected 4…4 bytes")
+        assertRefusedExactly(
+            applying(cmd(2) + nameAttribute + RawMessage.string(1, "c2")), "COMMAND 0 of APPLY: attribute NAME appears more than once")
+        assertRefusedExactly(
+            applying(cmd(2) + nameAttribute + RawMessage.u32(15, 2)),
+            "COMMAND 0 of APPLY: attribute CMD is not valid in RM (expected: NAME)")
+        assertRefusedExactly(
+            applying(cmd(2) + nameAttribute + RawMessage.attribute(0x8000 | 1, Array("x".utf8) + [0])),
+            "COMMAND 0 of APPLY: unknown attribute type 32769 at offset 40; this version knows types 1…7, 9…15 without flag bits")
+    }
+
+    func testUnknownOrIncompleteNestedCommand() {
+        assertRefusedExactly(
+            applying(cmd(99)), "COMMAND 0 of APPLY: unknown command 99; this version knows commands 1…17")
+        assertRefusedExactly(
+            applying(cmd(0x1_0001)), "COMMAND 0 of APPLY: unknown command 65537; this version knows commands 1…17")
+        assertRefusedExactly(applying(cmd(1) + nameAttribute), "COMMAND 0 of APPLY: ADD requires attribute TYPE")
+        assertRefusedExactly(
+            applying(cmd(6) + nameAttribute + RawMessage.string(2, "n") + RawMessage.u32(7, 4)),
+            "COMMAND 0 of APPLY: FLAGS has unknown bits 0x4; known: 0x1 (DROP)")
+    }
+
+    func testNestingAttributesOutsideTheirPlace() {
+        assertRefusedExactly(
+            RawMessage.message(command: 2, attributes: nameAttribute + RawMessage.attribute(14, cmd(2) + nameAttribute)),
+            "attribute COMMAND is not valid in RM (expected: NAME)")
+        assertRefusedExactly(
+            RawMessage.message(command: 16, attributes: cmd(2)), "attribute CMD is not valid in APPLY (expected: COMMAND)")
+        // LINE, APPLY's text lines before it carried commands, is gone.
+        assertRefusedExactly(
+            RawMessage.message(command: 16, attributes: RawMessage.string(8, "fbctl add a dummy")),
+            "unknown attribute type 8 at offset 20; this version knows types 1…7, 9…15 without flag bits")
+        // NLA_F_NESTED belongs on COMMAND only.
+        assertRefusedExactly(
+            RawMessage.message(command: 2, attributes: RawMessage.attribute(0x8000 | 1, Array("c1".utf8) + [0])),
+            "unknown attribute type 32769 at offset 20; this version knows types 1…7, 9…15 without flag bits")
+        // A tag beyond 10 bits.
+        assertRefusedExactly(
+            RawMessage.message(command: 13, attributes: RawMessage.string(1, "v") + RawMessage.string(5, "e") + RawMessage.u32(6, 1024)),
+            "TAG 1024 is out of range; expected 0…1023")
+    }
+
+    private func assertRefusedExactly(
+        _ bytes: [UInt8], _ message: String, file: StaticString = #filePath, line: UInt = #line
+    ) {
+        XCTAssertThrowsError(try Command(decoding: bytes), file: file, line: line) { error in
+            guard let error = error as? ControlProtocolError else {
+                return XCTFail("unexpected error \(error)", file: file, line: line)
+            }
+            XCTAssertEqual(error.errno, .invalidArgument, file: file, line: line)
+            XCTAssertEqual(error.message, message, file: file, line: line)
+        }
     }
 
     private func assertRejected(
         _ bytes: [UInt8], _ errno: Errno, _ text: String, file: StaticString = #filePath, line: UInt = #line
     ) {
-        XCTAssertThrowsError(try ControlRequest(decoding: bytes), file: file, line: line) { error in
+        XCTAssertThrowsError(try Command(decoding: bytes), file: file, line: line) { error in
             guard let error = error as? ControlProtocolError else {
                 return XCTFail("unexpected error \(error)", file: file, line: line)
             }
