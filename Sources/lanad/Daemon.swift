@@ -84,14 +84,6 @@ final class Daemon {
         // client never reads a predecessor's or a missing file.
         state.refresh()
 
-        let server: ControlServer
-        do {
-            server = try ControlServer(socketPath: directory.controlSocket)
-        } catch {
-            throw StartFailure(description: "cannot serve \(directory.controlSocket): \(error)")
-        }
-        registry.setEventSink { [server] event in server.broadcast(event: event.description) }
-
         engines.start()
         handler.refreshState()
         if let config = options.config, let configuration {
@@ -105,6 +97,19 @@ final class Daemon {
             }
             log.info("applied configuration \(config)")
         }
+
+        // The control socket appears only now: a client that finds it, and
+        // a script that reads the state files once it is there, sees the
+        // configuration applied.
+        let server: ControlServer
+        do {
+            server = try ControlServer(socketPath: directory.controlSocket)
+        } catch {
+            hooks.unhookAll()
+            engines.stop()
+            throw StartFailure(description: "cannot serve \(directory.controlSocket): \(error)")
+        }
+        registry.setEventSink { [server] event in server.broadcast(event: event.description) }
 
         // Signal thread: SIGTERM/SIGINT stop the server loop; SIGHUP is ignored.
         let signalThread = SignalWaiter(signals: signals) { sig in
