@@ -117,20 +117,6 @@ func runProgram(_ path: String, _ arguments: [String], stdin: String? = nil,
                       signaled: killed || process.terminationReason == .uncaughtSignal)
 }
 
-/// How many CPUs this process may run on (its affinity mask): lanad
-/// refuses more engines than that without `--force`.
-func allowedCPUCount() -> Int {
-    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-    guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") }) else { return 1 }
-    let list = line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces)
-    let count = list.split(separator: ",").reduce(0) { total, part in
-        let bounds = part.split(separator: "-").compactMap { Int($0) }
-        guard let lo = bounds.first, let hi = bounds.last, lo <= hi else { return total }
-        return total + hi - lo + 1
-    }
-    return max(count, 1)
-}
-
 /// A fresh, not yet existing run directory path under /tmp.
 func freshRunDirectory() -> String {
     "/tmp/lanae2e-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import LANATestSupport
 import XCTest
 
 /// Two fresh network namespaces — `daemonNamespace`, where lanad runs and
@@ -98,7 +99,7 @@ final class Lanad: @unchecked Sendable {
             name: "lanad",
             arguments: [try Shell.which("ip"), "netns", "exec", namespace,
                         BuildProducts.path("lanad"), "--run-dir", runDirectory, "--engines", String(engines)] + options
-                + (engines > Lanad.allowedCPUCount() && !options.contains("--force") ? ["--force"] : []),
+                + (engines > allowedCPUCount() && !options.contains("--force") ? ["--force"] : []),
             logDirectory: workDirectory)
         let ready = waitUntil(within: 15, interval: 0.01) {
             guard child.isRunning else { return true }
@@ -108,21 +109,6 @@ final class Lanad: @unchecked Sendable {
             child.stop()
             throw CommandFailure(description: "lanad did not start: \(child.stderr)")
         }
-    }
-
-    /// How many CPUs this process may run on: lanad refuses more engines
-    /// than that without `--force`, which the tests' two engines take on a
-    /// one-CPU machine.
-    static func allowedCPUCount() -> Int {
-        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") }) else { return 1 }
-        let list = line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces)
-        let count = list.split(separator: ",").reduce(0) { total, part in
-            let bounds = part.split(separator: "-").compactMap { Int($0) }
-            guard let lo = bounds.first, let hi = bounds.last, lo <= hi else { return total }
-            return total + hi - lo + 1
-        }
-        return max(count, 1)
     }
 
     var log: String { child.stderr }
