@@ -134,7 +134,7 @@ let package = Package(
             path: "Tools/vlink",
             swiftSettings: strictSwift
         ),
-        .target(name: "LANATestSupport", path: "Tests/LANATestSupport"),
+        .target(name: "LANATestSupport", dependencies: ["LANAControl"], path: "Tests/LANATestSupport"),
         .testTarget(
             name: "LANACoreTests",
             dependencies: ["LANACore", "LANABlocks", "LANAEmbedded"]

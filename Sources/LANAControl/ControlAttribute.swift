@@ -33,9 +33,12 @@ public enum ControlAttribute: UInt16, CaseIterable, Hashable, Sendable {
     /// A port name (BIND): `up.<x>` of the lower block or `down.<x>` of
     /// the upper one.
     case port = 13
+    /// In a reply to LIST: the registry version the list shows, in decimal;
+    /// the state file `version` names the one the state files show.
+    case version = 14
 
     /// The largest attribute type this version knows.
-    public static let maximum: ControlAttribute = .port
+    public static let maximum: ControlAttribute = .version
 
     /// What an attribute's payload is.
     public enum Kind: Hashable, Sendable {
@@ -58,6 +61,7 @@ public enum ControlAttribute: UInt16, CaseIterable, Hashable, Sendable {
         case .name, .name2, .type, .interfaceName, .port: .string(maximumLength: 255)
         case .option, .line: .string(maximumLength: 61_440)
         case .text, .json, .event: .string(maximumLength: 65_000)
+        case .version: .string(maximumLength: 20)
         case .tag, .flags, .lineNumber: .u32
         }
     }
@@ -78,6 +82,7 @@ public enum ControlAttribute: UInt16, CaseIterable, Hashable, Sendable {
         case .json: "JSON"
         case .event: "EVENT"
         case .port: "PORT"
+        case .version: "VERSION"
         }
     }
 

@@ -27,6 +27,7 @@ extension ControlReply {
                 return values
             }
             if let failedLine { data.append([(.lineNumber, .u32(failedLine))]) }
+            if let registryVersion { data.append([(.version, .string(String(registryVersion)))]) }
             for values in data {
                 let message = try NetlinkMessage(
                     capacity: NetlinkMessage.size(genericPayloads: values.map { $0.1.encodedSize }))

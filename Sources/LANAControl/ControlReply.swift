@@ -37,6 +37,10 @@ public struct ControlReply: Hashable, Sendable {
     /// For a refused APPLY: the index (from 0) of the line that was refused.
     public var failedLine: UInt32?
 
+    /// For LIST: the registry version the list shows. The state files have
+    /// caught up with it when the file `version` holds at least this number.
+    public var registryVersion: UInt64?
+
     public init(error: Errno? = nil, message: String? = nil, items: [Item] = [], failedLine: UInt32? = nil) {
         self.error = error
         self.message = message

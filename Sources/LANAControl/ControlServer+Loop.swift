@@ -15,8 +15,6 @@ extension ControlServer {
     ///     on this thread instead of waking up at intervals to look.
     ///   - onReadable: Runs on this thread when `watching` is readable; it
     ///     must read what is waiting, or it is called again at once.
-    ///   - afterReply: Runs on this thread each time a reply has been sent,
-    ///     for work the handler can leave until the client has its answer.
     ///   - handler: Answers one request; runs on this thread, one request
     ///     at a time. It may call ``broadcast(event:)``; those events go out
     ///     after its reply.
@@ -25,7 +23,6 @@ extension ControlServer {
         onTick: () -> Void = {},
         watching: FileDescriptor? = nil,
         onReadable: () -> Void = {},
-        afterReply: () -> Void = {},
         handler: (ControlRequest, PeerCredentials) -> ControlReply
     ) throws(ControlServerError) {
         let alreadyRunning = shared.withLock { shared in
@@ -52,7 +49,7 @@ extension ControlServer {
                 timeout = Int32(min(milliseconds, Int64(Int32.max)))
             }
             let keepGoing = try loop.turn(timeout: timeout, watching: watching, onReadable: onReadable,
-                                          handler: handler, afterReply: afterReply)
+                                          handler: handler)
             guard keepGoing else { return }
             if let due = nextTick, let tickInterval, clock.now >= due {
                 onTick()
@@ -85,8 +82,7 @@ struct ServerLoop: ~Copyable {
     /// One poll and the work it reveals; `false` once stop was requested.
     mutating func turn(
         timeout: Int32, watching: FileDescriptor? = nil, onReadable: () -> Void = {},
-        handler: (ControlRequest, PeerCredentials) -> ControlReply,
-        afterReply: () -> Void = {}
+        handler: (ControlRequest, PeerCredentials) -> ControlReply
     ) throws(ControlServerError) -> Bool {
         if let until = listenerPausedUntil, ContinuousClock.now >= until { listenerPausedUntil = nil }
         let readable = Int16(POLLIN) | pollReadHangUp
@@ -117,7 +113,7 @@ struct ServerLoop: ~Copyable {
             if !runQueuedWork() { return false }
         }
         for (index, client) in clients.enumerated() {
-            service(client, events: descriptors[index + 2].revents, handler: handler, afterReply: afterReply)
+            service(client, events: descriptors[index + 2].revents, handler: handler)
         }
         if watching != nil, descriptors[descriptors.count - 1].revents != 0 { onReadable() }
         clients.removeAll { $0.isClosed }
@@ -191,8 +187,7 @@ struct ServerLoop: ~Copyable {
     /// Reads and answers what one client sent, or sends what is queued.
     private mutating func service(
         _ client: ControlConnection, events: Int16,
-        handler: (ControlRequest, PeerCredentials) -> ControlReply,
-        afterReply: () -> Void
+        handler: (ControlRequest, PeerCredentials) -> ControlReply
     ) {
         guard events != 0, !client.isClosed else { return }
         if events & Int16(POLLNVAL) != 0 {
@@ -231,7 +226,6 @@ struct ServerLoop: ~Copyable {
                 let datagrams = answer(length: length, from: client, handler: handler)
                 client.enqueue(datagrams)
                 client.flush()
-                afterReply()
             }
         }
     }

@@ -75,8 +75,13 @@ final class Daemon {
         let registry = Registry(engineCount: placement.count)
         BuiltinBlocks.register(in: registry)
         let engines = EngineGroup(registry: registry, cpus: placement, measureStalls: options.measureStalls)
-        let state = StateFiles(directory: directory, registry: registry, engines: engines, writeStalls: options.measureStalls,
-                               log: log)
+        let state: StateFiles
+        do throws(Errno) {
+            state = try StateFiles(directory: directory, registry: registry, engines: engines,
+                                   writeStalls: options.measureStalls, log: log)
+        } catch {
+            throw StartFailure(description: "cannot set up the state files: \(error)")
+        }
         let handler = RequestHandler(registry: registry, state: state)
         let hooks = EthernetHooks(registry: registry, engineCount: placement.count, log: log)
         handler.interfaces = hooks
@@ -117,9 +122,9 @@ final class Daemon {
         }
         signalThread.start()
 
-        // Stats thread: refreshes counters in the state files every 200 ms.
-        let stats = PeriodicThread(named: "lana-state", intervalMilliseconds: 200) { state.refresh() }
-        stats.start()
+        // The state writer: files follow operations within 200 ms, the
+        // engines' counters every 200 ms.
+        state.start()
 
         log.info("lanad running: \(placement.count) engine(s) on CPUs \(placement.map { $0.map(String.init) ?? "-" }.joined(separator: ",")), run directory \(directory.path)")
         // Interfaces that go away are noticed from the kernel's link
@@ -142,14 +147,13 @@ final class Daemon {
                     linkEvents?.drain()
                     hooks.poll(reason: "link notification")
                     handler.refreshState()
-                },
-                afterReply: { state.prepareNext() }
+                }
             ) { request, _ in handler.handle(request) }
         } catch {
             log.error("control server failed: \(error)")
         }
         log.info("shutting down: draining engines")
-        stats.stop()
+        state.stop()
         hooks.unhookAll()
         engines.stop()
         let total = engines.stats.total()

@@ -76,24 +76,6 @@ int lana_sleep_until_woken(void *fds, unsigned long count);
 /// been joined). Returns 0 or an error number.
 int lana_wake_thread(unsigned long thread);
 
-/// Swaps the names `from` and `to` atomically (renameat2 with
-/// RENAME_EXCHANGE; both must exist). Returns 0 or an error number.
-int lana_rename_exchange(const char *from, const char *to);
-
-/// Makes a lease break on `fd` signal SIGURG (ignored by default) instead
-/// of SIGIO (which by default ends the process). Call once per open file
-/// description, before `lana_take_write_lease`. Returns 0 or an error number.
-int lana_set_lease_signal(int fd);
-
-/// Takes a write lease on `fd` (F_SETLEASE F_WRLCK), which the kernel
-/// grants only while no other open file description refers to the file.
-/// Returns 0 or an error number (EAGAIN: someone else has the file open).
-int lana_take_write_lease(int fd);
-
-/// Gives up a lease taken with `lana_take_write_lease`. Returns 0 or an
-/// error number.
-int lana_release_lease(int fd);
-
 /// Number of online CPUs.
 int lana_online_cpus(void);
 
