@@ -80,7 +80,7 @@ let package = Package(
         .target(
             name: "LANAControl",
             dependencies: [
-                "CNetlink",
+                "CNetlink", "CLANASupport", "LANAPosix",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strictSwift
@@ -88,7 +88,7 @@ let package = Package(
         .target(
             name: "LANATool",
             dependencies: [
-                "LANAControl", "LANACore",
+                "LANAControl", "LANAPosix",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSwift
@@ -137,7 +137,7 @@ let package = Package(
         .target(name: "LANATestSupport", dependencies: ["LANAControl"], path: "Tests/LANATestSupport"),
         .testTarget(
             name: "LANACoreTests",
-            dependencies: ["LANACore", "LANABlocks", "LANAEmbedded"]
+            dependencies: ["LANACore", "LANABlocks", "LANAEmbedded", "LANAPosix"]
         ),
         .testTarget(
             name: "LANABlocksTests",
@@ -147,7 +147,7 @@ let package = Package(
         .testTarget(name: "BpfBlockTests", dependencies: ["LANABPF", "LANABlocks", "LANACore", "LANAEmbedded"]),
         .testTarget(
             name: "LANAControlTests",
-            dependencies: ["LANAControl", "LANATestSupport"]
+            dependencies: ["LANAControl", "LANAPosix", "LANATestSupport"]
         ),
         .testTarget(
             name: "EndToEndTests",

@@ -2,29 +2,6 @@ import CLANASupport
 import Glibc
 import Synchronization
 
-/// Waits for blocked signals with `sigwait` on its own thread and calls
-/// `onSignal`; stops when it returns `true`.
-final class SignalWaiter: @unchecked Sendable {
-    private let signals: sigset_t
-    private let onSignal: (Int32) -> Bool
-
-    init(signals: sigset_t, onSignal: @escaping (Int32) -> Bool) {
-        self.signals = signals
-        self.onSignal = onSignal
-    }
-
-    func start() {
-        spawnDetached(named: "lana-signals") { [self] in
-            var set = signals
-            while true {
-                var sig: Int32 = 0
-                if sigwait(&set, &sig) != 0 { continue }
-                if onSignal(sig) { return }
-            }
-        }
-    }
-}
-
 private final class ThreadBody {
     let run: () -> Void
     init(_ run: @escaping () -> Void) { self.run = run }
@@ -44,8 +21,4 @@ func spawn(named name: String, _ body: @escaping () -> Void) -> pthread_t {
     }, box)
     precondition(rc == 0, "pthread_create: \(rc)")
     return tid
-}
-
-func spawnDetached(named name: String, _ body: @escaping () -> Void) {
-    pthread_detach(spawn(named: name, body))
 }

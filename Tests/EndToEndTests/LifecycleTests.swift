@@ -21,7 +21,7 @@ final class LifecycleTests: EndToEndTestCase {
         XCTAssertEqual(lanad.fblocks?.split(separator: "\n").map { $0.split(separator: " ")[0] }, ["a", "b", "c", "d"])
     }
 
-    /// With a CPU left over, the control, state-file and signal threads
+    /// With a CPU left over, the control and state-file threads
     /// run off the engines' CPUs; each engine has its CPU to itself. Every
     /// thread is named for what it does (what `top -H` shows).
     func testEnginesHaveTheirCPUsToThemselves() throws {
@@ -38,7 +38,7 @@ final class LifecycleTests: EndToEndTestCase {
                         cpuList(allowedCPUs(task: path)))
             }
             return threads.filter { $0.cpus == [engineCPU] }.count == 1
-                && Set(["lana-state", "lana-signals"]).isSubset(of: threads.map(\.name))
+                && Set(["lana-state"]).isSubset(of: threads.map(\.name))
         }
         let masks = threads.map(\.cpus)
         XCTAssertTrue(settled, "no thread pinned to CPU \(engineCPU), or a thread unnamed: \(threads)")

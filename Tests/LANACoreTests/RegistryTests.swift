@@ -1,5 +1,6 @@
 import LANABlocks
 import LANACore
+import LANAPosix
 import SystemPackage
 import XCTest
 

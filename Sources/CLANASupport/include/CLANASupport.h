@@ -205,6 +205,27 @@ int lana_current_cpu(void);
 /// Moves the calling thread (only) into the network namespace open at `fd`.
 /// Returns 0 or an errno value.
 int lana_enter_net_namespace(int fd);
+
+// The control socket layer (LANAControl/UnixSeqpacketSocket.swift) needs a
+// few GNU extensions that Swift's Glibc module leaves out because they sit
+// behind _GNU_SOURCE. They are re-stated here with the kernel's ABI rather
+// than by defining _GNU_SOURCE, which would not reach the already-built
+// Glibc module anyway.
+#include <sys/socket.h>
+
+/// `struct ucred` as returned by `getsockopt(SO_PEERCRED)`.
+struct lana_ucred {
+    int32_t pid;
+    uint32_t uid;
+    uint32_t gid;
+};
+
+/// `accept4(2)`: accept with SOCK_NONBLOCK | SOCK_CLOEXEC in one step, so a
+/// client descriptor never exists in blocking or inheritable form.
+extern int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+
+/// `SO_PEERGROUPS` (Linux 4.13): the peer's supplementary groups at connect().
+static inline int lana_so_peergroups(void) { return 59; }
 #endif
 
 #endif
