@@ -23,13 +23,14 @@
 // reply as ControlClient does (for ControlClient.defaultSpin, then it
 // sleeps). It is the floor the kernel's IPC and the server's wake-ups set;
 // the difference is lanad's own work (decoding, the registry change,
-// publishing the dispatch table, rewriting the state files). p90, p99.9, max and lanad's CPU time per round trip
-// (all its threads, from /proc/<pid>/task/*/schedstat) go to standard error.
+// publishing the dispatch table; the state files are written by another
+// thread, docs/design.md §2). p90, p99.9, max and lanad's CPU time per
+// round trip (all its threads, from /proc/<pid>/task/*/schedstat) go to
+// standard error.
 //
-// The run directory defaults to /dev/shm: lanad rewrites `fblocks` (write
-// to a temporary file, rename) before every reply, and /run, where its
-// default run directory lives, is a tmpfs on a usual system. On a
-// journaling file system the rename costs several times more.
+// The run directory defaults to /dev/shm, a tmpfs like /run, where lanad's
+// default run directory lives on a usual system: its state writer renames
+// files there while the benchmark runs.
 
 import LANAControl
 
