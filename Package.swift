@@ -82,7 +82,7 @@ let package = Package(
             // LANACore for GraphCommand, the registry's half of the command
             // model; LANACore knows nothing of the control protocol.
             dependencies: [
-                "CNetlink", "LANACore",
+                "CNetlink", "CLANASupport", "LANACore", "LANAPosix",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strictSwift
@@ -90,7 +90,7 @@ let package = Package(
         .target(
             name: "LANATool",
             dependencies: [
-                "LANAControl", "LANACore",
+                "LANAControl", "LANAPosix",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSwift
@@ -136,10 +136,10 @@ let package = Package(
             path: "Tools/vlink",
             swiftSettings: strictSwift
         ),
-        .target(name: "LANATestSupport", path: "Tests/LANATestSupport"),
+        .target(name: "LANATestSupport", dependencies: ["LANAControl"], path: "Tests/LANATestSupport"),
         .testTarget(
             name: "LANACoreTests",
-            dependencies: ["LANACore", "LANABlocks", "LANAEmbedded"]
+            dependencies: ["LANACore", "LANABlocks", "LANAEmbedded", "LANAPosix"]
         ),
         .testTarget(
             name: "LANABlocksTests",
@@ -149,7 +149,7 @@ let package = Package(
         .testTarget(name: "BpfBlockTests", dependencies: ["LANABPF", "LANABlocks", "LANACore", "LANAEmbedded"]),
         .testTarget(
             name: "LANAControlTests",
-            dependencies: ["LANAControl", "LANACore", "LANATestSupport"]
+            dependencies: ["LANAControl", "LANACore", "LANAPosix", "LANATestSupport"]
         ),
         .testTarget(
             name: "EndToEndTests",

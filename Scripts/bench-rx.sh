@@ -32,7 +32,7 @@
 #
 # CPU time: the sum over the process's threads of /proc/<pid>/task/*/schedstat
 # (sum_exec_runtime, nanoseconds) gives `cpu_ns_per_packet` (whole process:
-# for lanad the engine, control, stats and signal threads).
+# for lanad the engine, control and state threads).
 # `engine_ns_per_packet` is the receiving thread alone (the one pinned to
 # CPU 1). /proc/<pid>/stat utime+stime (`cpu_ns_per_packet_ticks`) is also
 # printed, but it is in clock ticks of 10 ms: ~50 ms of CPU in a 5 s window

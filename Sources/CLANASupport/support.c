@@ -175,42 +175,6 @@ const char *lana_errno_text(int code) {
     return strerror(code);
 }
 
-int lana_rename_exchange(const char *from, const char *to) {
-#if defined(__linux__) && defined(SYS_renameat2)
-    return syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 2 /* RENAME_EXCHANGE */) == 0 ? 0 : errno;
-#else
-    (void)from; (void)to;
-    return ENOSYS;
-#endif
-}
-
-int lana_set_lease_signal(int fd) {
-#ifdef __linux__
-    return fcntl(fd, F_SETSIG, SIGURG) == 0 ? 0 : errno;
-#else
-    (void)fd;
-    return ENOSYS;
-#endif
-}
-
-int lana_take_write_lease(int fd) {
-#ifdef __linux__
-    return fcntl(fd, F_SETLEASE, F_WRLCK) == 0 ? 0 : errno;
-#else
-    (void)fd;
-    return ENOSYS;
-#endif
-}
-
-int lana_release_lease(int fd) {
-#ifdef __linux__
-    return fcntl(fd, F_SETLEASE, F_UNLCK) == 0 ? 0 : errno;
-#else
-    (void)fd;
-    return ENOSYS;
-#endif
-}
-
 static int wake_signal_number;
 static pthread_once_t wake_signal_once = PTHREAD_ONCE_INIT;
 

@@ -39,9 +39,12 @@ public enum ControlAttribute: UInt16, CaseIterable, Hashable, Sendable {
     case command = 14
     /// Inside ``command``: the command, as `genlmsghdr.cmd` would carry it.
     case commandNumber = 15
+    /// In a reply to LIST: the registry version the list shows, in decimal;
+    /// the state file `version` names the one the state files show.
+    case version = 16
 
     /// The largest attribute type this version knows.
-    public static let maximum: ControlAttribute = .commandNumber
+    public static let maximum: ControlAttribute = .version
 
     /// What an attribute's payload is.
     public enum Kind: Hashable, Sendable {
@@ -66,6 +69,7 @@ public enum ControlAttribute: UInt16, CaseIterable, Hashable, Sendable {
         case .name, .name2, .type, .interfaceName, .port: .string(maximumLength: 255)
         case .option: .string(maximumLength: 61_440)
         case .text, .json, .event: .string(maximumLength: 65_000)
+        case .version: .string(maximumLength: 20)
         case .tag, .flags, .commandIndex, .commandNumber: .u32
         case .command: .nested
         }
@@ -88,6 +92,7 @@ public enum ControlAttribute: UInt16, CaseIterable, Hashable, Sendable {
         case .port: "PORT"
         case .command: "COMMAND"
         case .commandNumber: "CMD"
+        case .version: "VERSION"
         }
     }
 

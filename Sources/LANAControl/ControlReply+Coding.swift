@@ -27,6 +27,7 @@ extension ControlReply {
                 return values
             }
             if let failedCommand { data.append([(.commandIndex, .u32(failedCommand))]) }
+            if let registryVersion { data.append([(.version, .string(String(registryVersion)))]) }
             for values in data {
                 let message = try NetlinkMessage(
                     capacity: NetlinkMessage.size(genericPayloads: values.map { $0.1.encodedSize }))

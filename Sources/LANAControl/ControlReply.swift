@@ -38,6 +38,10 @@ public struct ControlReply: Hashable, Sendable {
     /// refused; the client maps it to what it sent (a file's line).
     public var failedCommand: UInt32?
 
+    /// For LIST: the registry version the list shows. The state files have
+    /// caught up with it when the file `version` holds at least this number.
+    public var registryVersion: UInt64?
+
     public init(error: Errno? = nil, message: String? = nil, items: [Item] = [], failedCommand: UInt32? = nil) {
         self.error = error
         self.message = message

@@ -94,7 +94,7 @@ public struct ControlReplyDecoder: Sendable {
             guard raw == expected.rawValue else {
                 throw .malformed("reply data has command \(raw); expected \(expected.rawValue) (\(expected.wireName))")
             }
-            return [.text, .json, .commandIndex] as ControlAttributeSet
+            return [.text, .json, .commandIndex, .version] as ControlAttributeSet
         }
         let values = try NetlinkMessage.converting(datagram, view: view).parsedAttributes()
         if view.command == ControlProtocol.eventCommand {
@@ -116,6 +116,9 @@ public struct ControlReplyDecoder: Sendable {
             case (.text, .string(let text)): item.text = text; isItem = true
             case (.json, .string(let json)): item.json = json; isItem = true
             case (.commandIndex, .u32(let index)): reply.failedCommand = index
+            case (.version, .string(let text)):
+                guard let version = UInt64(text) else { throw .malformed("VERSION \(text) is not a decimal number") }
+                reply.registryVersion = version
             default: throw .malformed("attribute \(attribute.wireName) is not valid in reply data")
             }
         }

@@ -1,136 +1,109 @@
 import Glibc
+import LANAPosix
 import Synchronization
 import SystemPackage
 
 extension ControlServer {
-    /// Serves clients on the calling thread until ``stop()``.
+    /// Serves clients on the calling thread, on an event loop of its own,
+    /// until ``stop()``.
     ///
-    /// - Parameters:
-    ///   - tickInterval: If set, `onTick` runs on this thread about this
-    ///     often (never while a request is being handled), for the daemon's
-    ///     periodic work.
-    ///   - onTick: Periodic work.
-    ///   - watching: A descriptor of the daemon's own (a netlink socket,
-    ///     say) polled along with the clients, so the daemon reacts to it
-    ///     on this thread instead of waking up at intervals to look.
-    ///   - onReadable: Runs on this thread when `watching` is readable; it
-    ///     must read what is waiting, or it is called again at once.
-    ///   - afterReply: Runs on this thread each time a reply has been sent,
-    ///     for work the handler can leave until the client has its answer.
-    ///   - handler: Answers one request; runs on this thread, one request
-    ///     at a time. It may call ``broadcast(event:)``; those events go out
-    ///     after its reply.
-    public func run(
-        tickInterval: Duration? = nil,
-        onTick: () -> Void = {},
-        watching: FileDescriptor? = nil,
-        onReadable: () -> Void = {},
-        afterReply: () -> Void = {},
-        handler: (Command, PeerCredentials) -> ControlReply
-    ) throws(ControlServerError) {
+    /// - Parameter handler: Answers one request; runs on this thread, one
+    ///   request at a time. It may call ``broadcast(event:)``; those events
+    ///   go out after its reply.
+    public func run(handler: @escaping (Command, PeerCredentials) -> ControlReply) throws(ControlServerError) {
+        let loop: EventLoop
+        do throws(Errno) { loop = try EventLoop() } catch { throw .system(error, operation: "creating an event loop") }
+        try register(in: loop, handler: handler)
+        defer { shared.withLock { $0.running = false } }
+        do throws(Errno) { try loop.run() } catch { throw .system(error, operation: "epoll_wait") }
+    }
+
+    /// Serves clients from `loop`, on its thread: registers the listening
+    /// socket and the server's wake-up now, and each client as it connects.
+    /// ``stop()`` stops `loop`. The clients are closed when the loop goes
+    /// away.
+    ///
+    /// - Parameter handler: As for ``run(handler:)``.
+    public func register(in loop: EventLoop,
+                         handler: @escaping (Command, PeerCredentials) -> ControlReply) throws(ControlServerError) {
         let alreadyRunning = shared.withLock { shared in
             defer { shared.running = true }
             return shared.running
         }
         guard !alreadyRunning else { throw .alreadyRunning }
-        var loop = ServerLoop(server: self)
-        defer {
-            loop.closeAll()
-            shared.withLock { $0.running = false }
-        }
-        let clock = ContinuousClock()
-        var nextTick = tickInterval.map { clock.now + $0 }
-        while true {
-            // Checked before polling too: a stop requested before this run
-            // may have had its wakeup consumed by an earlier one.
-            if shared.withLock({ $0.stopRequested }) { return }
-            var timeout: Int32 = -1
-            if let nextTick {
-                let remaining = clock.now.duration(to: nextTick)
-                let (seconds, attoseconds) = remaining.components
-                let milliseconds = max(0, seconds * 1000 + attoseconds / 1_000_000_000_000_000 + 1)
-                timeout = Int32(min(milliseconds, Int64(Int32.max)))
+        let session = ServerSession(server: self, loop: loop, handler: handler)
+        do throws(Errno) {
+            try loop.register(wakeup.descriptor, events: .readable) { [session] _ in session.wokenUp() }
+            try loop.register(FileDescriptor(rawValue: listener.descriptor), events: .readable) { [session] _ in
+                session.acceptPending()
             }
-            let keepGoing = try loop.turn(timeout: timeout, watching: watching, onReadable: onReadable,
-                                          handler: handler, afterReply: afterReply)
-            guard keepGoing else { return }
-            if let due = nextTick, let tickInterval, clock.now >= due {
-                onTick()
-                nextTick = max(due + tickInterval, clock.now)
-            }
+        } catch {
+            throw .system(error, operation: "registering the control socket")
         }
+        // A stop requested before this: its wake-up may have been consumed.
+        if shared.withLock({ $0.stopRequested }) { loop.stop() }
     }
 }
 
 /// The control thread's state: the clients and what is queued for them.
-/// Lives on the stack of ``ControlServer/run(tickInterval:onTick:handler:)``,
-/// so no other thread can reach it.
-struct ServerLoop: ~Copyable {
+/// Only the handlers the server registered in its event loop reach it,
+/// so no other thread can.
+final class ServerSession {
     let server: ControlServer
-    var clients: [ControlConnection] = []
-    /// Set after EMFILE/ENFILE on accept: the pending connection would keep
-    /// the listener readable and the loop spinning, so the listener is left
-    /// out of the poll set until then.
-    var listenerPausedUntil: ContinuousClock.Instant?
+    /// The loop owns the session (through the handlers it holds), not the
+    /// other way round.
+    unowned let loop: EventLoop
+    let handler: (Command, PeerCredentials) -> ControlReply
+    /// By descriptor.
+    var clients: [Int32: ControlConnection] = [:]
+    /// What each client is watched for: readable, or writable while output
+    /// is queued.
+    var watchingOutput: Set<Int32> = []
+    var listenerPaused = false
     var buffer = [UInt8](repeating: 0, count: ControlProtocol.maximumDatagramSize)
 
-    init(server: ControlServer) {
+    init(server: ControlServer, loop: EventLoop, handler: @escaping (Command, PeerCredentials) -> ControlReply) {
         self.server = server
+        self.loop = loop
+        self.handler = handler
     }
 
-    mutating func closeAll() {
-        clients.removeAll()
+    private static let readable: Epoll.Events = [.readable, .readHangUp]
+
+    /// Another thread queued work or events, or asked the server to stop.
+    func wokenUp() {
+        _ = try? server.wakeup.drain()
+        if !runQueuedWork() { loop.stop() }
     }
 
-    /// One poll and the work it reveals; `false` once stop was requested.
-    mutating func turn(
-        timeout: Int32, watching: FileDescriptor? = nil, onReadable: () -> Void = {},
-        handler: (Command, PeerCredentials) -> ControlReply,
-        afterReply: () -> Void = {}
-    ) throws(ControlServerError) -> Bool {
-        if let until = listenerPausedUntil, ContinuousClock.now >= until { listenerPausedUntil = nil }
-        let readable = Int16(POLLIN) | pollReadHangUp
-        var descriptors: [pollfd] = [
-            pollfd(fd: server.wakeup.descriptor, events: Int16(POLLIN), revents: 0),
-            pollfd(
-                fd: server.listener.descriptor,
-                events: listenerPausedUntil == nil ? Int16(POLLIN) : 0, revents: 0),
-        ]
-        for client in clients {
-            let events = client.hasQueuedOutput ? Int16(POLLOUT) : readable
-            descriptors.append(pollfd(fd: client.socket.descriptor, events: events, revents: 0))
+    /// After a client was served or sent to: watch it for what it needs
+    /// next, or let it go.
+    private func settle(_ client: ControlConnection) {
+        let fd = client.socket.descriptor
+        if client.isClosed {
+            loop.unregister(FileDescriptor(rawValue: fd))
+            watchingOutput.remove(fd)
+            if clients.removeValue(forKey: fd)?.isWatching == true { updateWatcherCount() }
+            return
         }
-        // Last, so the clients keep their indices (2...).
-        if let watching {
-            descriptors.append(pollfd(fd: watching.rawValue, events: Int16(POLLIN), revents: 0))
-        }
-        // Wake in time to resume a paused listener.
-        let pollTimeout = listenerPausedUntil == nil ? timeout : (timeout < 0 ? 100 : min(timeout, 100))
+        let wantsOutput = client.hasQueuedOutput
+        guard wantsOutput != watchingOutput.contains(fd) else { return }
+        if wantsOutput { watchingOutput.insert(fd) } else { watchingOutput.remove(fd) }
         do throws(Errno) {
-            _ = try pollDescriptors(&descriptors, timeout: pollTimeout)
+            try loop.modify(FileDescriptor(rawValue: fd), events: wantsOutput ? .writable : Self.readable)
         } catch {
-            throw .system(error, operation: "poll")
+            client.close()
+            settle(client)
         }
+    }
 
-        if descriptors[0].revents != 0 {
-            server.wakeup.drain()
-            if !runQueuedWork() { return false }
-        }
-        for (index, client) in clients.enumerated() {
-            service(client, events: descriptors[index + 2].revents, handler: handler, afterReply: afterReply)
-        }
-        if watching != nil, descriptors[descriptors.count - 1].revents != 0 { onReadable() }
-        clients.removeAll { $0.isClosed }
-        server.watcherCount.store(clients.count { $0.isWatching }, ordering: .releasing)
-        if descriptors[1].revents & Int16(POLLIN) != 0 {
-            acceptPending()
-        }
-        return !server.shared.withLock { $0.stopRequested }
+    private func updateWatcherCount() {
+        server.watcherCount.store(clients.values.count { $0.isWatching }, ordering: .releasing)
     }
 
     /// Runs tasks queued by `execute` and sends queued events; `false` if a
     /// stop was requested.
-    private mutating func runQueuedWork() -> Bool {
+    private func runQueuedWork() -> Bool {
         let (tasks, events, stop) = server.shared.withLock { shared in
             defer {
                 shared.tasks.removeAll()
@@ -141,7 +114,7 @@ struct ServerLoop: ~Copyable {
         if stop { return false }
         for task in tasks { task() }
         guard !events.isEmpty else { return true }
-        let watchers = clients.filter { $0.isWatching && !$0.isClosed }
+        let watchers = clients.values.filter { $0.isWatching && !$0.isClosed }
         var dropped = 0
         for event in events {
             guard let datagram = try? ControlProtocol.encodeEvent(event) else {
@@ -152,12 +125,16 @@ struct ServerLoop: ~Copyable {
                 watcher.enqueueEvent(datagram, limit: server.configuration.maximumQueuedDatagrams)
             }
         }
-        for watcher in watchers { watcher.flush() }
+        for watcher in watchers {
+            watcher.flush()
+            settle(watcher)
+        }
         if dropped > 0 { server.shared.withLock { $0.droppedEvents += dropped } }
         return true
     }
 
-    private mutating func acceptPending() {
+    /// The listener is readable: accepts what is pending.
+    func acceptPending() {
         // Bounded per turn, so a burst of connections cannot starve the
         // clients already connected; the rest wait in the backlog.
         for _ in 0..<64 {
@@ -168,7 +145,7 @@ struct ServerLoop: ~Copyable {
                 if error == .tooManyOpenFiles || error == .tooManyOpenFilesInSystem || error == .noMemory
                     || error == .noBufferSpace
                 {
-                    listenerPausedUntil = ContinuousClock.now + .milliseconds(100)
+                    pauseListener()
                 }
                 // ECONNABORTED and friends concern only that one client.
                 return
@@ -183,27 +160,43 @@ struct ServerLoop: ~Copyable {
                 processID: credentials.pid, userID: credentials.uid, groupID: credentials.gid,
                 supplementaryGroups: credentials.groups
                     ?? SystemGroups.supplementaryGroups(ofProcess: credentials.pid) ?? [])
-            clients.append(
-                ControlConnection(socket: socket, peer: peer, decision: server.configuration.policy.decide(peer)))
+            let client = ControlConnection(socket: socket, peer: peer, decision: server.configuration.policy.decide(peer))
+            do throws(Errno) {
+                try loop.register(FileDescriptor(rawValue: socket.descriptor), events: Self.readable) { [unowned self] events in
+                    self.service(client, events: events)
+                }
+            } catch {
+                continue  // closed with `client`
+            }
+            clients[socket.descriptor] = client
+        }
+    }
+
+    /// After EMFILE/ENFILE on accept the pending connection would keep the
+    /// listener readable and the loop spinning, so the listener is left out
+    /// for 100 ms.
+    private func pauseListener() {
+        guard !listenerPaused else { return }
+        listenerPaused = true
+        let listener = FileDescriptor(rawValue: server.listener.descriptor)
+        loop.unregister(listener)
+        var timer: EventLoop.Timer?
+        timer = loop.every(.milliseconds(100)) { [unowned self] in
+            if let timer { loop.cancel(timer) }
+            listenerPaused = false
+            try? loop.register(listener, events: .readable) { [unowned self] _ in acceptPending() }
         }
     }
 
     /// Reads and answers what one client sent, or sends what is queued.
-    private mutating func service(
-        _ client: ControlConnection, events: Int16,
-        handler: (Command, PeerCredentials) -> ControlReply,
-        afterReply: () -> Void
-    ) {
-        guard events != 0, !client.isClosed else { return }
-        if events & Int16(POLLNVAL) != 0 {
-            client.close()
-            return
-        }
+    private func service(_ client: ControlConnection, events: Epoll.Events) {
+        defer { settle(client) }
+        guard !events.isEmpty, !client.isClosed else { return }
         // On hang-up or error too: the failing send is what closes a client
-        // that left with output queued, which otherwise would keep poll
+        // that left with output queued, which otherwise would keep epoll
         // returning at once.
-        if events & (Int16(POLLOUT) | Int16(POLLHUP) | Int16(POLLERR)) != 0 { client.flush() }
-        let hangUp = events & (Int16(POLLHUP) | pollReadHangUp) != 0
+        if !events.isDisjoint(with: [.writable, .hangUp, .error]) { client.flush() }
+        let hangUp = !events.isDisjoint(with: [.hangUp, .readHangUp])
         // A few datagrams per turn, so one busy client cannot starve others;
         // none while a reply is still queued, so a client that never reads
         // cannot make the server queue without bound.
@@ -217,7 +210,7 @@ struct ServerLoop: ~Copyable {
             }
             switch result {
             case .wouldBlock:
-                if events & Int16(POLLERR) != 0 || (hangUp && events & Int16(POLLIN) == 0) { client.close() }
+                if events.contains(.error) || (hangUp && !events.contains(.readable)) { client.close() }
                 return
             case .empty:
                 if hangUp {
@@ -228,19 +221,15 @@ struct ServerLoop: ~Copyable {
                     client.flush()
                 }
             case .datagram(let length):
-                let datagrams = answer(length: length, from: client, handler: handler)
+                let datagrams = answer(length: length, from: client)
                 client.enqueue(datagrams)
                 client.flush()
-                afterReply()
             }
         }
     }
 
     /// The datagrams answering the request of `length` bytes in `buffer`.
-    private mutating func answer(
-        length: Int, from client: ControlConnection,
-        handler: (Command, PeerCredentials) -> ControlReply
-    ) -> [[UInt8]] {
+    private func answer(length: Int, from client: ControlConnection) -> [[UInt8]] {
         let available = min(length, buffer.count)
         let header = buffer.withUnsafeBytes { NetlinkHeader(parsing: UnsafeRawBufferPointer(rebasing: $0[..<available])) }
         guard length <= buffer.count else {

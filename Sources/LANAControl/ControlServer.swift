@@ -1,4 +1,5 @@
 import Glibc
+import LANAPosix
 import Synchronization
 import SystemPackage
 
@@ -6,8 +7,8 @@ import SystemPackage
 public enum ControlServerError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Another process listens on the socket path.
     case socketInUse(path: String)
-    /// ``ControlServer/run(tickInterval:onTick:handler:)`` was called while
-    /// the server was already running.
+    /// ``ControlServer/run(handler:)`` or ``ControlServer/register(in:handler:)``
+    /// was called while the server was already running.
     case alreadyRunning
     /// A system call failed.
     case system(Errno, operation: String)
@@ -24,9 +25,9 @@ public enum ControlServerError: Error, Hashable, Sendable, CustomStringConvertib
 /// The daemon's side of the control channel.
 ///
 /// A server owns the listening socket and serves every client from one
-/// thread, the one that calls ``run(tickInterval:onTick:handler:)``: it
-/// polls the listener and all client sockets without blocking on any of
-/// them, so a client that vanishes, stops reading or sends garbage cannot
+/// thread, the one that runs its ``EventLoop`` (``register(in:handler:)``,
+/// or ``run(handler:)`` with a loop of its own): the listener and every
+/// client socket are registered there and none is waited on alone, so a client that vanishes, stops reading or sends garbage cannot
 /// stall the others. Each peer is checked once, when it connects, against
 /// the ``PeerPolicy``; a denied peer gets `EPERM` for every request.
 ///
@@ -87,7 +88,8 @@ public final class ControlServer: Sendable {
     public let configuration: Configuration
 
     let listener: UnixSeqpacketSocket
-    let wakeup: WakeupSignal
+    /// Other threads ring it to hand the control thread work or a stop.
+    let wakeup: EventFD
     private let fileIdentity: FileIdentity?
 
     struct Shared: ~Copyable {
@@ -116,7 +118,7 @@ public final class ControlServer: Sendable {
         self.socketPath = socketPath
         self.configuration = configuration
         do throws(Errno) {
-            wakeup = try WakeupSignal()
+            wakeup = try EventFD()
         } catch {
             throw .system(error, operation: "creating an eventfd")
         }
@@ -190,22 +192,22 @@ public final class ControlServer: Sendable {
             }
             shared.events.append(event)
         }
-        wakeup.signal()
+        try? wakeup.signal()
     }
 
     /// Runs `work` on the control thread on its next turn, in the order
     /// submitted. Callable from any thread.
     public func execute(_ work: @escaping @Sendable () -> Void) {
         shared.withLock { $0.tasks.append(work) }
-        wakeup.signal()
+        try? wakeup.signal()
     }
 
-    /// Makes ``run(tickInterval:onTick:handler:)`` return after its current
-    /// turn. Callable from any thread, also before `run` starts. A stopped
-    /// server does not run again.
+    /// Stops the event loop the server is registered in (so ``run(handler:)``
+    /// returns) after its current turn. Callable from any thread, also
+    /// before the server is registered. A stopped server does not run again.
     public func stop() {
         shared.withLock { $0.stopRequested = true }
-        wakeup.signal()
+        try? wakeup.signal()
     }
 
     /// Events dropped so far because the queue was full or they could not

@@ -1,8 +1,9 @@
-// Unsafe code: the system-call layer of the control channel (sockets, poll,
-// eventfd). Nothing else in the module calls these system calls.
+// Unsafe code: the system-call layer of the control channel (sockets).
+// Nothing else in the module calls these system calls; waiting for them is
+// LANAPosix's EventLoop's business.
 //
 // Invariants:
-// - A `UnixSeqpacketSocket` or `WakeupSignal` owns its descriptor: it is
+// - A `UnixSeqpacketSocket` owns its descriptor: it is
 //   created with close-on-exec, closed exactly once in `deinit`, and never
 //   closed while another thread may still use it (the owner is a class whose
 //   descriptor is a `let`; closing happens only when the last reference goes).
@@ -11,11 +12,10 @@
 //   the length passed being that buffer's length.
 // - `sockaddr_un` paths are checked to fit `sun_path` with their NUL before
 //   they are copied in; an over-long path is `ENAMETOOLONG`, never cut.
-// - Calls interrupted by a signal (EINTR) are retried, except `poll`, whose
-//   caller recomputes its timeout and polls again.
+// - Calls interrupted by a signal (EINTR) are retried.
 // - Sends use MSG_NOSIGNAL: a vanished peer is an EPIPE error, not SIGPIPE.
 
-import CNetlink
+import CLANASupport
 import Glibc
 import SystemPackage
 
@@ -167,7 +167,8 @@ final class UnixSeqpacketSocket: Sendable {
         /// timeout expired (blocking socket).
         case wouldBlock
         /// Zero bytes: the peer closed, or sent an empty datagram. A caller
-        /// that polls tells them apart by POLLHUP/POLLRDHUP.
+        /// that waits for readiness tells them apart by a hang-up
+        /// (EPOLLHUP/EPOLLRDHUP).
         case empty
     }
 
@@ -196,8 +197,8 @@ final class UnixSeqpacketSocket: Sendable {
     /// and its supplementary groups (`SO_PEERGROUPS`, or `nil` where the
     /// kernel predates it).
     func peerCredentials() throws(Errno) -> (pid: Int32, uid: UInt32, gid: UInt32, groups: [UInt32]?) {
-        var credentials = cnl_ucred()
-        var length = socklen_t(MemoryLayout<cnl_ucred>.size)
+        var credentials = lana_ucred()
+        var length = socklen_t(MemoryLayout<lana_ucred>.size)
         guard getsockopt(descriptor, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 else {
             throw Errno(rawValue: Glibc.errno)
         }
@@ -209,7 +210,7 @@ final class UnixSeqpacketSocket: Sendable {
         while true {
             var length = socklen_t(groups.count * MemoryLayout<UInt32>.size)
             let result = groups.withUnsafeMutableBytes {
-                getsockopt(descriptor, SOL_SOCKET, cnl_so_peergroups(), $0.baseAddress, &length)
+                getsockopt(descriptor, SOL_SOCKET, lana_so_peergroups(), $0.baseAddress, &length)
             }
             if result == 0 {
                 return Array(groups.prefix(Int(length) / MemoryLayout<UInt32>.size))
@@ -222,50 +223,3 @@ final class UnixSeqpacketSocket: Sendable {
         }
     }
 }
-
-/// A counter other threads bump to wake the control thread out of `poll`
-/// (an `eventfd`). Bumps coalesce: one wakeup may stand for many.
-final class WakeupSignal: Sendable {
-    let descriptor: Int32
-
-    init() throws(Errno) {
-        let descriptor = eventfd(0, Int32(EFD_NONBLOCK) | Int32(EFD_CLOEXEC))
-        guard descriptor >= 0 else { throw Errno(rawValue: Glibc.errno) }
-        self.descriptor = descriptor
-    }
-
-    deinit {
-        _ = Glibc.close(descriptor)
-    }
-
-    /// Wakes the poller. Safe from any thread and from a signal handler's
-    /// path (a single write(2)).
-    func signal() {
-        var one: UInt64 = 1
-        while Glibc.write(descriptor, &one, 8) < 0 && Glibc.errno == EINTR {}
-        // EAGAIN means the counter is saturated: a wakeup is pending anyway.
-    }
-
-    /// Resets the counter after a wakeup.
-    func drain() {
-        var value: UInt64 = 0
-        while Glibc.read(descriptor, &value, 8) < 0 && Glibc.errno == EINTR {}
-    }
-}
-
-/// `poll(2)` over `descriptors`; returns the number with events. An
-/// interrupted call returns 0 so the caller recomputes its timeout.
-///
-/// - Parameter timeout: Milliseconds, or -1 to wait without limit.
-func pollDescriptors(_ descriptors: inout [pollfd], timeout: Int32) throws(Errno) -> Int {
-    let count = descriptors.withUnsafeMutableBufferPointer {
-        Glibc.poll($0.baseAddress, nfds_t($0.count), timeout)
-    }
-    if count >= 0 { return Int(count) }
-    let error = Errno(rawValue: Glibc.errno)
-    if error == .interrupted { return 0 }
-    throw error
-}
-
-/// `POLLRDHUP`, which Swift's Glibc module does not export.
-let pollReadHangUp: Int16 = cnl_pollrdhup()

@@ -17,11 +17,4 @@ public struct BlockInfo: Sendable, Equatable {
     public let optionHelp: [BlockType.Option]
     public let status: String?
     public let details: [String]
-
-    /// The `fblocks` line: `<name> <type> <idp> <refs> [<subscribed idps…>]`.
-    public var fblocksLine: String {
-        var line: [UInt8] = []
-        Self.appendFblocksLine(to: &line, name: name, type: type, idp: idp, refs: refs, subscribers: subscribers)
-        return String(decoding: line, as: UTF8.self)
-    }
 }

@@ -15,17 +15,11 @@ public struct RegistryError: Error, Sendable, Equatable, CustomStringConvertible
         self.message = message
     }
 
+    /// Spelled out here rather than through LANAPosix's `Errno.symbolicName`,
+    /// which the core does not depend on.
     public var description: String {
-        "\(errno.strerror) (\(errno.symbolicName)): \(message)"
+        let text = String(cString: lana_errno_text(errno.rawValue))
+        let name = lana_errno_name(errno.rawValue).map { String(cString: $0) } ?? "E\(errno.rawValue)"
+        return "\(text) (\(name)): \(message)"
     }
-}
-
-extension Errno {
-    /// The C name of the error (`EBUSY`), for messages users can grep.
-    public var symbolicName: String {
-        lana_errno_name(rawValue).map { String(cString: $0) } ?? "E\(rawValue)"
-    }
-
-    /// The C library's text for the error (`Device or resource busy`).
-    public var strerror: String { String(cString: lana_errno_text(rawValue)) }
 }

@@ -8,12 +8,13 @@ import CLANASupport
 import Glibc
 import SystemPackage
 
-/// An epoll instance: how an idle engine sleeps until one of its sockets
-/// has frames, its wake-up eventfd fires, or a timeout passes.
+/// An epoll instance: how ``EventLoop`` (the control thread) and the state
+/// writer sleep until a descriptor is ready, a wake-up eventfd fires, or a
+/// timeout passes.
 ///
 /// Each registration carries a caller-chosen 64-bit `data` value that is
-/// returned with the readiness, typically an index into the engine's own
-/// table of sources. Waiting fills a buffer allocated once at creation.
+/// returned with the readiness (``EventLoop`` uses the descriptor's
+/// number). Waiting fills a buffer allocated once at creation.
 ///
 /// Threading: `wait` from one thread (it owns the event buffer);
 /// `add`/`modify`/`remove` are safe from any thread.

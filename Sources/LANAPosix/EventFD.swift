@@ -5,9 +5,9 @@ import SystemPackage
 /// A kernel counter used as a doorbell: any thread `signal`s, the thread
 /// sleeping in epoll on `descriptor` wakes up and `drain`s it.
 ///
-/// This is how the control plane wakes an idle engine (for example to make
-/// it pass a quiescent state or stop) without the engine ever polling a
-/// flag. Several signals before a drain coalesce into one wake-up.
+/// This is how other threads wake the control thread's ``EventLoop`` and
+/// the state writer without either polling a flag. Several signals before
+/// a drain coalesce into one wake-up.
 ///
 /// Threading: fully thread-safe (the kernel serializes the counter).
 public final class EventFD: @unchecked Sendable {

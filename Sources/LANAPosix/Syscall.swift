@@ -101,33 +101,12 @@ internal enum Syscall {
         }
     }
 
-    static func truncate(_ fd: FileDescriptor, length: Int) throws(Errno) {
-        _ = try retryOnInterrupt { () throws(Errno) in try valueOrErrno(Glibc.ftruncate(fd.rawValue, off_t(length))) }
-    }
-
     static func unlink(_ path: String) throws(Errno) {
         _ = try valueOrErrno(Glibc.unlink(path))
     }
 
     static func rename(_ from: String, to: String) throws(Errno) {
         _ = try valueOrErrno(Glibc.rename(from, to))
-    }
-
-    /// Swaps two existing names atomically.
-    static func exchange(_ from: String, _ to: String) throws(Errno) {
-        try Errno.check(lana_rename_exchange(from, to))
-    }
-
-    static func setLeaseSignal(_ fd: FileDescriptor) throws(Errno) {
-        try Errno.check(lana_set_lease_signal(fd.rawValue))
-    }
-
-    static func takeWriteLease(_ fd: FileDescriptor) throws(Errno) {
-        try Errno.check(lana_take_write_lease(fd.rawValue))
-    }
-
-    static func releaseLease(_ fd: FileDescriptor) {
-        _ = lana_release_lease(fd.rawValue)
     }
 
     /// Reads a small file (sysfs, procfs) whole; `limit` bounds the result.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import LANAControl
 
 /// Options every LANA client tool takes.
 public struct ClientOptions: ParsableArguments {
@@ -12,11 +13,7 @@ public struct ClientOptions: ParsableArguments {
 
     public init() {}
 
-    public var resolvedRunDir: String {
-        if let runDir { return runDir }
-        if let env = getenv("LANA_RUN_DIR"), env.pointee != 0 { return String(cString: env) }
-        return "/run/lana"
-    }
+    public var resolvedRunDir: String { RunDirectoryPath.resolve(runDir) }
 
     public var socketPath: String { resolvedRunDir + "/control" }
 }

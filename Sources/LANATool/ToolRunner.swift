@@ -1,7 +1,7 @@
 import ArgumentParser
 import Glibc
 import LANAControl
-import LANACore
+import LANAPosix
 import SystemPackage
 
 /// Sends requests for a tool and turns replies into output and exit codes

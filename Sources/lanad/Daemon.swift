@@ -23,14 +23,11 @@ final class Daemon {
     }
 
     func run() throws {
-        // Signals are taken synchronously by one thread (sigwait); block them
+        // Signals are read from a signalfd by the control loop; block them
         // before any thread starts so every thread inherits the mask.
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        sigaddset(&signals, SIGTERM)
-        sigaddset(&signals, SIGINT)
-        sigaddset(&signals, SIGHUP)
-        pthread_sigmask(SIG_BLOCK, &signals, nil)
+        do throws(Errno) { try SignalFD.blockInCurrentThread([SIGTERM, SIGINT, SIGHUP]) } catch {
+            throw StartFailure(description: "cannot block SIGTERM, SIGINT and SIGHUP: \(error)")
+        }
         signal(SIGPIPE, SIG_IGN)
 
         // Before anything is created: without these, lanad would run and
@@ -63,7 +60,7 @@ final class Daemon {
         if let rest = Daemon.housekeepingCPUs(engines: placement) {
             do {
                 try CPUAffinity.restrictCurrentThread(to: rest)
-                log.info("control, state and signal threads on CPUs \(rest), off the engines' CPUs")
+                log.info("control and state threads on CPUs \(rest), off the engines' CPUs")
             } catch {
                 log.warning("could not keep the control threads off the engines' CPUs: \(error)")
             }
@@ -75,8 +72,13 @@ final class Daemon {
         let registry = Registry(engineCount: placement.count)
         BuiltinBlocks.register(in: registry)
         let engines = EngineGroup(registry: registry, cpus: placement, measureStalls: options.measureStalls)
-        let state = StateFiles(directory: directory, registry: registry, engines: engines, writeStalls: options.measureStalls,
-                               log: log)
+        let state: StateFiles
+        do throws(Errno) {
+            state = try StateFiles(directory: directory, registry: registry, engines: engines,
+                                   writeStalls: options.measureStalls, log: log)
+        } catch {
+            throw StartFailure(description: "cannot set up the state files: \(error)")
+        }
         let handler = RequestHandler(registry: registry, state: state)
         let hooks = Devices(registry: registry, log: log)
         handler.devices = hooks
@@ -111,47 +113,52 @@ final class Daemon {
         }
         registry.setEventSink { [server] event in server.broadcast(event: event.description) }
 
-        // Signal thread: SIGTERM/SIGINT stop the server loop; SIGHUP is ignored.
-        let signalThread = SignalWaiter(signals: signals) { sig in
-            if sig == SIGHUP { return false }
-            server.stop()
-            return true
-        }
-        signalThread.start()
-
-        // Stats thread: refreshes counters in the state files every 200 ms.
-        let stats = PeriodicThread(named: "lana-state", intervalMilliseconds: 200) { state.refresh() }
-        stats.start()
+        // The state writer: files follow operations within 200 ms, the
+        // engines' counters every 200 ms.
+        state.start()
 
         log.info("lanad running: \(placement.count) engine(s) on CPUs \(placement.map { $0.map(String.init) ?? "-" }.joined(separator: ",")), run directory \(directory.path)")
-        // Interfaces that go away are noticed from the kernel's link
-        // notifications, not by asking about each one at intervals: an idle
-        // daemon's every wake-up costs tens of microseconds of CPU on a VM.
-        let linkEvents: LinkEvents?
-        do throws(Errno) { linkEvents = try LinkEvents() } catch {
-            log.warning("no link notifications (\(error)): checking interfaces every second instead")
-            linkEvents = nil
-        }
         do {
-            try server.run(
-                // The fallback check, and the kernel's ring-drop counters
-                // (32-bit, reset on read) collected long before they wrap.
-                tickInterval: linkEvents == nil ? .seconds(1) : .seconds(10),
-                onTick: { if hooks.poll(reason: "periodic check") { handler.refreshState() } },
-                watching: linkEvents?.descriptor,
-                onReadable: {
+            let loop = try EventLoop()
+            try server.register(in: loop) { request, _ in handler.handle(request) }
+            // SIGTERM and SIGINT stop the loop; SIGHUP is ignored. They are
+            // blocked in every thread (above), so they wait on the signalfd.
+            let signalFD = try SignalFD(signals: [SIGTERM, SIGINT, SIGHUP])
+            try loop.register(signalFD.descriptor, events: .readable) { [log] _ in
+                while let signal = try? signalFD.next() {
+                    if signal == SIGHUP { continue }
+                    log.info("signal \(signal): stopping")
+                    loop.stop()
+                }
+            }
+            // Interfaces that go away are noticed from the kernel's link
+            // notifications, not by asking about each one at intervals: an
+            // idle daemon's every wake-up costs tens of microseconds of CPU
+            // on a VM.
+            let linkEvents: LinkEvents?
+            do throws(Errno) { linkEvents = try LinkEvents() } catch {
+                log.warning("no link notifications (\(error)): checking interfaces every second instead")
+                linkEvents = nil
+            }
+            if let linkEvents {
+                try loop.register(linkEvents.descriptor, events: .readable) { _ in
                     // Also a link going up or down: the vlink file shows it.
-                    linkEvents?.drain()
+                    linkEvents.drain()
                     hooks.poll(reason: "link notification")
                     handler.refreshState()
-                },
-                afterReply: { state.prepareNext() }
-            ) { request, _ in handler.handle(request) }
+                }
+            }
+            // The fallback check, and the kernel's ring-drop counters
+            // (32-bit, reset on read) collected long before they wrap.
+            loop.every(linkEvents == nil ? .seconds(1) : .seconds(10)) {
+                if hooks.poll(reason: "periodic check") { handler.refreshState() }
+            }
+            try loop.run()
         } catch {
-            log.error("control server failed: \(error)")
+            log.error("control loop failed: \(error)")
         }
         log.info("shutting down: draining engines")
-        stats.stop()
+        state.stop()
         hooks.unhookAll()
         engines.stop()
         let total = engines.stats.total()
@@ -162,7 +169,7 @@ final class Daemon {
 
     /// The CPUs this process may use that no engine is pinned to, or `nil`
     /// when there are none (every CPU runs an engine) or an engine is not
-    /// pinned. The daemon's other threads (control, state files, signals)
+    /// pinned. The daemon's other threads (control, state files)
     /// go there, so that an engine has its core and its caches to itself,
     /// as DPDK keeps its main lcore and VPP its main thread apart.
     static func housekeepingCPUs(engines placement: [Int?]) -> CPUList? {

@@ -93,9 +93,5 @@ struct LANADaemon: ParsableCommand {
         }
     }
 
-    var resolvedRunDir: String {
-        if let runDir { return runDir }
-        if let env = getenv("LANA_RUN_DIR"), env.pointee != 0 { return String(cString: env) }
-        return "/run/lana"
-    }
+    var resolvedRunDir: String { RunDirectoryPath.resolve(runDir) }
 }

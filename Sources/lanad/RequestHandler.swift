@@ -60,11 +60,10 @@ final class RequestHandler {
             "lanad does not compile tcpdump expressions, so that none can stall it: send the program compiled by the client as filter64=<base64> <expression> (fbctl set and fbctl apply do)")
     }
 
-    /// Rewrites the state files a change affects (after every change,
-    /// before replying).
+    /// Tells the state writer that something changed (after every
+    /// change); it refreshes the files within 200 ms.
     func refreshState() {
-        if let devices { state.setInterfaceLines(devices.stateLines) }
-        state.refreshGraph()
+        state.changed(interfaceLines: devices?.stateLines ?? [])
     }
 
     private func deviceSupport() throws(RegistryError) -> Devices {
@@ -119,11 +118,14 @@ final class RequestHandler {
     }
 
     private func list() -> ControlReply {
+        let version = registry.version
         let blocks = registry.list()
         let names = Dictionary(uniqueKeysWithValues: blocks.map { ($0.idp, $0.name) })
-        return .ok(items: blocks.map { b in
+        var reply = ControlReply.ok(items: blocks.map { b in
             ControlReply.Item(text: Self.listLine(b, names) + "\n", json: Self.json(b, names, detailed: false))
         })
+        reply.registryVersion = version
+        return reply
     }
 
     private func show(_ name: String) throws(RegistryError) -> ControlReply {

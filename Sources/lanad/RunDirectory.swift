@@ -11,22 +11,10 @@ final class RunDirectory: @unchecked Sendable {
 
     var controlSocket: String { path + "/control" }
     var blockDirectory: String { path + "/fblock" }
-    /// The next version of `fblocks`, created ahead (see `PreparedStateFile`).
-    static let preparedFblocks = ".fblocks.next"
-    /// Replaced versions of the other state files wait here to be reused
-    /// (see `ReplaceableFile`): `.spare/<file>`, `.spare/fblock/<block>`.
-    /// A directory of its own, since a block's name may start with a dot.
-    var spareDirectory: String { path + "/.spare" }
-
-    /// A top-level state file (`ppe`, `drops`, `vlink`, `stalls`).
-    func stateFile(_ name: String) -> ReplaceableFile {
-        ReplaceableFile(path: path + "/" + name, sparePath: spareDirectory + "/" + name)
-    }
-
-    /// `fblock/<name>`.
-    func blockStateFile(_ name: String) -> ReplaceableFile {
-        ReplaceableFile(path: blockDirectory + "/" + name, sparePath: spareDirectory + "/fblock/" + name)
-    }
+    /// Where the state writer prepares a file before renaming it into
+    /// place; a dot file, so that a listing shows only state files, at
+    /// the top, since a block's name may start with a dot.
+    var temporaryFile: String { path + "/.writing" }
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -68,8 +56,6 @@ final class RunDirectory: @unchecked Sendable {
         // stale.
         removeStateFiles()
         mkdir(blockDirectory, 0o755)
-        mkdir(spareDirectory, 0o755)
-        mkdir(spareDirectory + "/fblock", 0o755)
     }
 
     /// Removes everything the daemon wrote, then the lock, then the
@@ -78,23 +64,19 @@ final class RunDirectory: @unchecked Sendable {
         unlink(controlSocket)
         removeStateFiles()
         rmdir(blockDirectory)
-        rmdir(spareDirectory + "/fblock")
-        rmdir(spareDirectory)
         unlink(path + "/lanad.lock")
         close(lockFD)
         if created { rmdir(path) }
     }
 
-    /// The state files of docs/design.md §2, everything in `fblock/`, and the spare
-    /// and prepared versions.
+    /// The state files of docs/design.md §2, everything in `fblock/`, and a
+    /// file being prepared.
     private func removeStateFiles() {
-        for f in ["fblocks", "ppe", "drops", "vlink", "stalls"] {
+        for f in ["fblocks", "ppe", "drops", "vlink", "stalls", "version"] {
             unlink(path + "/" + f)
-            unlink(spareDirectory + "/" + f)
         }
-        unlink(path + "/" + Self.preparedFblocks)
+        unlink(temporaryFile)
         Self.removeFiles(in: blockDirectory)
-        Self.removeFiles(in: spareDirectory + "/fblock")
     }
 
     private static func removeFiles(in directory: String) {

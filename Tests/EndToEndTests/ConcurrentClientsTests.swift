@@ -281,7 +281,7 @@ final class ConcurrentClientsTests: EndToEndTestCase {
         XCTAssertTrue(lanad.fblocks?.hasSuffix("probe dummy \(adds + 1) 1 []\n") == true,
                       "next IDP should be \(adds + 1): \(lanad.fblocks?.split(separator: "\n").last ?? "-")")
         // The counters follow their names: one status file per live counter.
-        let statusFiles = Set(try FileManager.default.contentsOfDirectory(atPath: lanad.runDirectory + "/fblock"))
+        let statusFiles = Set(try lanad.entries("fblock"))
         XCTAssertEqual(statusFiles, Set(entries.filter { $0.type == "counter" }.map(\.name)))
         print("concurrency: \(operations) operations from \(Self.clients) clients in \(String(format: "%.1f", elapsed)) s")
     }

@@ -123,8 +123,8 @@ final class DataPathTests: EndToEndTestCase {
     /// A state file that cannot be replaced keeps its previous version, the
     /// failure is logged once (not at every refresh), and once the cause
     /// is gone the file catches up and the recovery is logged too. The
-    /// cause here: the directory where replaced versions wait is made a
-    /// plain file.
+    /// cause here: the name where the writer prepares each next version
+    /// (`.writing`) is taken by a directory.
     func testAStateFileThatCannotBeReplacedIsLoggedAndCatchesUp() throws {
         let lanad = try startInPrivateNetworkNamespace()
         assertOK(lanad.vlink(["ethernet", "hook", "lo"]))
@@ -132,18 +132,16 @@ final class DataPathTests: EndToEndTestCase {
         assertOK(lanad.fbctl("bind", "c", "lo"))
         XCTAssertEqual(lanad.file("fblock/c"), "0 0\n")
 
-        let spares = lanad.runDirectory + "/.spare/fblock"
-        try FileManager.default.removeItem(atPath: spares)
-        XCTAssertTrue(FileManager.default.createFile(atPath: spares, contents: Data()))
+        let blocker = lanad.runDirectory + "/.writing"
+        try FileManager.default.createDirectory(atPath: blocker, withIntermediateDirectories: false)
         sendUDP(lanad, count: 10)
-        let warning = "cannot replace state file \(lanad.runDirectory)/fblock/c"
+        let warning = "cannot write state file \(lanad.runDirectory)/fblock/c"
         XCTAssertTrue(waitUntil(timeout: 5) { lanad.log.contains(warning) }, lanad.log)
         usleep(600_000)  // three more refreshes that fail
-        XCTAssertEqual(lanad.file("fblock/c"), "0 0\n", "the previous version stays")
+        XCTAssertEqual(readTextFile(lanad.runDirectory + "/fblock/c"), "0 0\n", "the previous version stays")
         XCTAssertEqual(lanad.log.components(separatedBy: warning).count - 1, 1, "logged once: \(lanad.log)")
 
-        try FileManager.default.removeItem(atPath: spares)
-        try FileManager.default.createDirectory(atPath: spares, withIntermediateDirectories: false)
+        try FileManager.default.removeItem(atPath: blocker)
         XCTAssertTrue(waitUntil(timeout: 5) { lanad.file("fblock/c") != "0 0\n" }, lanad.file("fblock/c") ?? "-")
         XCTAssertGreaterThanOrEqual(counter(lanad, "c")?.packets ?? 0, 20, "10 datagrams: UDP and ICMP frames")
         XCTAssertTrue(lanad.log.contains("state file \(lanad.runDirectory)/fblock/c is written again"), lanad.log)

@@ -27,7 +27,7 @@ final class FBCtlCommandTests: EndToEndTestCase {
             """)
         // Only the counter has a status file.
         XCTAssertEqual(lanad.file("fblock/c1"), zeroCounter)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: lanad.runDirectory + "/fblock"), ["c1"])
+        XCTAssertEqual(try lanad.entries("fblock"), ["c1"])
 
         // --json on a command without data.
         let json = lanad.fbctl("--json", "add", "j1", "dummy")
@@ -100,7 +100,7 @@ final class FBCtlCommandTests: EndToEndTestCase {
         assertOK(lanad.fbctl("rm", "b"))
         assertOK(lanad.fbctl("rm", "c"))
         XCTAssertEqual(lanad.fblocks, "")
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: lanad.runDirectory + "/fblock"), [])
+        XCTAssertEqual(try lanad.entries("fblock"), [])
     }
 
     // MARK: set

@@ -227,9 +227,21 @@ final class LanadProcess {
         return true
     }
 
-    func file(_ name: String) -> String? { readTextFile(runDirectory + "/" + name) }
+    /// A state file, once the files have caught up with every operation
+    /// made so far (they follow the registry within 200 ms).
+    func file(_ name: String, file: StaticString = #filePath, line: UInt = #line) -> String? {
+        if let lag = waitForStateFiles(runDirectory: runDirectory) { XCTFail(lag, file: file, line: line) }
+        return readTextFile(runDirectory + "/" + name)
+    }
 
     var fblocks: String? { file("fblocks") }
+
+    /// The entries of a directory of state files (`fblock`), once the files
+    /// have caught up.
+    func entries(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws -> [String] {
+        if let lag = waitForStateFiles(runDirectory: runDirectory) { XCTFail(lag, file: file, line: line) }
+        return try FileManager.default.contentsOfDirectory(atPath: runDirectory + "/" + name)
+    }
 
     /// `fbctl --run-dir <dir> args…`.
     @discardableResult

@@ -62,6 +62,7 @@ final class ToolUsabilityTests: EndToEndTestCase {
     func testAKilledLanadIsNamedAndItsFilesCalledStale() throws {
         let lanad = try startLanad()
         assertOK(lanad.fbctl("add", "a", "dummy"))
+        XCTAssertEqual(lanad.fblocks, "a dummy 1 1 []\n", "the files caught up before the kill")
         let path = lanad.runDirectory
         let pid = lanad.pid
         kill(pid, SIGKILL)

@@ -77,7 +77,7 @@ final class WalkthroughTests: EndToEndTestCase {
             assertOK(lanad.fbctl("rm", name), "rm \(name)")
         }
         XCTAssertEqual(lanad.fblocks, "")
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: lanad.runDirectory + "/fblock"), [])
+        XCTAssertEqual(try lanad.entries("fblock"), [])
         assertOK(lanad.fbctl("list"))
         XCTAssertEqual(lanad.fbctl("list").stdout, "")
     }

@@ -109,7 +109,7 @@ final class BpfWalkthroughTests: InterfaceTestCase, @unchecked Sendable {
         XCTAssertEqual(unhook.status, 0, "\(unhook)")
         for name in ["fb2", "fb3", "fb4", "fb5", "fb6"] { try lanad.fb("rm", name) }
         XCTAssertEqual(lanad.stateFile("fblocks"), "")
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: lanad.runDirectory + "/fblock"), [])
+        XCTAssertEqual(try lanad.entries("fblock"), [])
     }
 
     /// `Configs/appendix-c3.conf` builds the same graph in one unit, with

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import LANAControl
+import LANAPosix
 import Synchronization
 import XCTest
 
@@ -43,11 +44,15 @@ final class TestServer: @unchecked Sendable {
         let handler = handler ?? TestServer.standardHandler
         let thread = Thread { [self] in
             do {
-                try server.run(tickInterval: tickInterval, onTick: { self.ticks.add(1, ordering: .relaxed) }) {
-                    request, peer in
+                // The server on an event loop of the test's, which also runs
+                // a timer, as the daemon's runs its periodic check.
+                let loop = try EventLoop()
+                if let tickInterval { loop.every(tickInterval) { self.ticks.add(1, ordering: .relaxed) } }
+                try server.register(in: loop) { request, peer in
                     self.seen.withLock { $0.append(request) }
                     return handler(request, peer, self.server)
                 }
+                try loop.run()
             } catch {
                 runError.withLock { $0 = error as? ControlServerError }
             }

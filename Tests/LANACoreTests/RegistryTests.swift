@@ -1,5 +1,6 @@
 import LANABlocks
 import LANACore
+import LANAPosix
 import SystemPackage
 import Synchronization
 import XCTest
@@ -39,7 +40,12 @@ final class RegistryTests: XCTestCase {
         XCTAssertEqual(registry.dataPlane.table.generation, generation, "refused operation published", file: file, line: line)
     }
 
-    func fblocks() -> [String] { registry.list().map(\.fblocksLine) }
+    func fblocks() -> [String] { registry.list().map(Self.line) }
+
+    /// A block as one `fblocks` line shows it: `<name> <type> <idp> <refs> [<subscribers…>]`.
+    static func line(_ b: BlockInfo) -> String {
+        "\(b.name) \(b.type) \(b.idp) \(b.refs) [\(b.subscribers.map { String($0.rawValue) }.joined(separator: " "))]"
+    }
 
     // MARK: ADD
 
@@ -216,29 +222,26 @@ final class RegistryTests: XCTestCase {
 
     // MARK: State text
 
-    func testStateTextIsRenderedAgainOnlyAfterAChange() throws {
+    func testSnapshotShowsOneVersionThatChangesOnlyWithACommit() throws {
         try registry.add("fb1", type: "counter")
-        let first = registry.stateText()
-        XCTAssertEqual(first.fblocks.map { String(decoding: $0, as: UTF8.self) }, "fb1 counter 1 1 []\n")
-        XCTAssertEqual(first.statuses.map(\.name), ["fb1"])
-
-        // Nothing changed: the counters' statuses, but no fblocks text.
-        let same = registry.stateText(knownVersion: first.version)
-        XCTAssertNil(same.fblocks)
-        XCTAssertEqual(same.version, first.version)
-        XCTAssertEqual(same.statuses.map(\.text), first.statuses.map(\.text))
+        let first = registry.snapshot()
+        XCTAssertEqual(first.version, registry.version)
+        XCTAssertEqual(first.blocks.map(\.name), ["fb1"])
+        XCTAssertEqual(first.blocks.map(\.status), ["0 0\n"])
 
         // A refused operation is no change; a bind is.
         XCTAssertThrowsError(try registry.add("fb1", type: "dummy"))
-        XCTAssertNil(registry.stateText(knownVersion: first.version).fblocks)
+        XCTAssertEqual(registry.version, first.version)
         try registry.add("fb2", type: "dummy")
         try registry.bind("fb2", "fb1")
-        let changed = registry.stateText(knownVersion: first.version)
-        XCTAssertNotEqual(changed.version, first.version)
-        XCTAssertEqual(changed.fblocks.map { String(decoding: $0, as: UTF8.self) },
-                       "fb1 counter 1 2 [2]\nfb2 dummy 2 2 [1]\n")
-        XCTAssertEqual(changed.fblocks.map { String(decoding: $0, as: UTF8.self) },
-                       fblocks().map { $0 + "\n" }.joined())
+        let changed = registry.snapshot()
+        XCTAssertGreaterThan(changed.version, first.version)
+        // The earlier snapshot still shows its own version of the graph.
+        XCTAssertEqual(first.blocks.map(\.name), ["fb1"])
+        XCTAssertEqual(changed.blocks.map { "\($0.name) \($0.type) \($0.idp) \($0.refs) \($0.subscribers)" },
+                       ["fb1 counter 1 2 [2]", "fb2 dummy 2 2 [1]"])
+        XCTAssertEqual(changed.blocks.map(\.refs), registry.list().map(\.refs))
+        XCTAssertEqual(changed.blocks.map(\.status), ["0 0\n", nil])
     }
 
     // MARK: Tee clone ports
@@ -257,7 +260,7 @@ final class RegistryTests: XCTestCase {
             try registry.bind("fb7", "fb2")
         }
         // Thesis Appendix C.3 order of the dependency list: newest first.
-        XCTAssertEqual(tee.fblocksLine, "fb2 tee 2 4 [4 3 1]")
+        XCTAssertEqual(Self.line(tee), "fb2 tee 2 4 [4 3 1]")
         // Unbinding the default port leaves the clone port where it is
         // (ports are named: nothing moves between them), and the next bind
         // without a port name takes the free default port.

@@ -3,7 +3,7 @@ import LANAPosix
 import SystemPackage
 import XCTest
 
-/// Epoll, eventfd and signalfd: how engines sleep and get woken.
+/// Epoll, eventfd and signalfd: what the control loop and the state writer wait on.
 final class EventTests: XCTestCase {
     func testEventFDWakesASleepingThread() throws {
         let epoll = try Epoll(capacity: 8)

@@ -2,6 +2,7 @@
 //
 //   lana-bench control [--lanad PATH] [--run-dir DIR] [--iterations 20000]
 //                      [--warmup 2000] [--rounds 5] [--engines 1]
+//                      [--graph 0] [--addrm-iterations 2000]
 //
 // Starts a real lanad (release build) on a private run directory, adds two
 // `dummy` blocks and times `bind a b` + `unbind a b` round trips through
@@ -10,21 +11,26 @@
 //
 //   control op=bind p50_us=<x> p99_us=<y>
 //   control op=echo p50_us=<x> p99_us=<y>
+//   control op=addrm graph=<n> p50_us=<x> p99_us=<y>
 //
-// The second line is the reference, measured in the same invocation and
+// The third line times `add` + `rm` of a block in a graph that already
+// holds `--graph` other blocks (added in batches with `apply` before
+// anything is measured): a control operation must not cost more in a large
+// graph (docs/design.md §2, refresh rule). The second line is the reference, measured in the same invocation and
 // interleaved with the first: the same two request/reply exchanges per
 // iteration, with datagrams of the same sizes, between two threads of this
 // process over a SOCK_SEQPACKET socket pair, the client polling for each
 // reply as ControlClient does (for ControlClient.defaultSpin, then it
 // sleeps). It is the floor the kernel's IPC and the server's wake-ups set;
 // the difference is lanad's own work (decoding, the registry change,
-// publishing the dispatch table, rewriting the state files). p90, p99.9, max and lanad's CPU time per round trip
-// (all its threads, from /proc/<pid>/task/*/schedstat) go to standard error.
+// publishing the dispatch table; the state files are written by another
+// thread, docs/design.md §2). p90, p99.9, max and lanad's CPU time per
+// round trip (all its threads, from /proc/<pid>/task/*/schedstat) go to
+// standard error.
 //
-// The run directory defaults to /dev/shm: lanad rewrites `fblocks` (write
-// to a temporary file, rename) before every reply, and /run, where its
-// default run directory lives, is a tmpfs on a usual system. On a
-// journaling file system the rename costs several times more.
+// The run directory defaults to /dev/shm, a tmpfs like /run, where lanad's
+// default run directory lives on a usual system: its state writer renames
+// files there while the benchmark runs.
 
 import LANAControl
 
@@ -42,6 +48,9 @@ struct ControlBenchmark {
         var warmUp = 2_000
         var rounds = 5
         var engines = 1
+        /// Blocks added before measuring.
+        var graph = 0
+        var addRemoveIterations = 2_000
     }
 
     /// `../.build/release/lanad` relative to the Benchmarks package, found
@@ -54,6 +63,7 @@ struct ControlBenchmark {
     static let usage = """
         usage: lana-bench control [--lanad PATH] [--run-dir DIR] [--iterations 20000]
                                   [--warmup 2000] [--rounds 5] [--engines 1]
+                                  [--graph 0] [--addrm-iterations 2000]
         """
 
     static func parse(_ args: ArraySlice<String>) throws -> Options {
@@ -77,6 +87,8 @@ struct ControlBenchmark {
             case "--warmup": o.warmUp = try int(a, min: 0)
             case "--rounds": o.rounds = try int(a, min: 1)
             case "--engines": o.engines = try int(a, min: 1)
+            case "--graph": o.graph = try int(a, min: 0)
+            case "--addrm-iterations": o.addRemoveIterations = try int(a, min: 10)
             case "-h", "--help":
                 print(usage)
                 exit(0)
@@ -98,6 +110,7 @@ struct ControlBenchmark {
         let daemon = try LanadChild(path: options.lanad, runDirectory: options.runDirectory, engines: options.engines)
         defer { daemon.stop() }
         let client = try daemon.connect()
+        try fillGraph(client)
         try expectSuccess(client, .add(name: "bench-a", type: "dummy"))
         try expectSuccess(client, .add(name: "bench-b", type: "dummy"))
 
@@ -128,11 +141,39 @@ struct ControlBenchmark {
         try expectSuccess(client, .remove(name: "bench-a"))
         try expectSuccess(client, .remove(name: "bench-b"))
 
+        var addRemove: [UInt64] = []
+        addRemove.reserveCapacity(options.addRemoveIterations)
+        for _ in 0..<min(options.warmUp, options.addRemoveIterations) { _ = try addRemoveBlock(client) }
+        for _ in 0..<options.addRemoveIterations { addRemove.append(try addRemoveBlock(client)) }
+
         report("bind", bind)
         report("echo", reference)
+        report("addrm", addRemove, label: "graph=\(options.graph) ")
         // CPU time is what noise on a shared machine inflates least.
         note("control op=bind lanad_cpu_us_per_round_trip=\(fixed(Double(lanadCPU) / Double(bind.count) / 1000, 1)) "
             + "(all lanad threads, run directory on \(filesystemType(of: options.runDirectory)))")
+    }
+
+    /// Adds `--graph` dummy blocks, a batch of `apply` lines at a time.
+    private func fillGraph(_ client: ControlClient) throws {
+        var added = 0
+        while added < options.graph {
+            let batch = min(500, options.graph - added)
+            try expectSuccess(client, .apply(lines: (added..<added + batch).map { "fbctl add bench-g\($0) dummy" }))
+            added += batch
+        }
+    }
+
+    /// One add + rm of a block, in nanoseconds.
+    private func addRemoveBlock(_ client: ControlClient) throws -> UInt64 {
+        let start = nowNanoseconds()
+        let added = try client.send(.add(name: "bench-x", type: "dummy"))
+        let removed = try client.send(.remove(name: "bench-x"))
+        let elapsed = nowNanoseconds() &- start
+        if let error = added.error ?? removed.error {
+            throw UsageError("lanad refused add/rm: \(error): \(added.message ?? removed.message ?? "")")
+        }
+        return elapsed
     }
 
     /// One bind + unbind, in nanoseconds.
@@ -154,13 +195,13 @@ struct ControlBenchmark {
         }
     }
 
-    private func report(_ op: String, _ samples: [UInt64]) {
+    private func report(_ op: String, _ samples: [UInt64], label: String = "") {
         let sorted = samples.sorted()
         func percentile(_ p: Double) -> Double {
             let index = min(sorted.count - 1, Int((p * Double(sorted.count)).rounded(.up)) - 1)
             return Double(sorted[max(0, index)]) / 1000
         }
-        print("control op=\(op) p50_us=\(fixed(percentile(0.50), 1)) p99_us=\(fixed(percentile(0.99), 1))")
+        print("control op=\(op) \(label)p50_us=\(fixed(percentile(0.50), 1)) p99_us=\(fixed(percentile(0.99), 1))")
         note("control op=\(op) n=\(sorted.count) p90_us=\(fixed(percentile(0.90), 1)) "
             + "p99.9_us=\(fixed(percentile(0.999), 1)) max_us=\(fixed(Double(sorted.last ?? 0) / 1000, 1))")
     }

@@ -76,24 +76,6 @@ int lana_sleep_until_woken(void *fds, unsigned long count);
 /// been joined). Returns 0 or an error number.
 int lana_wake_thread(unsigned long thread);
 
-/// Swaps the names `from` and `to` atomically (renameat2 with
-/// RENAME_EXCHANGE; both must exist). Returns 0 or an error number.
-int lana_rename_exchange(const char *from, const char *to);
-
-/// Makes a lease break on `fd` signal SIGURG (ignored by default) instead
-/// of SIGIO (which by default ends the process). Call once per open file
-/// description, before `lana_take_write_lease`. Returns 0 or an error number.
-int lana_set_lease_signal(int fd);
-
-/// Takes a write lease on `fd` (F_SETLEASE F_WRLCK), which the kernel
-/// grants only while no other open file description refers to the file.
-/// Returns 0 or an error number (EAGAIN: someone else has the file open).
-int lana_take_write_lease(int fd);
-
-/// Gives up a lease taken with `lana_take_write_lease`. Returns 0 or an
-/// error number.
-int lana_release_lease(int fd);
-
 /// Number of online CPUs.
 int lana_online_cpus(void);
 
@@ -223,6 +205,27 @@ int lana_current_cpu(void);
 /// Moves the calling thread (only) into the network namespace open at `fd`.
 /// Returns 0 or an errno value.
 int lana_enter_net_namespace(int fd);
+
+// The control socket layer (LANAControl/UnixSeqpacketSocket.swift) needs a
+// few GNU extensions that Swift's Glibc module leaves out because they sit
+// behind _GNU_SOURCE. They are re-stated here with the kernel's ABI rather
+// than by defining _GNU_SOURCE, which would not reach the already-built
+// Glibc module anyway.
+#include <sys/socket.h>
+
+/// `struct ucred` as returned by `getsockopt(SO_PEERCRED)`.
+struct lana_ucred {
+    int32_t pid;
+    uint32_t uid;
+    uint32_t gid;
+};
+
+/// `accept4(2)`: accept with SOCK_NONBLOCK | SOCK_CLOEXEC in one step, so a
+/// client descriptor never exists in blocking or inheritable form.
+extern int accept4(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+
+/// `SO_PEERGROUPS` (Linux 4.13): the peer's supplementary groups at connect().
+static inline int lana_so_peergroups(void) { return 59; }
 #endif
 
 #endif

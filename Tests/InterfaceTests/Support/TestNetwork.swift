@@ -1,4 +1,5 @@
 import Foundation
+import LANATestSupport
 import Glibc
 import LANATestSupport
 import XCTest
@@ -141,7 +142,19 @@ final class Lanad: @unchecked Sendable {
 
     // MARK: State files
 
-    func stateFile(_ name: String) -> String? { readFile(runDirectory + "/" + name) }
+    /// A state file, once the files have caught up with every operation
+    /// made so far (they follow the registry within 200 ms).
+    func stateFile(_ name: String, file: StaticString = #filePath, line: UInt = #line) -> String? {
+        if let lag = waitForStateFiles(runDirectory: runDirectory) { XCTFail(lag, file: file, line: line) }
+        return readFile(runDirectory + "/" + name)
+    }
+
+    /// The entries of a directory of state files (`fblock`), once the files
+    /// have caught up.
+    func entries(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws -> [String] {
+        if let lag = waitForStateFiles(runDirectory: runDirectory) { XCTFail(lag, file: file, line: line) }
+        return try FileManager.default.contentsOfDirectory(atPath: runDirectory + "/" + name)
+    }
 
     /// `fblock/<name>` of a counter: packets and bytes.
     func counter(_ name: String) -> (packets: UInt64, bytes: UInt64)? {
@@ -151,9 +164,12 @@ final class Lanad: @unchecked Sendable {
         return (p, b)
     }
 
-    /// `ppe`: one entry per engine.
+    /// `ppe`: one entry per engine. Read as it is: its counters follow the
+    /// traffic, not the registry, so waiting for the files to show the
+    /// latest operation would only slow down a test that samples it
+    /// between operations.
     func engines() -> [EngineLine] {
-        guard let text = stateFile("ppe") else { return [] }
+        guard let text = readFile(runDirectory + "/ppe") else { return [] }
         return text.split(separator: "\n").compactMap(EngineLine.init)
     }
 
