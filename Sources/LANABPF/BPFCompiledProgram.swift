@@ -61,12 +61,12 @@ public final class BPFCompiledProgram: @unchecked Sendable {
     /// measuring what fusion gains).
     public init(_ program: BPFProgram, fuse: Bool = true, native wantsNative: Bool = false) {
         self.program = program
-        let compiled = BPFCompiledProgram.compile(program.instructions, fuse: fuse)
+        let steps = BPFCompiledProgram.compile(program.instructions, fuse: false)
+        let compiled = fuse ? BPFCompiledProgram.fused(steps) : steps
         count = compiled.count
         code = .allocate(capacity: compiled.count)
         code.initialize(from: compiled, count: compiled.count)
-        if wantsNative, let emitter = BPFNativeTarget.emitter,
-           let machineCode = emitter.emit(fuse ? BPFCompiledProgram.compile(program.instructions, fuse: false) : compiled) {
+        if wantsNative, let emitter = BPFNativeTarget.emitter, let machineCode = emitter.emit(steps) {
             native = BPFNativeCode(machineCode)
         } else {
             native = nil

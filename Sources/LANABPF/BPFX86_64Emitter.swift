@@ -68,7 +68,22 @@ enum BPFX86_64Emitter: BPFNativeEmitter {
 
         init(capacity: Int) { code.reserveCapacity(capacity) }
 
-        mutating func bytes(_ b: UInt8...) { code.append(contentsOf: b) }
+        // Fixed arities rather than a variadic parameter, which would
+        // allocate an array per call (compile time counts: see the README).
+        mutating func bytes(_ a: UInt8) { code.append(a) }
+        mutating func bytes(_ a: UInt8, _ b: UInt8) { code.append(a); code.append(b) }
+        mutating func bytes(_ a: UInt8, _ b: UInt8, _ c: UInt8) { bytes(a, b); code.append(c) }
+        mutating func bytes(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) { bytes(a, b); bytes(c, d) }
+        mutating func bytes(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8, _ e: UInt8) { bytes(a, b, c, d); code.append(e) }
+        mutating func bytes(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8, _ e: UInt8, _ f: UInt8) {
+            bytes(a, b, c, d); bytes(e, f)
+        }
+        mutating func bytes(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8, _ e: UInt8, _ f: UInt8, _ g: UInt8) {
+            bytes(a, b, c, d); bytes(e, f, g)
+        }
+        mutating func bytes(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8, _ e: UInt8, _ f: UInt8, _ g: UInt8, _ h: UInt8) {
+            bytes(a, b, c, d); bytes(e, f, g, h)
+        }
         mutating func imm32(_ v: UInt32) {
             code.append(UInt8(truncatingIfNeeded: v)); code.append(UInt8(truncatingIfNeeded: v >> 8))
             code.append(UInt8(truncatingIfNeeded: v >> 16)); code.append(UInt8(truncatingIfNeeded: v >> 24))
