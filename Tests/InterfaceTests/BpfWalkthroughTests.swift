@@ -259,6 +259,25 @@ final class BpfWalkthroughTests: InterfaceTestCase, @unchecked Sendable {
         let badFilter = try Shell.run([BuildProducts.path("fbctl"), "bpf", "filter", "tcp port eighty"])
         XCTAssertEqual(badFilter.status, 1)
         XCTAssertTrue(badFilter.stderr.hasPrefix("fbctl: bpf filter tcp port eighty: tcpdump expression: "), badFilter.stderr)
+
+        // --native: the machine code, which objdump reads as the program.
+        #if arch(x86_64)
+        let native = try Shell.run([BuildProducts.path("fbctl"), "bpf", "disasm", "--native", Self.configs + "/arp.bpf"])
+        XCTAssertEqual(native.status, 0, "\(native)")
+        var code: [UInt8] = []
+        for line in native.stdout.split(separator: "\n") {
+            XCTAssertLessThanOrEqual(line.count, 32, String(line))
+            var rest = Substring(line)
+            while rest.count >= 2, let byte = UInt8(rest.prefix(2), radix: 16) { code.append(byte); rest = rest.dropFirst(2) }
+            XCTAssertEqual(rest, "", String(line))
+        }
+        try Data(code).write(to: URL(fileURLWithPath: work + "/arp.bin"))
+        let listing = try Shell.must(try Shell.which("objdump"), "-D", "-b", "binary", "-mi386:x86-64", work + "/arp.bin")
+        // ldh #proto; jeq #0x806: a 16-bit load from the environment (r8), a compare, returns.
+        XCTAssertTrue(listing.contains("movzwl 0x0(%r8),%eax") || listing.contains("movzwl (%r8),%eax"), listing)
+        XCTAssertTrue(listing.contains("cmp    $0x806,%eax"), listing)
+        XCTAssertTrue(listing.contains("mov    $0xffff,%eax"), listing)
+        #endif
     }
 }
 
