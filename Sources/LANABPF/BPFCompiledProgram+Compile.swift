@@ -20,7 +20,7 @@ struct BPFCompiledInstruction {
 /// The machine's operations: classic BPF opcodes decoded into one flat set,
 /// plus fused "load a header field and compare it with a constant" steps.
 @usableFromInline
-enum BPFOperation: UInt8 {
+enum BPFOperation: UInt8, Sendable {
     case retK, retA, fail
     case ldImm, ldxImm, ldLen, ldxLen, ldMem, ldxMem, st, stx, tax, txa
     case ldW, ldH, ldB, ldIndW, ldIndH, ldIndB, ldxMsh
@@ -45,20 +45,33 @@ extension BPFCompiledProgram {
         for (pc, insn) in program.enumerated() {
             out.append(decode(insn, at: pc))
         }
-        guard fuse else { return out }
+        return fuse ? fused(out) : out
+    }
+
+    /// `steps` with each packet load followed by a conditional jump on a
+    /// constant fused into one step.
+    static func fused(_ steps: [BPFCompiledInstruction]) -> [BPFCompiledInstruction] {
+        var out = steps
         // A packet load followed by a conditional jump on a constant
         // becomes one step at the load's index; the jump keeps its own step
         // for other instructions that jump to it.
         for pc in 0..<max(0, out.count - 1) {
             let next = out[pc + 1]
-            let conditions: [BPFOperation: Int] = [.jeqK: 0, .jgtK: 1, .jgeK: 2, .jsetK: 3]
-            guard let c = conditions[next.op] else { continue }
             let fused: BPFOperation?
-            switch out[pc].op {
-            case .ldH: fused = [.ldHJeq, .ldHJgt, .ldHJge, .ldHJset][c]
-            case .ldB: fused = [.ldBJeq, .ldBJgt, .ldBJge, .ldBJset][c]
-            case .ldW: fused = [.ldWJeq, .ldWJgt, .ldWJge, .ldWJset][c]
-            case .ldIndH: fused = c == 0 ? .ldIndHJeq : nil
+            switch (out[pc].op, next.op) {
+            case (.ldH, .jeqK): fused = .ldHJeq
+            case (.ldH, .jgtK): fused = .ldHJgt
+            case (.ldH, .jgeK): fused = .ldHJge
+            case (.ldH, .jsetK): fused = .ldHJset
+            case (.ldB, .jeqK): fused = .ldBJeq
+            case (.ldB, .jgtK): fused = .ldBJgt
+            case (.ldB, .jgeK): fused = .ldBJge
+            case (.ldB, .jsetK): fused = .ldBJset
+            case (.ldW, .jeqK): fused = .ldWJeq
+            case (.ldW, .jgtK): fused = .ldWJgt
+            case (.ldW, .jgeK): fused = .ldWJge
+            case (.ldW, .jsetK): fused = .ldWJset
+            case (.ldIndH, .jeqK): fused = .ldIndHJeq
             default: fused = nil
             }
             guard let fused else { continue }
@@ -66,6 +79,19 @@ extension BPFCompiledProgram {
         }
         return out
     }
+
+    /// ALU operations by the opcode's operation bits: (with k, with X).
+    private static let aluOperations: [UInt16: (BPFOperation, BPFOperation)] = [
+        BPFOpcode.add: (.addK, .addX), BPFOpcode.sub: (.subK, .subX), BPFOpcode.mul: (.mulK, .mulX),
+        BPFOpcode.div: (.divK, .divX), BPFOpcode.mod: (.modK, .modX), BPFOpcode.and: (.andK, .andX),
+        BPFOpcode.or: (.orK, .orX), BPFOpcode.xor: (.xorK, .xorX), BPFOpcode.lsh: (.lshK, .lshX),
+        BPFOpcode.rsh: (.rshK, .rshX),
+    ]
+    /// Conditional jumps by the opcode's operation bits: (with k, with X).
+    private static let jumpOperations: [UInt16: (BPFOperation, BPFOperation)] = [
+        BPFOpcode.jeq: (.jeqK, .jeqX), BPFOpcode.jgt: (.jgtK, .jgtX), BPFOpcode.jge: (.jgeK, .jgeX),
+        BPFOpcode.jset: (.jsetK, .jsetX),
+    ]
 
     private static func decode(_ insn: BPFInstruction, at pc: Int) -> BPFCompiledInstruction {
         let O = BPFOpcode.self
@@ -115,17 +141,9 @@ extension BPFCompiledProgram {
         let isX = insn.code & O.x != 0
         switch insn.code & 0x07 {
         case O.alu:
-            let table: [UInt16: (BPFOperation, BPFOperation)] = [
-                O.add: (.addK, .addX), O.sub: (.subK, .subX), O.mul: (.mulK, .mulX), O.div: (.divK, .divX),
-                O.mod: (.modK, .modX), O.and: (.andK, .andX), O.or: (.orK, .orX), O.xor: (.xorK, .xorX),
-                O.lsh: (.lshK, .lshX), O.rsh: (.rshK, .rshX),
-            ]
-            if let (kOp, xOp) = table[insn.code & 0xF0] { return isX ? op(xOp) : op(kOp, k) }
+            if let (kOp, xOp) = aluOperations[insn.code & 0xF0] { return isX ? op(xOp) : op(kOp, k) }
         case O.jmp:
-            let table: [UInt16: (BPFOperation, BPFOperation)] = [
-                O.jeq: (.jeqK, .jeqX), O.jgt: (.jgtK, .jgtX), O.jge: (.jgeK, .jgeX), O.jset: (.jsetK, .jsetX),
-            ]
-            if let (kOp, xOp) = table[insn.code & 0xF0] { return jump(isX ? xOp : kOp) }
+            if let (kOp, xOp) = jumpOperations[insn.code & 0xF0] { return jump(isX ? xOp : kOp) }
         default: break
         }
         preconditionFailure("BPFCompiledProgram: opcode 0x\(String(insn.code, radix: 16)) in a verified program")

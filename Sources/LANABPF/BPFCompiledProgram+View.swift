@@ -11,7 +11,8 @@
 //   matter: the verifier rejects programs that read a scratch cell no path
 //   has written.
 // - Everything else (bounds of packet loads, jump targets) is the
-//   invariants of BPFCompiledProgram.swift: `run` executes the same code.
+//   invariants of BPFCompiledProgram.swift and, for `native`, of
+//   BPFNativeCode.swift and the emitter: `run` executes the same code.
 
 /// A program's compiled code without ownership or reference counting, so
 /// that an engine can keep it in a plain struct and run it per packet
@@ -23,12 +24,19 @@ public struct BPFCompiledProgramView: @unchecked Sendable {
     /// pass-all default), or a value above `UInt32.max`: such programs need
     /// no machine at all.
     @usableFromInline let constantResult: UInt64
+    /// The program's machine code, if it has some (see
+    /// BPFNativeCode.swift); it runs instead of the interpreter.
+    @usableFromInline let native: BPFNativeFunction?
 
-    init(code: UnsafeMutablePointer<BPFCompiledInstruction>, count: Int) {
+    init(code: UnsafeMutablePointer<BPFCompiledInstruction>, count: Int, native: BPFNativeFunction?) {
         self.code = code
         self.count = count
+        self.native = native
         constantResult = code[0].op == .retK ? UInt64(code[0].k) : UInt64.max
     }
+
+    /// Whether ``run(_:length:_:scratch:)`` runs machine code.
+    public var isNative: Bool { native != nil }
 
     /// Runs the program over `length` bytes at `packet`, using `scratch`
     /// (16 words) for `M[]`. Returns the program's result: 0 means no match.
@@ -36,6 +44,7 @@ public struct BPFCompiledProgramView: @unchecked Sendable {
     public func run(_ packet: UnsafeRawPointer, length: Int, _ environment: inout BPFEnvironment,
                     scratch: UnsafeMutablePointer<UInt32>) -> UInt32 {
         if constantResult <= UInt64(UInt32.max) { return UInt32(truncatingIfNeeded: constantResult) }
+        if let native { return native(packet, length, &environment, scratch) }
         return bpfExecute(code, count, packet, length, &environment, scratch)
     }
 }
@@ -49,9 +58,16 @@ func bpfExecute(_ code: UnsafeMutablePointer<BPFCompiledInstruction>, _ count: I
 }
 
 extension BPFCompiledProgram {
-    /// A view of this program's code; valid only while this object lives.
+    /// A view of this program's code (machine code if it has some); valid
+    /// only while this object lives.
     public var unownedView: BPFCompiledProgramView {
-        BPFCompiledProgramView(code: code, count: count)
+        BPFCompiledProgramView(code: code, count: count, native: native?.entry)
+    }
+
+    /// A view that runs the interpreter even if the program has machine
+    /// code (for comparing the two).
+    public var interpreterView: BPFCompiledProgramView {
+        BPFCompiledProgramView(code: code, count: count, native: nil)
     }
 }
 

@@ -43,20 +43,34 @@
 public final class BPFCompiledProgram: @unchecked Sendable {
     /// The program this was compiled from.
     public let program: BPFProgram
+    /// Which machine ``run(_:_:)`` uses.
+    public var machine: BPFMachine { native == nil ? .interpreter : .native }
     /// Extensions the program reads; the caller needs to fill only these
     /// fields of the ``BPFEnvironment``.
     public let uses: Set<BPFAncillary>
     @usableFromInline let code: UnsafeMutablePointer<BPFCompiledInstruction>
     @usableFromInline let count: Int
+    /// The program as machine code, if it was asked for and this machine
+    /// has an emitter (see ``BPFNativeEmitter``); ``run(_:length:_:)`` and
+    /// ``unownedView`` then run it instead of the interpreter.
+    public let native: BPFNativeCode?
 
-    /// Compiles `program`. `fuse: false` keeps one step per instruction
-    /// (for measuring what fusion gains).
-    public init(_ program: BPFProgram, fuse: Bool = true) {
+    /// Compiles `program` for the interpreter and, with `native: true` on
+    /// a machine that has an emitter (x86-64), to machine code as well.
+    /// `fuse: false` keeps one interpreter step per instruction (for
+    /// measuring what fusion gains).
+    public init(_ program: BPFProgram, fuse: Bool = true, native wantsNative: Bool = false) {
         self.program = program
-        let compiled = BPFCompiledProgram.compile(program.instructions, fuse: fuse)
+        let steps = BPFCompiledProgram.compile(program.instructions, fuse: false)
+        let compiled = fuse ? BPFCompiledProgram.fused(steps) : steps
         count = compiled.count
         code = .allocate(capacity: compiled.count)
         code.initialize(from: compiled, count: compiled.count)
+        if wantsNative, let emitter = BPFNativeTarget.emitter, let machineCode = emitter.emit(steps) {
+            native = BPFNativeCode(machineCode)
+        } else {
+            native = nil
+        }
         var uses = Set<BPFAncillary>()
         for insn in program.instructions where insn.code & 0xE7 == BPFOpcode.ld | BPFOpcode.abs {
             if let ext = BPFAncillary(offset: insn.k) { uses.insert(ext) }
@@ -78,7 +92,12 @@ public final class BPFCompiledProgram: @unchecked Sendable {
 
     /// Runs the program over `length` bytes at `packet`.
     public func run(_ packet: UnsafeRawPointer, length: Int, _ environment: inout BPFEnvironment) -> UInt32 {
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 16) { scratch in
+        if let native {
+            return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 16) { scratch in
+                native.run(packet, length: length, &environment, scratch: scratch.baseAddress!)
+            }
+        }
+        return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 16) { scratch in
             BPFCompiledProgram.execute(code, count, packet, length, &environment, scratch.baseAddress!)
         }
     }

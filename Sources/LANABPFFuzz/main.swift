@@ -1,5 +1,6 @@
 // A libFuzzer target for the BPF assembler, the program loader and the
-// machine.
+// machines: every accepted program runs in the interpreter and as native
+// code, and any difference is a failure.
 //
 // Built for fuzzing (libFuzzer supplies the driver):
 //   swift build -c debug --product LANABPFFuzz \
@@ -24,8 +25,8 @@ import LANAFuzzSupport
 /// - whatever loads as a program (any source form) loads again from its
 ///   tuples, its `tcpdump -ddd` form and its disassembly, unchanged;
 /// - the input's bytes read as raw instructions are either refused by the
-///   verifier or run (fused and unfused, with the same result) over the
-///   input itself and over an empty packet.
+///   verifier or run (fused, unfused and as native code, with the same
+///   result) over the input itself, its prefixes and an empty packet.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzBPFLoaders(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = UnsafeRawBufferPointer(start: size > 0 ? data : nil, count: size)
@@ -94,21 +95,33 @@ func canonical(_ insn: BPFInstruction) -> BPFInstruction {
     return out
 }
 
-/// Runs `program` over exact-size copies of `packet` and of its first 14
-/// bytes, and over nothing; fused and unfused results must agree.
+/// Runs `program` over exact-size copies of `packet` and of its first 14,
+/// 34 and 54 bytes, and over nothing; the interpreter fused and unfused and
+/// native code (where the processor has an emitter) must agree on the
+/// result and on the environment afterwards (`#rand` advances it).
 func run(_ program: BPFProgram, on packet: UnsafeRawBufferPointer) {
     let fused = BPFCompiledProgram(program)
     let plain = BPFCompiledProgram(program, fuse: false)
-    for length in [packet.count, min(packet.count, 14), 0] {
+    let native = BPFCompiledProgram(program, native: true)
+    if BPFMachine.nativeAvailable && native.native == nil { fatalError("no native code for\n\(program.tuples)") }
+    for length in Set([packet.count, min(packet.count, 14), min(packet.count, 34), min(packet.count, 54), 0]) {
         let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 1)
         defer { copy.deallocate() }
         if length > 0 { copy.copyMemory(from: UnsafeRawBufferPointer(rebasing: packet[0..<length])) }
-        var first = BPFEnvironment(), second = BPFEnvironment()
-        first.protocol = 0x0800
-        second.protocol = 0x0800
+        var first = BPFEnvironment()
+        // Environment values from the packet's last bytes, so the fuzzer
+        // steers the extensions too.
+        first.protocol = [0x0800, 0x86DD, 0x8100, 0x0806][packet.last.map { Int($0 & 3) } ?? 0]
+        first.mark = UInt32(packet.count)
+        first.vlanPresent = packet.count & 1 == 1
+        var second = first, third = first
         let a = fused.run(UnsafeRawBufferPointer(copy), &first)
         let b = plain.run(UnsafeRawBufferPointer(copy), &second)
         if a != b { fatalError("fused \(a) and unfused \(b) differ for\n\(program.tuples)") }
+        let c = native.run(UnsafeRawBufferPointer(copy), &third)
+        if a != c || first != third {
+            fatalError("interpreter \(a) and native code \(c) differ on \(length) bytes for\n\(program.tuples)")
+        }
     }
 }
 

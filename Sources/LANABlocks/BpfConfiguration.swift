@@ -1,8 +1,9 @@
 import LANABPF
 import LANACore
 
-/// A bpf block's options: the loaded program, compiled, and the directions
-/// it filters. Immutable; every accepted `set` makes a new one, which the
+/// A bpf block's options: the loaded program, compiled (to machine code
+/// where the processor has an emitter, unless `jit=off`), and the
+/// directions it filters. Immutable; every accepted `set` makes a new one, which the
 /// registry publishes with the block (see ``BlockConfiguration``). The
 /// compiled code the engines run lives as long as the configuration, which
 /// the snapshots that hold it keep alive for every engine still using it.
@@ -20,15 +21,19 @@ public final class BpfConfiguration: BlockConfiguration, @unchecked Sendable {
     public let program: BPFProgram
     public let origin: Origin
     public let direction: BpfBlock.FilterDirection
+    /// Whether the program is to run as machine code (`jit=on`, the
+    /// default); it does if the processor has an emitter too.
+    public let jit: Bool
     let compiled: BPFCompiledProgram
     /// What `process` reads, once per burst.
     let loaded: BpfBlock.Loaded
 
-    init(program: BPFProgram, origin: Origin, direction: BpfBlock.FilterDirection) {
+    init(program: BPFProgram, origin: Origin, direction: BpfBlock.FilterDirection, jit: Bool) {
         self.program = program
         self.origin = origin
         self.direction = direction
-        compiled = BPFCompiledProgram(program)
+        self.jit = jit
+        compiled = BPFCompiledProgram(program, native: jit)
         var needs: UInt8 = 0
         for use in compiled.uses {
             switch use {
@@ -53,10 +58,11 @@ public final class BpfConfiguration: BlockConfiguration, @unchecked Sendable {
         .init("filter64", "filter64=<base64> <expression>: the program fbctl compiled from a filter= expression, and the expression"),
         .init("bpf64", "bpf64=<base64>: instructions as 8-byte big-endian records (code, jt, jf, k); how fbctl sends programs too long as text"),
         .init("direction", "direction=ingress|egress|both: which packets are filtered (default both); the others pass"),
+        .init("jit", "jit=on|off: run the program as machine code compiled for this processor (default on where available: x86-64) or in the interpreter"),
     ]
 
     static let configurator = BlockType.Configurator(
-        initial: { BpfConfiguration(program: initialProgram, origin: .initial, direction: .both) },
+        initial: { BpfConfiguration(program: initialProgram, origin: .initial, direction: .both, jit: true) },
         apply: { current, key, value throws(BlockOptionError) in
             .configure(try (current as! BpfConfiguration).setting(key, value))
         })
@@ -67,26 +73,26 @@ public final class BpfConfiguration: BlockConfiguration, @unchecked Sendable {
         switch key {
         case "bpf":
             do {
-                return BpfConfiguration(program: try BPFProgram(source: value), origin: .source, direction: direction)
+                return BpfConfiguration(program: try BPFProgram(source: value), origin: .source, direction: direction, jit: jit)
             } catch {
                 throw BlockOptionError("program refused, the loaded one stays: \(error)")
             }
         case "bpf64":
             do {
-                return BpfConfiguration(program: try BPFProgram(base64: value), origin: .source, direction: direction)
+                return BpfConfiguration(program: try BPFProgram(base64: value), origin: .source, direction: direction, jit: jit)
             } catch {
                 throw BlockOptionError("program refused, the loaded one stays: \(error)")
             }
         case "filter":
             do {
-                return BpfConfiguration(program: try BPFProgram(filter: value), origin: .filter(value), direction: direction)
+                return BpfConfiguration(program: try BPFProgram(filter: value), origin: .filter(value), direction: direction, jit: jit)
             } catch {
                 throw BlockOptionError("filter refused, the loaded program stays: \(error)")
             }
         case "filter64":
             do {
                 let (program, expression) = try CompiledFilterOption.parse(value)
-                return BpfConfiguration(program: program, origin: .filter(expression), direction: direction)
+                return BpfConfiguration(program: program, origin: .filter(expression), direction: direction, jit: jit)
             } catch {
                 throw BlockOptionError("filter refused, the loaded program stays: \(error)")
             }
@@ -94,7 +100,12 @@ public final class BpfConfiguration: BlockConfiguration, @unchecked Sendable {
             guard let d = BpfBlock.FilterDirection(rawValue: value) else {
                 throw BlockOptionError("direction takes ingress, egress or both, not '\(value)'")
             }
-            return BpfConfiguration(program: program, origin: origin, direction: d)
+            return BpfConfiguration(program: program, origin: origin, direction: d, jit: jit)
+        case "jit":
+            guard value == "on" || value == "off" else {
+                throw BlockOptionError("jit takes on or off, not '\(value)'")
+            }
+            return BpfConfiguration(program: program, origin: origin, direction: direction, jit: value == "on")
         default:
             throw BlockOptionError("unknown option \(key)")
         }
@@ -107,7 +118,8 @@ public final class BpfConfiguration: BlockConfiguration, @unchecked Sendable {
         case .source: source = "bpf"
         case .filter: source = "filter"
         }
-        return [("direction", direction.rawValue), ("program", source), ("instructions", String(program.count))]
+        return [("direction", direction.rawValue), ("program", source), ("instructions", String(program.count)),
+                ("jit", jit ? "on" : "off"), ("machine", compiled.machine.rawValue)]
     }
 
     /// The status file: the loaded program as `{ 0x28, 0, 0, 0x0000000c },`

@@ -343,7 +343,52 @@ final class BpfBlockTests: XCTestCase {
         let b = try block(g, "f")
         XCTAssertEqual(b.engineTotals(0), BpfBlock.Totals(matched: 7, notMatched: 3, passed: 0))
         XCTAssertEqual(b.detailLines(), ["matched=7 not-matched=3 passed=0", "engine 0 matched=7 not-matched=3 passed=0"])
-        XCTAssertEqual(b.optionValues().map { "\($0.key)=\($0.value)" }, ["direction=both", "program=bpf", "instructions=4"])
+        let machine = BPFMachine.nativeAvailable ? "jit" : "interpreter"
+        XCTAssertEqual(b.optionValues().map { "\($0.key)=\($0.value)" },
+                       ["direction=both", "program=bpf", "instructions=4", "jit=on", "machine=\(machine)"])
+    }
+
+    // MARK: Machine
+
+    /// `jit=on` (the default) runs native code where the processor has an
+    /// emitter, `jit=off` the interpreter; both filter the same frames, the
+    /// choice survives a new program, and `fbctl show` says which runs.
+    func testJitOptionChoosesTheMachineAndBothFilterAlike() throws {
+        let g = try graph { g in
+            try g.registry.add("f", type: "bpf")
+            try g.registry.add("up", type: "capture")
+            try g.registry.bind("up", "f")
+        }
+        // IPv4 with a payload byte at [x + 16] after the header, and #proto.
+        let source = "ld #proto\njneq #0x800, drop\nldxb 4*([14]&0xf)\nldb [x + 16]\njlt #3, drop\nret #0xffff\ndrop: ret #0"
+        var frames: [[UInt8]] = []
+        for i in 0..<12 {
+            var f = frame(i % 3 == 0 ? 0x0806 : 0x0800, tag: UInt8(i), length: 14 + i * 4)
+            if f.count > 14 { f[14] = 0x45 }
+            frames.append(f)
+        }
+        func filtered(jit: String) throws -> [[UInt8]] {
+            try g.registry.set("f", "jit=\(jit)")
+            try g.registry.set("f", "bpf=" + source)
+            let values = try block(g, "f").optionValues()
+            let expected = jit == "on" && BPFMachine.nativeAvailable ? "jit" : "interpreter"
+            XCTAssertEqual(values.first { $0.key == "machine" }?.value, expected)
+            XCTAssertEqual(values.first { $0.key == "jit" }?.value, jit)
+            XCTAssertEqual(try block(g, "f").configuration.loaded.view.isNative, expected == "jit")
+            let before = g.captured("up").count
+            for f in frames { try g.send(f, to: "f") }
+            g.run()
+            return Array(g.captured("up").map(\.bytes)[before...])
+        }
+        let native = try filtered(jit: "on")
+        let interpreted = try filtered(jit: "off")
+        XCTAssertEqual(native, interpreted)
+        XCTAssertGreaterThan(native.count, 0)
+        XCTAssertLessThan(native.count, frames.count)
+        XCTAssertThrowsError(try g.registry.set("f", "jit=maybe")) { error in
+            XCTAssertTrue("\(error)".contains("jit takes on or off, not 'maybe'"), "\(error)")
+        }
+        XCTAssertEqual(try block(g, "f").configuration.jit, false, "a refused jit= keeps the loaded setting")
     }
 
     // MARK: Replace

@@ -130,6 +130,9 @@ final class ExpressionCompileTests: EndToEndTestCase {
         defer { unlink(path) }
         _ = FileManager.default.createFile(atPath: path, contents: Data("fbctl add f bpf\nfbctl set f filter=arp or icmp\n".utf8))
         let lanad = try startLanad(extraArguments: ["--config", path])
+        // lanad binds its control socket before it applies the file, so
+        // "ready" does not mean the file's blocks are in the state files yet.
+        XCTAssertTrue(waitUntil(timeout: 10) { lanad.file("fblock/f") != nil }, "fblock/f never appeared")
         XCTAssertEqual(lanad.file("fblock/f"), runProgram(Binaries.fbctl, ["bpf", "filter", "arp or icmp"]).stdout)
 
         _ = FileManager.default.createFile(atPath: path, contents: Data("fbctl add f bpf\nfbctl set f 'filter=\(hugeExpression)'\n".utf8))

@@ -137,6 +137,11 @@ final class ToolUsabilityTests: EndToEndTestCase {
         assertOK(lanad.fbctl("set", "f", "filter=arp"))
         let show = lanad.fbctl("show", "f")
         assertOK(show)
+        #if arch(x86_64)
+        let machine = "jit"
+        #else
+        let machine = "interpreter"
+        #endif
         XCTAssertTrue(show.stdout.hasPrefix("""
             f (bpf), IDP 1
               ports:
@@ -145,7 +150,7 @@ final class ToolUsabilityTests: EndToEndTestCase {
                 down: -
                 down.nomatch: -
               subscribers: c (2)
-              options: direction=both program=filter instructions=4
+              options: direction=both program=filter instructions=4 jit=on machine=\(machine)
               status: { 0x28, 0, 0, 0x0000000c },
 
             """), show.stdout)

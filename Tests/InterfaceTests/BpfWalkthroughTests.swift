@@ -33,6 +33,13 @@ final class BpfWalkthroughTests: InterfaceTestCase, @unchecked Sendable {
         guard r.status == 0 else { throw CommandFailure(description: "lana-send.py \(kind): \(r)") }
     }
 
+    /// What `fbctl show` reports running a program: native code on x86-64.
+    #if arch(x86_64)
+    static let machine = "jit"
+    #else
+    static let machine = "interpreter"
+    #endif
+
     func testAppendixC3WithRealBpfBlocks() throws {
         let bpfc = try Shell.which("bpfc")   // Debian's netsniff-ng
         try require(FileManager.default.fileExists(atPath: Self.configs + "/ipv4.bpf"), "Configs/ipv4.bpf missing")
@@ -97,7 +104,7 @@ final class BpfWalkthroughTests: InterfaceTestCase, @unchecked Sendable {
         let show3 = try lanad.fbctl("show", "fb3")
         XCTAssertEqual(show3.status, 0, "\(show3)")
         XCTAssertTrue(show3.stdout.contains("matched=\(ipv4) not-matched=\(arp + other) passed=0"), show3.stdout)
-        XCTAssertTrue(show3.stdout.contains("options: direction=both program=bpf instructions=4\n"), show3.stdout)
+        XCTAssertTrue(show3.stdout.contains("options: direction=both program=bpf instructions=4 jit=on machine=\(Self.machine)\n"), show3.stdout)
         let show5 = try lanad.fbctl("show", "fb5")
         XCTAssertTrue(show5.stdout.contains("matched=\(arp) not-matched=\(ipv4 + other) passed=0"), show5.stdout)
 
@@ -209,7 +216,7 @@ final class BpfWalkthroughTests: InterfaceTestCase, @unchecked Sendable {
         XCTAssertTrue(waitUntil(within: 5) { lanad.stateFile("fblock/f") == expected })
         let show = try lanad.fbctl("show", "f")
         XCTAssertEqual(show.status, 0, "\(show)")
-        XCTAssertTrue(show.stdout.contains("options: direction=both program=bpf instructions=4096\n"), show.stdout)
+        XCTAssertTrue(show.stdout.contains("options: direction=both program=bpf instructions=4096 jit=on machine=\(Self.machine)\n"), show.stdout)
         XCTAssertTrue(show.stdout.contains("more lines in the status file"), show.stdout)
         // One instruction more is refused on the client, before sending.
         try (source + "ret #0\n").write(toFile: work + "/toolong.bpf", atomically: true, encoding: .utf8)
@@ -252,6 +259,25 @@ final class BpfWalkthroughTests: InterfaceTestCase, @unchecked Sendable {
         let badFilter = try Shell.run([BuildProducts.path("fbctl"), "bpf", "filter", "tcp port eighty"])
         XCTAssertEqual(badFilter.status, 1)
         XCTAssertTrue(badFilter.stderr.hasPrefix("fbctl: bpf filter tcp port eighty: tcpdump expression: "), badFilter.stderr)
+
+        // --native: the machine code, which objdump reads as the program.
+        #if arch(x86_64)
+        let native = try Shell.run([BuildProducts.path("fbctl"), "bpf", "disasm", "--native", Self.configs + "/arp.bpf"])
+        XCTAssertEqual(native.status, 0, "\(native)")
+        var code: [UInt8] = []
+        for line in native.stdout.split(separator: "\n") {
+            XCTAssertLessThanOrEqual(line.count, 32, String(line))
+            var rest = Substring(line)
+            while rest.count >= 2, let byte = UInt8(rest.prefix(2), radix: 16) { code.append(byte); rest = rest.dropFirst(2) }
+            XCTAssertEqual(rest, "", String(line))
+        }
+        try Data(code).write(to: URL(fileURLWithPath: work + "/arp.bin"))
+        let listing = try Shell.must(try Shell.which("objdump"), "-D", "-b", "binary", "-mi386:x86-64", work + "/arp.bin")
+        // ldh #proto; jeq #0x806: a 16-bit load from the environment (r8), a compare, returns.
+        XCTAssertTrue(listing.contains("movzwl 0x0(%r8),%eax") || listing.contains("movzwl (%r8),%eax"), listing)
+        XCTAssertTrue(listing.contains("cmp    $0x806,%eax"), listing)
+        XCTAssertTrue(listing.contains("mov    $0xffff,%eax"), listing)
+        #endif
     }
 }
 

@@ -92,13 +92,17 @@ final class BPFKernelMachineTests: XCTestCase {
     /// many frames passed.
     @discardableResult
     func compare(_ link: Link, _ program: [BPFInstruction], _ frames: [[UInt8]], _ name: String) throws -> Int {
-        let compiled = BPFCompiledProgram(try BPFProgram(program))
+        let machines = BPFMachines.all(try BPFProgram(program))
         let outcome = try exchange(link, program, frames)
         XCTAssertEqual(outcome.seen.count, frames.count + 1, "\(name): frames lost on the link")
         var expected: [[UInt8]] = []
         for frame in outcome.seen {
-            var environment = Self.environment(frame, interfaceIndex: link.observer.interfaceIndex)
-            let result = frame.bytes.withUnsafeBytes { compiled.run($0, &environment) }
+            let results = machines.map { compiled in
+                var environment = Self.environment(frame, interfaceIndex: link.observer.interfaceIndex)
+                return frame.bytes.withUnsafeBytes { compiled.run($0, &environment) }
+            }
+            XCTAssertEqual(Set(results).count, 1, "\(name): machines differ (fused, unfused, native: \(results))")
+            let result = results[0]
             if result != 0 { expected.append(Array(frame.bytes.prefix(Int(min(UInt32(frame.bytes.count), result))))) }
         }
         // The second sentinel may or may not have reached the filtered
@@ -202,29 +206,30 @@ final class BPFKernelMachineTests: XCTestCase {
         let link = try makeLink()
         defer { link.pair.destroy() }
         let program = try BPFAssembler.assemble("ld #poff\nret a")
-        let compiled = BPFCompiledProgram(try BPFProgram(program))
         var differences: [String] = []
         var tagged = 0
-        for (index, frame) in BPFTestFrames.catalogue().enumerated() {
-            let outcome = try exchange(link, program, [frame])
-            guard let seen = outcome.seen.first else { XCTFail("frame \(index) lost"); continue }
-            var environment = Self.environment(seen, interfaceIndex: link.observer.interfaceIndex)
-            let ours = seen.bytes.withUnsafeBytes { compiled.run($0, &environment) }
-            let kernel = outcome.passed.first.map { isSentinelOrEmpty($0) ? 0 : $0.count } ?? 0
-            if kernel != min(Int(ours), seen.bytes.count) {
-                differences.append("frame \(index) (type 0x\(String(environment.protocol, radix: 16)), \(seen.bytes.count) bytes): kernel \(kernel), LANA \(ours)")
-            }
-            // The same frame with its tag restored, as LANA's interfaces
-            // deliver it: the payload is 4 bytes further in.
-            if seen.vlanTCI != nil {
-                tagged += 1
-                let restored = Self.restoringTag(seen)
-                var received = BPFEnvironment()
-                restored.withUnsafeBytes { received.setReceivedEthernet($0) }
-                let onTheWire = restored.withUnsafeBytes { compiled.run($0, &received) }
-                let want = kernel == 0 ? 0 : kernel + 4
-                if want != min(Int(onTheWire), restored.count) {
-                    differences.append("frame \(index) restored (\(restored.count) bytes): kernel \(kernel) + 4, LANA \(onTheWire)")
+        for compiled in BPFMachines.all(try BPFProgram(program)) {
+            for (index, frame) in BPFTestFrames.catalogue().enumerated() {
+                let outcome = try exchange(link, program, [frame])
+                guard let seen = outcome.seen.first else { XCTFail("frame \(index) lost"); continue }
+                var environment = Self.environment(seen, interfaceIndex: link.observer.interfaceIndex)
+                let ours = seen.bytes.withUnsafeBytes { compiled.run($0, &environment) }
+                let kernel = outcome.passed.first.map { isSentinelOrEmpty($0) ? 0 : $0.count } ?? 0
+                if kernel != min(Int(ours), seen.bytes.count) {
+                    differences.append("\(BPFMachines.name(compiled)), frame \(index) (type 0x\(String(environment.protocol, radix: 16)), \(seen.bytes.count) bytes): kernel \(kernel), LANA \(ours)")
+                }
+                // The same frame with its tag restored, as LANA's interfaces
+                // deliver it: the payload is 4 bytes further in.
+                if seen.vlanTCI != nil {
+                    tagged += 1
+                    let restored = Self.restoringTag(seen)
+                    var received = BPFEnvironment()
+                    restored.withUnsafeBytes { received.setReceivedEthernet($0) }
+                    let onTheWire = restored.withUnsafeBytes { compiled.run($0, &received) }
+                    let want = kernel == 0 ? 0 : kernel + 4
+                    if want != min(Int(onTheWire), restored.count) {
+                        differences.append("frame \(index) restored (\(restored.count) bytes): kernel \(kernel) + 4, LANA \(onTheWire)")
+                    }
                 }
             }
         }
@@ -278,14 +283,21 @@ final class BPFKernelMachineTests: XCTestCase {
         }
         let random = try BPFProgram(source: "ld #rand\nret a")
         XCTAssertTrue(try BPFKernel.accepts(random.instructions).0)
-        let compiled = BPFCompiledProgram(random)
-        var environment = BPFEnvironment()
-        let values = (0..<100).map { _ in frames[0].withUnsafeBytes { compiled.run($0, &environment) } }
-        XCTAssertGreaterThan(Set(values).count, 95, "#rand repeats itself")
+        // Every machine draws the same sequence from the same state.
+        var sequences: [[UInt32]] = []
+        for compiled in BPFMachines.all(random) {
+            var environment = BPFEnvironment()
+            let values = (0..<100).map { _ in frames[0].withUnsafeBytes { compiled.run($0, &environment) } }
+            XCTAssertGreaterThan(Set(values).count, 95, "#rand repeats itself")
+            sequences.append(values)
+        }
+        XCTAssertEqual(Set(sequences).count, 1, "#rand differs between machines")
         let outcome = try exchange(link, random.instructions, frames)
         XCTAssertEqual(outcome.seen.count, frames.count + 1)
-        let cpu = BPFCompiledProgram(try BPFProgram(source: "ld #cpu\njge #4096, no, yes\nyes: ret #1\nno: ret #0"))
-        environment.cpu = 3
-        XCTAssertEqual(frames[0].withUnsafeBytes { cpu.run($0, &environment) }, 1)
+        for cpu in BPFMachines.all(try BPFProgram(source: "ld #cpu\njge #4096, no, yes\nyes: ret #1\nno: ret #0")) {
+            var environment = BPFEnvironment()
+            environment.cpu = 3
+            XCTAssertEqual(frames[0].withUnsafeBytes { cpu.run($0, &environment) }, 1)
+        }
     }
 }

@@ -46,14 +46,20 @@ final class BPFMachinePropertyTests: XCTestCase {
         let count = 5000
         for round in 0..<count {
             let program = try BPFProgram(generator.make(count: Int.random(in: 2...120, using: &rng), using: &rng))
-            for fuse in [true, false] {
-                let compiled = BPFCompiledProgram(program, fuse: fuse)
+            let protocolType: UInt16 = [0x0800, 0x86DD, 0x8100, 0x8864, 0x0806, 0].randomElement(using: &rng)!
+            var results: [[UInt32]] = []
+            for compiled in BPFMachines.all(program) {
                 Self.checkJumpTargets(compiled, "program \(round)")
                 var environment = BPFEnvironment()
-                environment.protocol = [0x0800, 0x86DD, 0x8100, 0x8864, 0x0806, 0].randomElement(using: &rng)!
-                for frame in shortFrames { _ = Self.run(compiled, frame, &environment) }
+                environment.protocol = protocolType
+                var machineResults = shortFrames.map { Self.run(compiled, $0, &environment) }
                 // An empty buffer without a base address.
-                _ = compiled.run(UnsafeRawBufferPointer(start: nil, count: 0), &environment)
+                machineResults.append(compiled.run(UnsafeRawBufferPointer(start: nil, count: 0), &environment))
+                results.append(machineResults)
+            }
+            if Set(results).count != 1 {
+                XCTFail("program \(round): machines differ on short frames: \(results)\n\(BPFDisassembler.listing(program.instructions))")
+                return
             }
         }
     }
@@ -76,29 +82,40 @@ final class BPFMachinePropertyTests: XCTestCase {
             }
             guard let verified = try? BPFProgram(program) else { continue }
             accepted += 1
-            let compiled = BPFCompiledProgram(verified)
-            Self.checkJumpTargets(compiled, BPFDisassembler.tuples(program))
-            var environment = BPFEnvironment()
-            environment.protocol = 0x0800
-            for length in [0, 1, 2, 3, 4, 13, 14, 15, 33, 34, 64] {
-                _ = Self.run(compiled, Array(frame.prefix(length)), &environment)
+            var results: [[UInt32]] = []
+            for compiled in [BPFCompiledProgram(verified)] + (BPFMachine.nativeAvailable ? [BPFMachines.native(verified)] : []) {
+                Self.checkJumpTargets(compiled, BPFDisassembler.tuples(program))
+                var environment = BPFEnvironment()
+                environment.protocol = 0x0800
+                results.append([0, 1, 2, 3, 4, 13, 14, 15, 33, 34, 64].map { length in
+                    Self.run(compiled, Array(frame.prefix(length)), &environment)
+                })
+            }
+            if Set(results).count != 1 {
+                XCTFail("interpreter and native code differ: \(results)\n\(BPFDisassembler.listing(program))")
+                return
             }
         }
         XCTAssertGreaterThan(accepted, 1000)
     }
 
-    /// Fused and unfused forms agree on every frame.
+    /// Fused and unfused forms, and native code, agree on every frame.
     func testFusionPreservesResults() throws {
         var rng = SplitMix64(seed: 0xB9F0_0009)
         let generator = BPFRandomProgram(dialect: .linux)
         let frames = BPFTestFrames.mixed(using: &rng)
         for round in 0..<2000 {
             let program = try BPFProgram(generator.make(count: Int.random(in: 2...60, using: &rng), using: &rng))
-            let fused = BPFCompiledProgram(program), plain = BPFCompiledProgram(program, fuse: false)
+            let machines = BPFMachines.all(program)
             for frame in frames.prefix(20) {
-                var e1 = BPFEnvironment(), e2 = BPFEnvironment()
-                let a = Self.run(fused, frame, &e1), b = Self.run(plain, frame, &e2)
-                if a != b { XCTFail("program \(round): fused \(a), unfused \(b)\n\(BPFDisassembler.listing(program.instructions))"); return }
+                let results = machines.map { compiled in
+                    var environment = BPFEnvironment()
+                    return Self.run(compiled, frame, &environment)
+                }
+                if Set(results).count != 1 {
+                    XCTFail("program \(round): fused, unfused, native: \(results)\n\(BPFDisassembler.listing(program.instructions))")
+                    return
+                }
             }
         }
     }

@@ -52,21 +52,21 @@ final class BPFPcapOracleTests: XCTestCase {
     }
 
     /// Every tcpdump-compiled program gives libpcap's result on every test
-    /// frame, fused and unfused.
+    /// frame, on every machine (interpreter fused and unfused, native code).
     func testCompiledExpressionsMatchLibpcap() throws {
         var rng = SplitMix64(seed: 0xB9F0_0003)
         let frames = BPFTestFrames.mixed(using: &rng, random: 64)
         var matches = 0, runs = 0
         for expression in BPFExpressions.all {
             let program = try BPFProgram(filter: expression)
-            for compiled in [BPFCompiledProgram(program), BPFCompiledProgram(program, fuse: false)] {
+            for compiled in BPFMachines.all(program) {
                 for (index, frame) in frames.enumerated() {
                     let expected = Self.libpcap(program.instructions, frame)
                     let got = Self.lana(compiled, frame)
                     runs += 1
                     if expected != 0 { matches += 1 }
                     if got != expected {
-                        XCTFail("\(expression), frame \(index) (\(frame.count) bytes): libpcap \(expected), LANA \(got)")
+                        XCTFail("\(expression), frame \(index) (\(frame.count) bytes): libpcap \(expected), LANA \(got) (\(BPFMachines.name(compiled)))")
                         return
                     }
                 }
@@ -87,7 +87,7 @@ final class BPFPcapOracleTests: XCTestCase {
             let instructions = generator.make(count: Int.random(in: 2...80, using: &rng), using: &rng)
             let program = try BPFProgram(instructions)
             let frames = BPFTestFrames.mixed(using: &rng, random: 4).shuffled(using: &rng).prefix(12)
-            for compiled in [BPFCompiledProgram(program), BPFCompiledProgram(program, fuse: false)] {
+            for compiled in BPFMachines.all(program) {
                 for frame in frames {
                     let expected = Self.libpcap(instructions, frame)
                     let got = Self.lana(compiled, frame)
@@ -95,7 +95,7 @@ final class BPFPcapOracleTests: XCTestCase {
                     if expected != 0 { nonZero += 1 }
                     if got != expected {
                         XCTFail("""
-                            program \(round) on a \(frame.count)-byte frame: libpcap \(expected), LANA \(got)
+                            program \(round) on a \(frame.count)-byte frame: libpcap \(expected), LANA \(got) (\(BPFMachines.name(compiled)))
                             \(BPFDisassembler.listing(instructions))frame: \(frame)
                             """)
                         return

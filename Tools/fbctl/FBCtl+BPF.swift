@@ -105,6 +105,10 @@ struct BPF: ParsableCommand {
         var file: String
         @Option(help: "Output form: assembly, listing (tcpdump -d), tuples or decimal.")
         var format: Format = .assembly
+        @Flag(help: ArgumentHelp(
+            "Print the machine code a bpf block runs for the program (jit=on), as hex, 16 bytes a line.",
+            discussion: "xxd -r -p turns it into bytes for objdump -D -b binary -mi386:x86-64."))
+        var native = false
 
         func run() throws {
             let words = "bpf disasm \(file)"
@@ -115,6 +119,22 @@ struct BPF: ParsableCommand {
             } catch {
                 printError("fbctl: \(words): \(error)")
                 throw ExitCode(1)
+            }
+            if native {
+                let program: BPFProgram
+                do {
+                    program = try BPFProgram(instructions)
+                } catch {
+                    printError("fbctl: \(words): lanad would refuse this program: \(error)")
+                    throw ExitCode(1)
+                }
+                guard let code = BPFCompiledProgram(program, native: true).native?.machineCode else {
+                    printError("fbctl: \(words): no native code on this processor (lanad runs the interpreter)")
+                    throw ExitCode(1)
+                }
+                let hex = code.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }
+                writeOut(stride(from: 0, to: hex.count, by: 16).map { hex[$0..<min($0 + 16, hex.count)].joined() + "\n" }.joined())
+                return
             }
             writeOut(format.render(instructions))
             do {

@@ -2,7 +2,7 @@
 // (`bpf_filter`), on the same programs and the same packets, in one run.
 //
 //   lana-bench bpf [--reps 11] [--evaluations 400000] [--cpu N]
-//                  [--filter NAME[,NAME…]] [--only lana|libpcap]
+//                  [--filter NAME[,NAME…]] [--only lana-jit|lana|libpcap]
 //
 // Prints, for every filter, one line per implementation on standard output:
 //   bpf impl=lana filter=<name> ns_per_packet=<x>
@@ -65,6 +65,9 @@ struct BPFBenchmark {
         packets = BenchPackets()
     }
 
+    /// The implementations compared, in the order they are printed.
+    static let implementations = ["lana-jit", "lana", "libpcap"]
+
     func run() throws {
         if let cpu = options.cpu, !pinCurrentThread(to: cpu) {
             throw UsageError("cannot pin to CPU \(cpu)")
@@ -73,61 +76,119 @@ struct BPFBenchmark {
         let scratch = UnsafeMutablePointer<UInt32>.allocate(capacity: 16)
         scratch.initialize(repeating: 0, count: 16)
         defer { scratch.deallocate() }
+        guard BPFMachine.nativeAvailable || options.only == "lana" || options.only == "libpcap" else {
+            throw BenchFailure("no native code emitter for this processor: use --only lana or --only libpcap")
+        }
 
-        var cases: [(name: String, compiled: BPFCompiledProgram, pcap: UnsafeMutablePointer<bench_bpf_insn>)] = []
+        var cases: [(name: String, jit: BPFCompiledProgram, compiled: BPFCompiledProgram, pcap: UnsafeMutablePointer<bench_bpf_insn>)] = []
         defer { for c in cases { c.pcap.deallocate() } }
         for f in Self.filters where options.filters.isEmpty || options.filters.contains(f.name) {
             let program = try f.source.program()
             let compiled = BPFCompiledProgram(program)
+            let jit = BPFCompiledProgram(program, native: true)
             let pcap = UnsafeMutablePointer<bench_bpf_insn>.allocate(capacity: program.count)
             for (i, insn) in program.instructions.enumerated() {
                 pcap[i] = bench_bpf_insn(code: insn.code, jt: insn.jt, jf: insn.jf, k: insn.k)
             }
-            cases.append((f.name, compiled, pcap))
+            cases.append((f.name, jit, compiled, pcap))
             // Same answer for every packet, or the comparison means nothing.
             var env = BPFEnvironment()
             var matches = 0
             for i in 0..<packets.count {
                 let ours = compiled.unownedView.run(packets.frames[i], length: packets.lengths[i], &env, scratch: scratch)
+                let native = jit.unownedView.run(packets.frames[i], length: packets.lengths[i], &env, scratch: scratch)
                 let theirs = bench_pcap_bpf_filter(pcap, packets.frames[i].assumingMemoryBound(to: UInt8.self), UInt32(packets.lengths[i]))
-                guard ours == theirs else {
-                    throw BenchFailure("filter \(f.name): packet \(i): lana returned \(ours), libpcap \(theirs)")
+                guard ours == theirs, native == theirs else {
+                    throw BenchFailure("filter \(f.name): packet \(i): lana returned \(ours), lana-jit \(native), libpcap \(theirs)")
                 }
                 if ours != 0 { matches += 1 }
             }
-            note("filter \(f.name): \(program.count) instructions, matches \(matches) of \(packets.count) packets")
+            note("filter \(f.name): \(program.count) instructions, \(jit.native?.size ?? 0) bytes of machine code, "
+                 + "matches \(matches) of \(packets.count) packets")
         }
 
-        var lana = Array(repeating: [Double](), count: cases.count)
-        var pcap = Array(repeating: [Double](), count: cases.count)
+        let impls = options.only.map { [$0] } ?? Self.implementations
+        var ns = Array(repeating: Array(repeating: [Double](), count: cases.count), count: impls.count)
         let total = Double(rounds * packets.count)
         for rep in 0..<options.repetitions {
             for (i, c) in cases.enumerated() {
-                var order = rep.isMultiple(of: 2) ? [true, false] : [false, true]
-                if let only = options.only { order = [only == "lana"] }
-                for isLana in order {
-                    let ns: UInt64
-                    if isLana {
-                        ns = timeLana(c.compiled.unownedView, rounds: rounds, scratch: scratch)
-                        lana[i].append(Double(ns) / total)
-                    } else {
-                        ns = timePcap(c.pcap, rounds: rounds)
-                        pcap[i].append(Double(ns) / total)
+                // Rotate the order so that drifts of a shared machine hit all alike.
+                for step in impls.indices {
+                    let which = (step + rep) % impls.count
+                    let elapsed: UInt64
+                    switch impls[which] {
+                    case "lana-jit": elapsed = timeLana(c.jit.unownedView, rounds: rounds, scratch: scratch)
+                    case "lana": elapsed = timeLana(c.compiled.unownedView, rounds: rounds, scratch: scratch)
+                    default: elapsed = timePcap(c.pcap, rounds: rounds)
                     }
+                    ns[which][i].append(Double(elapsed) / total)
                 }
             }
-            note("rep \(rep + 1)/\(options.repetitions): " + cases.indices.map {
-                "\(cases[$0].name) lana=\(fixed(lana[$0].last ?? .nan, 2)) libpcap=\(fixed(pcap[$0].last ?? .nan, 2))"
+            note("rep \(rep + 1)/\(options.repetitions): " + cases.indices.map { i in
+                "\(cases[i].name) " + impls.indices.map { "\(impls[$0])=\(fixed(ns[$0][i].last ?? .nan, 2))" }.joined(separator: " ")
             }.joined(separator: " "))
         }
         for (i, c) in cases.enumerated() {
-            let l = median(lana[i]), p = median(pcap[i])
-            if options.only != "libpcap" { print("bpf impl=lana filter=\(c.name) ns_per_packet=\(fixed(l, 2))") }
-            if options.only != "lana" { print("bpf impl=libpcap filter=\(c.name) ns_per_packet=\(fixed(p, 2))") }
+            for (j, impl) in impls.enumerated() {
+                print("bpf impl=\(impl) filter=\(c.name) ns_per_packet=\(fixed(median(ns[j][i]), 2))")
+            }
             if options.only == nil {
-                note("filter \(c.name): libpcap/lana = \(fixed(p / l, 2)) (best of \(options.repetitions): lana \(fixed(lana[i].min()!, 2)), libpcap \(fixed(pcap[i].min()!, 2)))")
+                let jit = median(ns[0][i]), lana = median(ns[1][i]), pcap = median(ns[2][i])
+                note("filter \(c.name): lana-jit/libpcap = \(fixed(jit / pcap, 2)), lana/libpcap = \(fixed(lana / pcap, 2)) "
+                     + "(best of \(options.repetitions): lana-jit \(fixed(ns[0][i].min()!, 2)), lana \(fixed(ns[1][i].min()!, 2)), "
+                     + "libpcap \(fixed(ns[2][i].min()!, 2)))")
             }
         }
+        if options.only == nil || options.only == "lana-jit" { try measureCompilation() }
+    }
+
+    /// Time to compile the longest program (4,096 instructions, loads,
+    /// jumps, arithmetic and extensions): for the interpreter and to
+    /// machine code (which includes the interpreter's form, mapping and
+    /// protecting the code, and unmapping it).
+    func measureCompilation() throws {
+        let program = try BPFProgram(Self.longestProgram())
+        var interpreter: [Double] = [], native: [Double] = []
+        for _ in 0..<max(5, options.repetitions) {
+            for jit in [true, false] {
+                let start = nowNanoseconds()
+                for _ in 0..<20 { blackHole(UInt32(truncatingIfNeeded: BPFCompiledProgram(program, native: jit).native?.size ?? 0)) }
+                let each = Double(nowNanoseconds() &- start) / 20
+                if jit { native.append(each) } else { interpreter.append(each) }
+            }
+        }
+        print("bpf compile impl=lana-jit instructions=\(program.count) us_per_program=\(fixed(median(native) / 1000, 1))")
+        print("bpf compile impl=lana instructions=\(program.count) us_per_program=\(fixed(median(interpreter) / 1000, 1))")
+    }
+
+    /// 4,096 instructions: a header walk repeated, with indirect loads,
+    /// arithmetic, scratch memory, an extension and long forward jumps.
+    static func longestProgram() -> [BPFInstruction] {
+        var source = "ldx #0\nst M[0]\n"
+        var count = 2
+        var block = 0
+        while count + 11 <= 4094 {
+            source += """
+                ldh [12]
+                jeq #0x800, v\(block), x\(block)
+                v\(block): ldxb 4*([14]&0xf)
+                ldh [x + 16]
+                add #\(block)
+                st M[\(block % 16)]
+                ld #proto
+                jset #\(block + 1), x\(block), n\(block)
+                n\(block): mul #3
+                ja c\(block)
+                x\(block): ja out
+                c\(block):
+
+                """
+            count += 11
+            block += 1
+        }
+        while count < 4094 { source += "tax\n"; count += 1 }
+        source += "ret a\nout: ret #0\n"
+        return (try? BPFAssembler.assemble(source)) ?? []
     }
 
     @inline(never)
@@ -179,7 +240,7 @@ struct BenchFailure: Error, CustomStringConvertible {
 func runBPFBenchmark(_ args: ArraySlice<String>) throws {
     let usage = """
         usage: lana-bench bpf [--reps 11] [--evaluations 400000] [--cpu N]
-                              [--filter NAME[,NAME…]] [--only lana|libpcap]
+                              [--filter NAME[,NAME…]] [--only lana-jit|lana|libpcap]
           filters: \(BPFBenchmark.filters.map(\.name).joined(separator: ", "))
         """
     var o = BPFBenchmark.Options()
@@ -201,7 +262,9 @@ func runBPFBenchmark(_ args: ArraySlice<String>) throws {
                 throw UsageError("--filter: unknown filter '\(bad)' (known: \(known.joined(separator: ", ")))")
             }
         case "--only":
-            guard let v = it.next(), v == "lana" || v == "libpcap" else { throw UsageError("--only: lana or libpcap") }
+            guard let v = it.next(), BPFBenchmark.implementations.contains(v) else {
+                throw UsageError("--only: one of \(BPFBenchmark.implementations.joined(separator: ", "))")
+            }
             o.only = v
         case "-h", "--help":
             print(usage)
