@@ -194,7 +194,7 @@ final class CommandDecodingTests: XCTestCase {
             "COMMAND 0 of APPLY: attribute CMD is not valid in RM (expected: NAME)")
         assertRefusedExactly(
             applying(cmd(2) + nameAttribute + RawMessage.attribute(0x8000 | 1, Array("x".utf8) + [0])),
-            "COMMAND 0 of APPLY: unknown attribute type 32769 at offset 40; this version knows types 1…7, 9…15 without flag bits")
+            "COMMAND 0 of APPLY: unknown attribute type 32769 at offset 40; this version knows types 1…7, 9…16 without flag bits")
     }
 
     func testUnknownOrIncompleteNestedCommand() {
@@ -217,11 +217,11 @@ final class CommandDecodingTests: XCTestCase {
         // LINE, APPLY's text lines before it carried commands, is gone.
         assertRefusedExactly(
             RawMessage.message(command: 16, attributes: RawMessage.string(8, "fbctl add a dummy")),
-            "unknown attribute type 8 at offset 20; this version knows types 1…7, 9…15 without flag bits")
+            "unknown attribute type 8 at offset 20; this version knows types 1…7, 9…16 without flag bits")
         // NLA_F_NESTED belongs on COMMAND only.
         assertRefusedExactly(
             RawMessage.message(command: 2, attributes: RawMessage.attribute(0x8000 | 1, Array("c1".utf8) + [0])),
-            "unknown attribute type 32769 at offset 20; this version knows types 1…7, 9…15 without flag bits")
+            "unknown attribute type 32769 at offset 20; this version knows types 1…7, 9…16 without flag bits")
         // A tag beyond 10 bits.
         assertRefusedExactly(
             RawMessage.message(command: 13, attributes: RawMessage.string(1, "v") + RawMessage.string(5, "e") + RawMessage.u32(6, 1024)),
