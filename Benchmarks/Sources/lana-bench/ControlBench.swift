@@ -159,7 +159,7 @@ struct ControlBenchmark {
         var added = 0
         while added < options.graph {
             let batch = min(500, options.graph - added)
-            try expectSuccess(client, .apply(lines: (added..<added + batch).map { "fbctl add bench-g\($0) dummy" }))
+            try expectSuccess(client, .apply((added..<added + batch).map { .graph(.add(name: "bench-g\($0)", type: "dummy")) }))
             added += batch
         }
     }
@@ -167,8 +167,8 @@ struct ControlBenchmark {
     /// One add + rm of a block, in nanoseconds.
     private func addRemoveBlock(_ client: ControlClient) throws -> UInt64 {
         let start = nowNanoseconds()
-        let added = try client.send(.add(name: "bench-x", type: "dummy"))
-        let removed = try client.send(.remove(name: "bench-x"))
+        let added = try client.send(.graph(.add(name: "bench-x", type: "dummy")))
+        let removed = try client.send(.graph(.remove(name: "bench-x")))
         let elapsed = nowNanoseconds() &- start
         if let error = added.error ?? removed.error {
             throw UsageError("lanad refused add/rm: \(error): \(added.message ?? removed.message ?? "")")

@@ -1,4 +1,5 @@
 import CBenchSupport
+import LANABPF
 import LANABlocks
 import LANACore
 
@@ -13,6 +14,13 @@ import Glibc
 ///
 ///     MemorySource → counter → d1 → … → dk → bench-sink      (--terminal sink)
 ///     MemorySource → counter → d1 → … → dk   (unbound: drop) (--terminal drop)
+///     MemorySource → counter → bpf → d1 → … → dk → bench-sink (--bpf FILTER)
+///
+/// With `--bpf FILTER` (a filter of `lana-bench bpf`) a `bpf` block runs the
+/// program on every packet, once as native code and once in the interpreter
+/// (`jit=on`, `jit=off`); the frames are then IPv4/TCP to port 80 with 32
+/// bytes of payload, which every such filter reads through and
+/// `tcp-80-payload` matches.
 ///
 /// Every packet costs what a received one does: a buffer taken from the
 /// engine's pool and a 64-byte frame copied into it (LANACore's
@@ -38,7 +46,13 @@ struct EngineBenchmark {
         var cpu = 1
         var report = "median"
         var requireMallocCounting = true
+        /// A `bpf` block with this filter after the counter, run with each
+        /// `jit` setting in turn.
+        var bpfFilter: String?
     }
+
+    /// The `jit=` setting of the bpf block in this configuration, if any.
+    var jit: String?
 
     /// What one run measured.
     struct Run {
@@ -75,6 +89,9 @@ struct EngineBenchmark {
         return f
     }()
 
+    /// IPv4/TCP to port 80 with 32 bytes of payload (for `--bpf`).
+    static let tcpFrame = BenchPackets.ipv4TCP(1, sport: 40001, dport: 80, payload: 32)
+
     let options: Options
 
     /// Runs the suite and prints one result line per configuration.
@@ -88,6 +105,16 @@ struct EngineBenchmark {
         let cpus = onlineCPUs()
         note("# lana-bench engine: \(cpus) online CPUs, terminal=\(options.terminal.rawValue), "
             + "\(options.report) of \(options.repetitions) repetitions (engines=2: \(options.dualRepetitions))")
+        if options.bpfFilter != nil {
+            for k in options.blocks {
+                for jit in ["on", "off"] {
+                    var variant = self
+                    variant.jit = jit
+                    try variant.runConfiguration(blocks: k, engines: 1, cpus: [options.cpu], repetitions: options.repetitions)
+                }
+            }
+            return
+        }
         for k in options.blocks {
             try runConfiguration(blocks: k, engines: 1, cpus: [options.cpu], repetitions: options.repetitions)
         }
@@ -138,7 +165,8 @@ struct EngineBenchmark {
         let mpps = runs.map(\.mpps)
         note("#   blocks=\(k) engines=\(n) mpps best=\(fixed(mpps.max()!, 2)) median=\(fixed(median(mpps), 2)) "
             + "worst=\(fixed(mpps.min()!, 2)) mallocs total=\(runs.map(\.mallocs).reduce(0, +))")
-        print("engine blocks=\(k) engines=\(n) mpps=\(fixed(chosen.mpps, 2)) "
+        let bpf = options.bpfFilter.map { " bpf=\($0) machine=\(jit == "on" ? "jit" : "interpreter")" } ?? ""
+        print("engine blocks=\(k) engines=\(n)\(bpf) mpps=\(fixed(chosen.mpps, 2)) "
             + "ns_per_packet=\(fixed(chosen.nsPerPacket, 3)) mallocs_per_burst=\(formatRate(chosen.mallocsPerBurst))")
         if !reference.isEmpty {
             let ns = median(reference)
@@ -177,6 +205,13 @@ struct EngineBenchmark {
         registry.register(BenchSinkBlock.type)
         let entry = try registry.add("counter", type: "counter")
         var below = "counter"
+        if let filter = options.bpfFilter {
+            try registry.add("f", type: "bpf")
+            try registry.set("f", "bpf64=" + BPFProgram.base64Encoded(try BPFBenchmark.filters.first { $0.name == filter }!.source.program().instructions))
+            try registry.set("f", "jit=\(jit ?? "on")")
+            try registry.bind("f", below)
+            below = "f"
+        }
         for i in 1...max(k, 1) {
             try registry.add("d\(i)", type: "dummy")
             try registry.bind("d\(i)", below)
@@ -189,7 +224,8 @@ struct EngineBenchmark {
         let group = EngineGroup(registry: registry, cpus: cpus)
         for e in 0..<n {
             registry.attachSource(
-                MemorySource(frame: Self.frame, count: packets, entry: entry, direction: .ingress), engine: e)
+                MemorySource(frame: options.bpfFilter == nil ? Self.frame : Self.tcpFrame, count: packets, entry: entry,
+                             direction: .ingress), engine: e)
         }
         let slots = (0..<n).map { group.stats.slot($0) }
         let timeout: UInt64 = 120_000_000_000

@@ -17,7 +17,7 @@ import Glibc
 
 let usage = """
     usage: lana-bench engine [--blocks 1,5,10] [--dual-blocks 1] [--reps 5] [--dual-reps 3]
-                             [--packets N | --seconds 2.5] [--terminal sink|drop]
+                             [--packets N | --seconds 2.5] [--terminal sink|drop] [--bpf FILTER]
                              [--cpu 1] [--report median|best] [--no-malloc-check]
     """
 
@@ -63,6 +63,12 @@ func parseEngineOptions(_ args: ArraySlice<String>) throws -> EngineBenchmark.Op
             guard v == "median" || v == "best" else { throw UsageError("--report: median or best") }
             o.report = v
         case "--no-malloc-check": o.requireMallocCounting = false
+        case "--bpf":
+            let v = try value(a)
+            guard BPFBenchmark.filters.contains(where: { $0.name == v }) else {
+                throw UsageError("--bpf: one of \(BPFBenchmark.filters.map(\.name).joined(separator: ", "))")
+            }
+            o.bpfFilter = v
         case "-h", "--help":
             print(usage)
             exit(0)
