@@ -254,7 +254,7 @@ struct EngineBenchmark {
         // Check that every packet went the whole way.
         let total = group.stats.total()
         let expected = packets * UInt64(n)
-        let hops = UInt64(1 + k + (options.terminal == .sink ? 1 : 0))
+        let hops = UInt64(1 + k + (options.terminal == .sink ? 1 : 0) + (options.bpfFilter == nil ? 0 : 1))
         var problems: [String] = []
         if total.received != expected { problems.append("received \(total.received) != \(expected)") }
         if total.blockCalls != expected * hops { problems.append("blockCalls \(total.blockCalls) != \(expected * hops)") }
