@@ -11,7 +11,7 @@ import LANACore
 public final class TeeBlock: FunctionalBlock, @unchecked Sendable {
     public static let type = BlockType(
         name: "tee",
-        summary: "forwards packets and copies them to a second block bound on the same side",
+        summary: "forwards packets and copies them to the side's clone port (up.clone, down.clone)",
         extraPorts: [
             .init("up.clone", "receives a copy of every ingress packet", takesSecondBind: true),
             .init("down.clone", "receives a copy of every egress packet", takesSecondBind: true),

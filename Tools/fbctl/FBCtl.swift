@@ -13,8 +13,8 @@ struct FBCtl: ParsableCommand {
         abstract: "Add, bind, replace and inspect LANA functional blocks.",
         discussion: """
             fbctl talks to lanad over its control socket (<run-dir>/control). Blocks \
-            address each other by IDP; 'bind A B' puts A on top of B (A's egress port \
-            goes to B, B's ingress port to A). Changes take effect without stopping \
+            address each other by IDP; 'bind A B' puts A on top of B (A's port down \
+            goes to B, B's port up to A). Changes take effect without stopping \
             the engines.
 
             Exit status: 0 success; 1 refused, by lanad or before it was sent (the reason \

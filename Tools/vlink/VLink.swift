@@ -30,7 +30,7 @@ struct Ethernet: ParsableCommand {
 
 struct Hook: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Create the eth block of an interface, named after it.",
-        discussion: "Frames received on the interface enter the graph at the block's ingress port; packets reaching the block going egress are sent out on the interface. The host's stack keeps seeing the traffic.")
+        discussion: "Frames received on the interface go up through the block's port up (they end there if nothing is bound); packets reaching the block going egress are sent out on the interface. The host's stack keeps seeing the traffic.")
     @OptionGroup var options: ClientOptions
     @Argument(help: "Interface name, e.g. eth0.") var ifname: String
     func run() throws { try ToolRunner(tool: "vlink", options: options).run("ethernet hook \(ifname)", .hook(interface: ifname)) }
