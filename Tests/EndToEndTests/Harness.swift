@@ -56,18 +56,6 @@ extension Array where Element == String {
     }
 }
 
-/// Polls `condition` every few milliseconds until it holds or `timeout`
-/// passes; returns whether it held.
-@discardableResult
-func waitUntil(timeout: TimeInterval, interval: useconds_t = 2_000, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while true {
-        if condition() { return true }
-        if Date() >= deadline { return condition() }
-        usleep(interval)
-    }
-}
-
 /// Runs a program to completion (bounded by `timeout`), capturing stdout and
 /// stderr through temporary files so that large outputs cannot block it.
 func runProgram(_ path: String, _ arguments: [String], stdin: String? = nil,
@@ -104,7 +92,7 @@ func runProgram(_ path: String, _ arguments: [String], stdin: String? = nil,
         try? input.fileHandleForWriting.close()
     }
     var killed = false
-    if !waitUntil(timeout: timeout, interval: 1_000, { !process.isRunning }) {
+    if !waitUntil(within: timeout, interval: 0.001, { !process.isRunning }) {
         kill(process.processIdentifier, SIGKILL)
         killed = true
         process.waitUntilExit()
@@ -190,7 +178,7 @@ final class LanadProcess {
         try process.run()
         try? log.close()
         if waitForReady {
-            let ready = waitUntil(timeout: 20) { [self] in
+            let ready = waitUntil(within: 20, interval: 0.002) { [self] in
                 !process.isRunning || (fileExists(self.controlPath) && self.stateFilesExist && canConnect())
             }
             guard ready, process.isRunning else {
@@ -264,7 +252,7 @@ final class LanadProcess {
         if stopped { return exitStatus }
         stopped = true
         if process.isRunning { kill(pid, signal) }
-        if !waitUntil(timeout: timeout, { !process.isRunning }) {
+        if !waitUntil(within: timeout, interval: 0.002, { !process.isRunning }) {
             kill(pid, SIGKILL)
             process.waitUntilExit()
             return nil

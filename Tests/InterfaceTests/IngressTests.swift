@@ -1,4 +1,5 @@
 import Foundation
+import LANATestSupport
 import XCTest
 
 /// Frames from the wire reach the graph, exactly once each, and every

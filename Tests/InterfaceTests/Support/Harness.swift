@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import LANATestSupport
 import XCTest
 
 /// Where the binaries under test live: beside the test bundle
@@ -24,29 +25,6 @@ enum BuildProducts {
 
     static var available: Bool {
         ["lanad", "fbctl", "vlink"].allSatisfy { FileManager.default.isExecutableFile(atPath: path($0)) }
-    }
-}
-
-/// A monotonic deadline for bounded waits.
-struct Deadline {
-    let end: ContinuousClock.Instant
-
-    init(seconds: Double) {
-        end = .now + .milliseconds(Int64(seconds * 1000))
-    }
-
-    var hasPassed: Bool { ContinuousClock.now >= end }
-    var remaining: Duration { Swift.max(.zero, end - .now) }
-}
-
-/// Polls `condition` every `interval` until it holds or the deadline passes.
-@discardableResult
-func waitUntil(within seconds: Double = 10, interval: Double = 0.005, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = Deadline(seconds: seconds)
-    while true {
-        if try condition() { return true }
-        if deadline.hasPassed { return false }
-        usleep(UInt32(interval * 1_000_000))
     }
 }
 
