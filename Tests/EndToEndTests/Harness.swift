@@ -57,52 +57,21 @@ extension Array where Element == String {
 }
 
 /// Runs a program to completion (bounded by `timeout`), capturing stdout and
-/// stderr through temporary files so that large outputs cannot block it.
+/// stderr through files so that large outputs cannot block it. The tools
+/// do not inherit `LANA_RUN_DIR` unless `environment` says so.
 func runProgram(_ path: String, _ arguments: [String], stdin: String? = nil,
                 environment: [String: String]? = nil, timeout: TimeInterval = 20) -> ToolResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
     var env = environment ?? ProcessInfo.processInfo.environment
     if environment == nil { env["LANA_RUN_DIR"] = nil }
-    process.environment = env
-    let tmp = FileManager.default.temporaryDirectory.path
-    let tag = "lanae2e-io-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-    let outPath = "\(tmp)/\(tag).out", errPath = "\(tmp)/\(tag).err"
-    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-    defer {
-        unlink(outPath)
-        unlink(errPath)
-    }
-    guard let out = FileHandle(forWritingAtPath: outPath), let err = FileHandle(forWritingAtPath: errPath) else {
-        return ToolResult(status: -1, stdout: "", stderr: "harness: cannot create capture files")
-    }
-    process.standardOutput = out
-    process.standardError = err
-    let input = Pipe()
-    if stdin != nil { process.standardInput = input } else { process.standardInput = FileHandle.nullDevice }
-    do { try process.run() } catch {
+    let result: ProgramResult
+    do {
+        result = try ChildProcess.run([path] + arguments, stdin: stdin, environment: env, timeout: timeout)
+    } catch {
         return ToolResult(status: -1, stdout: "", stderr: "harness: cannot run \(path): \(error)")
     }
-    try? out.close()
-    try? err.close()
-    if let stdin {
-        input.fileHandleForWriting.write(Data(stdin.utf8))
-        try? input.fileHandleForWriting.close()
-    }
-    var killed = false
-    if !waitUntil(within: timeout, interval: 0.001, { !process.isRunning }) {
-        kill(process.processIdentifier, SIGKILL)
-        killed = true
-        process.waitUntilExit()
-    }
-    process.waitUntilExit()
-    let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-    var stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-    if killed { stderr += "\nharness: killed after \(timeout) s" }
-    return ToolResult(status: process.terminationStatus, stdout: stdout, stderr: stderr,
-                      signaled: killed || process.terminationReason == .uncaughtSignal)
+    return ToolResult(status: result.status, stdout: result.stdout,
+                      stderr: result.stderr + (result.timedOut ? "\nharness: killed after \(timeout) s" : ""),
+                      signaled: result.signaled)
 }
 
 /// A fresh, not yet existing run directory path under /tmp.

@@ -1,5 +1,6 @@
 import Foundation
 import LANAPosix
+import LANATestSupport
 import XCTest
 
 /// Two fresh network namespaces joined by a veth pair, torn down by
@@ -105,35 +106,26 @@ enum Shell {
     }
 
     static func run(_ arguments: [String], ignoringFailure: Bool = false) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        if process.terminationStatus != 0 && !ignoringFailure {
-            throw Failure(command: arguments, status: process.terminationStatus,
-                          output: String(decoding: output, as: UTF8.self))
+        let result = try execute(arguments)
+        if result.status != 0 && !ignoringFailure {
+            throw Failure(command: arguments, status: result.status, output: result.stdout + result.stderr)
         }
     }
 
     static func output(_ arguments: String...) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(command: arguments, status: process.terminationStatus, output: "")
+        let result = try execute(arguments)
+        guard result.status == 0 else {
+            throw Failure(command: arguments, status: result.status, output: result.stderr)
         }
-        return String(decoding: output, as: UTF8.self)
+        return result.stdout
+    }
+
+    /// Runs `arguments` through `env` with a fixed search path, bounded in time.
+    private static func execute(_ arguments: [String]) throws -> ProgramResult {
+        let result = try ChildProcess.run(["/usr/bin/env"] + arguments, environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
+        guard !result.timedOut else {
+            throw Failure(command: arguments, status: result.status, output: "killed after 20 s")
+        }
+        return result
     }
 }
