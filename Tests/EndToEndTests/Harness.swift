@@ -7,18 +7,9 @@ import XCTest
 // by the real `fbctl` and `vlink` binaries from the same build directory as
 // this test bundle. Every wait is on a condition with a deadline.
 
-/// Where the binaries under test live: beside the test bundle
-/// (`.build/<config>/lanaPackageTests.xctest`).
+/// The binaries under test (``BuildProducts``).
 enum Binaries {
-    static let directory: String = {
-        if let override = ProcessInfo.processInfo.environment["LANA_E2E_BIN_DIR"], !override.isEmpty {
-            return override
-        }
-        // /proc/self/exe is the xctest runner itself on Linux.
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-            ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: exe).deletingLastPathComponent().path
-    }()
+    static var directory: String { BuildProducts.directory }
 
     static var lanad: String { directory + "/lanad" }
     static var fbctl: String { directory + "/fbctl" }
@@ -77,11 +68,6 @@ func runProgram(_ path: String, _ arguments: [String], stdin: String? = nil,
 /// A fresh, not yet existing run directory path under /tmp.
 func freshRunDirectory() -> String {
     "/tmp/lanae2e-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
-}
-
-func readTextFile(_ path: String) -> String? {
-    guard let data = FileManager.default.contents(atPath: path) else { return nil }
-    return String(decoding: data, as: UTF8.self)
 }
 
 func fileExists(_ path: String) -> Bool {

@@ -3,31 +3,6 @@ import Glibc
 import LANATestSupport
 import XCTest
 
-/// Where the binaries under test live: beside the test bundle
-/// (`swift build --build-tests` builds `lanad`, `fbctl` and `vlink` there).
-enum BuildProducts {
-    static let directory: String = {
-        // On Linux the test bundle is itself the executable XCTest runs.
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        let exe = n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
-        var dir = (exe as NSString).deletingLastPathComponent
-        // `…/debug/lanaPackageTests.xctest` (a file on Linux; a directory
-        // with the binary inside elsewhere): walk up to the directory that
-        // holds `lanad`.
-        while !dir.isEmpty && dir != "/" && !FileManager.default.isExecutableFile(atPath: dir + "/lanad") {
-            dir = (dir as NSString).deletingLastPathComponent
-        }
-        return dir
-    }()
-
-    static func path(_ tool: String) -> String { directory + "/" + tool }
-
-    static var available: Bool {
-        ["lanad", "fbctl", "vlink"].allSatisfy { FileManager.default.isExecutableFile(atPath: path($0)) }
-    }
-}
-
 func seconds(since start: ContinuousClock.Instant) -> Double {
     let d = ContinuousClock.now - start
     return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
@@ -76,8 +51,4 @@ enum Shell {
         }
         throw CommandFailure(description: "\(tool) not found")
     }
-}
-
-func readFile(_ path: String) -> String? {
-    try? String(contentsOfFile: path, encoding: .utf8)
 }

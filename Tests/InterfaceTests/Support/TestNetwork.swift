@@ -109,7 +109,7 @@ final class Lanad: @unchecked Sendable {
     /// made so far (they follow the registry within 200 ms).
     func stateFile(_ name: String, file: StaticString = #filePath, line: UInt = #line) -> String? {
         if let lag = waitForStateFiles(runDirectory: runDirectory) { XCTFail(lag, file: file, line: line) }
-        return readFile(runDirectory + "/" + name)
+        return readTextFile(runDirectory + "/" + name)
     }
 
     /// The entries of a directory of state files (`fblock`), once the files
@@ -132,7 +132,7 @@ final class Lanad: @unchecked Sendable {
     /// latest operation would only slow down a test that samples it
     /// between operations.
     func engines() -> [EngineLine] {
-        guard let text = readFile(runDirectory + "/ppe") else { return [] }
+        guard let text = readTextFile(runDirectory + "/ppe") else { return [] }
         return text.split(separator: "\n").compactMap(EngineLine.init)
     }
 
