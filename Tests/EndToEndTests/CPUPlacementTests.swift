@@ -87,7 +87,7 @@ final class CPUPlacementTests: EndToEndTestCase {
         // --force runs them, shared round-robin, and says so.
         let forced = try startLanad(engines: n, extraArguments: ["--force"])
         XCTAssertEqual(forced.file("ppe")?.split(separator: "\n").filter { $0.hasPrefix("CPU") }.count, n, forced.file("ppe") ?? "")
-        XCTAssertTrue(waitUntil(timeout: 10) { forced.log.contains("\(n) engines share \(allowed.count) CPU(s)") }, forced.log)
+        XCTAssertTrue(waitUntil(within: 10, interval: 0.002) { forced.log.contains("\(n) engines share \(allowed.count) CPU(s)") }, forced.log)
         // --force is meaningless without --engines.
         assertUsageRefusal(["--force"], mentioning: "--force only applies to --engines")
     }
@@ -100,6 +100,6 @@ final class CPUPlacementTests: EndToEndTestCase {
         let cpu = allowed.last!
         let lanad = try startLanad(engines: nil, wrapper: [taskset, "-c", String(cpu)])
         XCTAssertEqual(lanad.file("ppe")?.split(separator: "\n").last.map(String.init), "CPU\(cpu):\t0\t0\t0\t0\t0\t0\t0")
-        XCTAssertTrue(waitUntil(timeout: 10) { lanad.log.contains("1 engine(s) on CPUs \(cpu),") }, lanad.log)
+        XCTAssertTrue(waitUntil(within: 10, interval: 0.002) { lanad.log.contains("1 engine(s) on CPUs \(cpu),") }, lanad.log)
     }
 }

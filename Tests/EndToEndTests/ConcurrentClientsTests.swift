@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import LANAControl
+import LANATestSupport
 import XCTest
 
 /// Eight clients at once, each on its own names (so every outcome is
@@ -172,7 +173,7 @@ final class ConcurrentClientsTests: EndToEndTestCase {
 
         /// Whether the end marker arrived within `timeout` (and nothing failed).
         func wait(timeout: TimeInterval) -> Bool {
-            waitUntil(timeout: timeout) { self.end.current.done }
+            waitUntil(within: timeout, interval: 0.002) { self.end.current.done }
             return end.current.done && end.current.failure == nil
         }
     }
@@ -190,7 +191,7 @@ final class ConcurrentClientsTests: EndToEndTestCase {
             guard probes < 50 else { return }
             assertOK(lanad.fbctl("add", "wprobe\(probes)", "dummy"))
             probes += 1
-            waitUntil(timeout: 0.2) { watcher.events.contains { $0.hasPrefix("added wprobe\(probes - 1) ") } }
+            waitUntil(within: 0.2, interval: 0.002) { watcher.events.contains { $0.hasPrefix("added wprobe\(probes - 1) ") } }
         }
         let firstEvent = watcher.events.count
 

@@ -38,7 +38,7 @@ final class DataPathTests: EndToEndTestCase {
     /// Waits until the counter reaches `packets`, then lets it settle (the
     /// stats thread writes every 200 ms) and returns what it shows.
     private func settledCounter(_ lanad: LanadProcess, _ name: String, atLeast packets: Int) -> (packets: Int, bytes: Int)? {
-        _ = waitUntil(timeout: 10, interval: 10_000) { (self.counter(lanad, name)?.packets ?? 0) >= packets }
+        _ = waitUntil(within: 10, interval: 0.01) { (self.counter(lanad, name)?.packets ?? 0) >= packets }
         usleep(600_000)
         return counter(lanad, name)
     }
@@ -86,13 +86,13 @@ final class DataPathTests: EndToEndTestCase {
         assertOK(lanad.fbctl("add", "c3", "counter"))
         assertOK(lanad.fbctl("replace-drop", "c", "c3"))
         XCTAssertNil(lanad.file("fblock/c3"))
-        XCTAssertTrue(waitUntil(timeout: 2) { lanad.file("fblock/c") == "0 0\n" }, lanad.file("fblock/c") ?? "-")
+        XCTAssertTrue(waitUntil(within: 2, interval: 0.002) { lanad.file("fblock/c") == "0 0\n" }, lanad.file("fblock/c") ?? "-")
         sendUDP(lanad, count: 20)
         let third = try XCTUnwrap(settledCounter(lanad, "c", atLeast: first.packets))
         XCTAssertEqual(third.packets, first.packets)
         // set reset=1 zeroes it.
         assertOK(lanad.fbctl("set", "c", "reset=1"))
-        XCTAssertTrue(waitUntil(timeout: 2) { lanad.file("fblock/c") == "0 0\n" }, lanad.file("fblock/c") ?? "-")
+        XCTAssertTrue(waitUntil(within: 2, interval: 0.002) { lanad.file("fblock/c") == "0 0\n" }, lanad.file("fblock/c") ?? "-")
 
         // Interface blocks are managed by vlink only.
         let busy = lanad.vlink(["ethernet", "unhook", "lo"])
@@ -136,13 +136,13 @@ final class DataPathTests: EndToEndTestCase {
         try FileManager.default.createDirectory(atPath: blocker, withIntermediateDirectories: false)
         sendUDP(lanad, count: 10)
         let warning = "cannot write state file \(lanad.runDirectory)/fblock/c"
-        XCTAssertTrue(waitUntil(timeout: 5) { lanad.log.contains(warning) }, lanad.log)
+        XCTAssertTrue(waitUntil(within: 5, interval: 0.002) { lanad.log.contains(warning) }, lanad.log)
         usleep(600_000)  // three more refreshes that fail
         XCTAssertEqual(readTextFile(lanad.runDirectory + "/fblock/c"), "0 0\n", "the previous version stays")
         XCTAssertEqual(lanad.log.components(separatedBy: warning).count - 1, 1, "logged once: \(lanad.log)")
 
         try FileManager.default.removeItem(atPath: blocker)
-        XCTAssertTrue(waitUntil(timeout: 5) { lanad.file("fblock/c") != "0 0\n" }, lanad.file("fblock/c") ?? "-")
+        XCTAssertTrue(waitUntil(within: 5, interval: 0.002) { lanad.file("fblock/c") != "0 0\n" }, lanad.file("fblock/c") ?? "-")
         XCTAssertGreaterThanOrEqual(counter(lanad, "c")?.packets ?? 0, 20, "10 datagrams: UDP and ICMP frames")
         XCTAssertTrue(lanad.log.contains("state file \(lanad.runDirectory)/fblock/c is written again"), lanad.log)
     }

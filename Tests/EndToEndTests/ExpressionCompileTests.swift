@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import LANAControl
+import LANATestSupport
 import XCTest
 
 /// tcpdump expressions never reach libpcap inside lanad: fbctl compiles
@@ -77,7 +78,7 @@ final class ExpressionCompileTests: EndToEndTestCase {
         XCTAssertEqual(connected.wait(timeout: .now() + 10), .success)
         let start = ContinuousClock.now
         kill(lanad.pid, SIGTERM)
-        XCTAssertTrue(waitUntil(timeout: 1) { !lanad.process.isRunning }, "lanad still running 1 s after SIGTERM")
+        XCTAssertTrue(waitUntil(within: 1, interval: 0.002) { !lanad.process.isRunning }, "lanad still running 1 s after SIGTERM")
         XCTAssertLessThan(ContinuousClock.now - start, .seconds(1))
         lanad.stopAndCheckClean()
     }
@@ -132,7 +133,7 @@ final class ExpressionCompileTests: EndToEndTestCase {
         let lanad = try startLanad(extraArguments: ["--config", path])
         // lanad binds its control socket before it applies the file, so
         // "ready" does not mean the file's blocks are in the state files yet.
-        XCTAssertTrue(waitUntil(timeout: 10) { lanad.file("fblock/f") != nil }, "fblock/f never appeared")
+        XCTAssertTrue(waitUntil(within: 10, interval: 0.002) { lanad.file("fblock/f") != nil }, "fblock/f never appeared")
         XCTAssertEqual(lanad.file("fblock/f"), runProgram(Binaries.fbctl, ["bpf", "filter", "arp or icmp"]).stdout)
 
         _ = FileManager.default.createFile(atPath: path, contents: Data("fbctl add f bpf\nfbctl set f 'filter=\(hugeExpression)'\n".utf8))

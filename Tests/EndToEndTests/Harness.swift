@@ -7,18 +7,9 @@ import XCTest
 // by the real `fbctl` and `vlink` binaries from the same build directory as
 // this test bundle. Every wait is on a condition with a deadline.
 
-/// Where the binaries under test live: beside the test bundle
-/// (`.build/<config>/lanaPackageTests.xctest`).
+/// The binaries under test (``BuildProducts``).
 enum Binaries {
-    static let directory: String = {
-        if let override = ProcessInfo.processInfo.environment["LANA_E2E_BIN_DIR"], !override.isEmpty {
-            return override
-        }
-        // /proc/self/exe is the xctest runner itself on Linux.
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-            ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: exe).deletingLastPathComponent().path
-    }()
+    static var directory: String { BuildProducts.directory }
 
     static var lanad: String { directory + "/lanad" }
     static var fbctl: String { directory + "/fbctl" }
@@ -56,75 +47,27 @@ extension Array where Element == String {
     }
 }
 
-/// Polls `condition` every few milliseconds until it holds or `timeout`
-/// passes; returns whether it held.
-@discardableResult
-func waitUntil(timeout: TimeInterval, interval: useconds_t = 2_000, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while true {
-        if condition() { return true }
-        if Date() >= deadline { return condition() }
-        usleep(interval)
-    }
-}
-
 /// Runs a program to completion (bounded by `timeout`), capturing stdout and
-/// stderr through temporary files so that large outputs cannot block it.
+/// stderr through files so that large outputs cannot block it. The tools
+/// do not inherit `LANA_RUN_DIR` unless `environment` says so.
 func runProgram(_ path: String, _ arguments: [String], stdin: String? = nil,
                 environment: [String: String]? = nil, timeout: TimeInterval = 20) -> ToolResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
     var env = environment ?? ProcessInfo.processInfo.environment
     if environment == nil { env["LANA_RUN_DIR"] = nil }
-    process.environment = env
-    let tmp = FileManager.default.temporaryDirectory.path
-    let tag = "lanae2e-io-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-    let outPath = "\(tmp)/\(tag).out", errPath = "\(tmp)/\(tag).err"
-    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-    defer {
-        unlink(outPath)
-        unlink(errPath)
-    }
-    guard let out = FileHandle(forWritingAtPath: outPath), let err = FileHandle(forWritingAtPath: errPath) else {
-        return ToolResult(status: -1, stdout: "", stderr: "harness: cannot create capture files")
-    }
-    process.standardOutput = out
-    process.standardError = err
-    let input = Pipe()
-    if stdin != nil { process.standardInput = input } else { process.standardInput = FileHandle.nullDevice }
-    do { try process.run() } catch {
+    let result: ProgramResult
+    do {
+        result = try ChildProcess.run([path] + arguments, stdin: stdin, environment: env, timeout: timeout)
+    } catch {
         return ToolResult(status: -1, stdout: "", stderr: "harness: cannot run \(path): \(error)")
     }
-    try? out.close()
-    try? err.close()
-    if let stdin {
-        input.fileHandleForWriting.write(Data(stdin.utf8))
-        try? input.fileHandleForWriting.close()
-    }
-    var killed = false
-    if !waitUntil(timeout: timeout, interval: 1_000, { !process.isRunning }) {
-        kill(process.processIdentifier, SIGKILL)
-        killed = true
-        process.waitUntilExit()
-    }
-    process.waitUntilExit()
-    let stdout = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-    var stderr = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-    if killed { stderr += "\nharness: killed after \(timeout) s" }
-    return ToolResult(status: process.terminationStatus, stdout: stdout, stderr: stderr,
-                      signaled: killed || process.terminationReason == .uncaughtSignal)
+    return ToolResult(status: result.status, stdout: result.stdout,
+                      stderr: result.stderr + (result.timedOut ? "\nharness: killed after \(timeout) s" : ""),
+                      signaled: result.signaled)
 }
 
 /// A fresh, not yet existing run directory path under /tmp.
 func freshRunDirectory() -> String {
     "/tmp/lanae2e-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
-}
-
-func readTextFile(_ path: String) -> String? {
-    guard let data = FileManager.default.contents(atPath: path) else { return nil }
-    return String(decoding: data, as: UTF8.self)
 }
 
 func fileExists(_ path: String) -> Bool {
@@ -190,7 +133,7 @@ final class LanadProcess {
         try process.run()
         try? log.close()
         if waitForReady {
-            let ready = waitUntil(timeout: 20) { [self] in
+            let ready = waitUntil(within: 20, interval: 0.002) { [self] in
                 !process.isRunning || (fileExists(self.controlPath) && self.stateFilesExist && canConnect())
             }
             guard ready, process.isRunning else {
@@ -264,7 +207,7 @@ final class LanadProcess {
         if stopped { return exitStatus }
         stopped = true
         if process.isRunning { kill(pid, signal) }
-        if !waitUntil(timeout: timeout, { !process.isRunning }) {
+        if !waitUntil(within: timeout, interval: 0.002, { !process.isRunning }) {
             kill(pid, SIGKILL)
             process.waitUntilExit()
             return nil

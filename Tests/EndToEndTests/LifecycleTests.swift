@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import LANATestSupport
 import XCTest
 
 /// Start-up, run directory, file modes, locking and shutdown (docs/design.md §2, §10).
@@ -30,7 +31,7 @@ final class LifecycleTests: EndToEndTestCase {
         let engineCPU = allowed.last!
         let lanad = try startLanad(engines: nil, extraArguments: ["--cpus", String(engineCPU)])
         var threads: [(name: String, cpus: [Int])] = []
-        let settled = waitUntil(timeout: 10) {
+        let settled = waitUntil(within: 10, interval: 0.002) {
             let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(lanad.pid)/task")) ?? []
             threads = tasks.map { task in
                 let path = "/proc/\(lanad.pid)/task/\(task)"
@@ -174,7 +175,7 @@ final class LifecycleTests: EndToEndTestCase {
         assertOK(lanad.fbctl("add", "a", "dummy"))
         lanad.stopAndCheckClean()
         // The watcher notices the daemon went away and ends by itself.
-        XCTAssertTrue(waitUntil(timeout: 10) { !watch.isRunning }, "fbctl watch still running after lanad exited")
+        XCTAssertTrue(waitUntil(within: 10, interval: 0.002) { !watch.isRunning }, "fbctl watch still running after lanad exited")
         watch.waitUntilExit()
         XCTAssertNotEqual(watch.terminationStatus, 0, "watch ends with an error when lanad goes away")
         _ = idle

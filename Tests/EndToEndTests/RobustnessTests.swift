@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import LANATestSupport
 import XCTest
 
 /// docs/design.md §3 and §10: malformed messages are answered with EINVAL/EOPNOTSUPP
@@ -385,7 +386,7 @@ final class RobustnessTests: EndToEndTestCase {
             warm.withLock { $0.append(r) }
         }
         var problems = RobustnessTests.vanishingClients(path: path, round: 0)
-        XCTAssertTrue(waitUntil(timeout: 10) { lanad.fbctl("list").status == 0 })
+        XCTAssertTrue(waitUntil(within: 10, interval: 0.002) { lanad.fbctl("list").status == 0 })
         let rssBefore = try XCTUnwrap(residentKilobytes(of: lanad.pid))
 
         let main = Locked<[(failures: [String], failureCount: Int, kinds: [String: Int])]>([])

@@ -23,7 +23,7 @@ final class StateFileTests: EndToEndTestCase {
             let name = "op\(i)"
             XCTAssertNil(try client.send(.add(name: name, type: "dummy")).error)
             let replied = clock.now
-            let shown = waitUntil(timeout: 5, interval: 500) {
+            let shown = waitUntil(within: 5, interval: 0.0005) {
                 (readTextFile(path) ?? "").hasSuffix("\(name) dummy \(i + 1) 1 []\n")
             }
             XCTAssertTrue(shown, "\(name) never showed in fblocks: \(readTextFile(path) ?? "-")")

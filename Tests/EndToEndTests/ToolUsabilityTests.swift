@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import LANAControl
+import LANATestSupport
 import XCTest
 
 /// What a new user runs into: exit codes and the one error form, long
@@ -30,9 +31,9 @@ final class ToolUsabilityTests: EndToEndTestCase {
         }
         // Subscribed once a probe change shows up in... the event stream is
         // only visible to the watcher, so wait for lanad to count it instead.
-        XCTAssertTrue(waitUntil(timeout: 10) { Self.watcherCount(lanad) == 1 }, "watcher never connected")
+        XCTAssertTrue(waitUntil(within: 10, interval: 0.002) { Self.watcherCount(lanad) == 1 }, "watcher never connected")
         lanad.stopAndCheckClean()
-        XCTAssertTrue(waitUntil(timeout: 10) { watch.current != nil })
+        XCTAssertTrue(waitUntil(within: 10, interval: 0.002) { watch.current != nil })
         let result = try XCTUnwrap(watch.current)
         XCTAssertEqual(result.status, 3, "\(result)")
         XCTAssertEqual(result.stderr, "fbctl: watch: Connection reset by peer (ECONNRESET): lanad closed the connection (it stopped, or dropped a client that fell behind)\n")
@@ -179,9 +180,9 @@ final class ToolUsabilityTests: EndToEndTestCase {
             let r = runProgram(Binaries.fbctl, ["--run-dir", runDirectory, "--json", "watch", "--count", "1"], timeout: 30)
             json.withLock { $0 = r }
         }
-        XCTAssertTrue(waitUntil(timeout: 10) { Self.watcherCount(lanad) == 2 }, "watchers never connected")
+        XCTAssertTrue(waitUntil(within: 10, interval: 0.002) { Self.watcherCount(lanad) == 2 }, "watchers never connected")
         assertOK(lanad.fbctl("add", "c2", "counter"))
-        XCTAssertTrue(waitUntil(timeout: 10) { text.current != nil && json.current != nil })
+        XCTAssertTrue(waitUntil(within: 10, interval: 0.002) { text.current != nil && json.current != nil })
         let plain = try XCTUnwrap(text.current), object = try XCTUnwrap(json.current)
         assertOK(plain)
         assertOK(object)

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import LANATestSupport
 import XCTest
 
 /// `fbctl watch` (docs/design.md §7) against changes made by other fbctl processes.
@@ -53,7 +54,7 @@ final class WatchTests: EndToEndTestCase {
             for attempt in 0..<40 {
                 let name = prefix + String(attempt)
                 assertOK(lanad.fbctl("add", name, "dummy"), file: file, line: line)
-                if waitUntil(timeout: 0.5, { self.lines.contains { $0.contains("added \(name) ") || $0.contains("\"block\":\"\(name)\"") } }) {
+                if waitUntil(within: 0.5, interval: 0.002, { self.lines.contains { $0.contains("added \(name) ") || $0.contains("\"block\":\"\(name)\"") } }) {
                     return lines.count
                 }
                 if !process.isRunning { break }
@@ -107,7 +108,7 @@ final class WatchTests: EndToEndTestCase {
             fillerEvents.append("added f\(i) \(n + 1 + i) dummy")
         }
         assertOK(lanad.fbctl("add", "after", "dummy"))
-        XCTAssertTrue(waitUntil(timeout: 10) { !watcher.process.isRunning }, "watch --count \(count) did not stop; lines: \(watcher.lines)")
+        XCTAssertTrue(waitUntil(within: 10, interval: 0.002) { !watcher.process.isRunning }, "watch --count \(count) did not stop; lines: \(watcher.lines)")
         watcher.process.waitUntilExit()
         XCTAssertEqual(watcher.process.terminationStatus, 0, watcher.errors)
         XCTAssertEqual(watcher.errors, "")
@@ -125,7 +126,7 @@ final class WatchTests: EndToEndTestCase {
         let w2 = try Watcher(lanad, arguments: [])
         guard w1.waitUntilSubscribed(lanad) != nil, w2.waitUntilSubscribed(lanad) != nil else { return }
         assertOK(lanad.fbctl("add", "x", "dummy"))
-        XCTAssertTrue(waitUntil(timeout: 5) { w1.lines.last?.contains(#""event":"added","block":"x""#) == true && w2.lines.last?.hasPrefix("added x ") == true },
+        XCTAssertTrue(waitUntil(within: 5, interval: 0.002) { w1.lines.last?.contains(#""event":"added","block":"x""#) == true && w2.lines.last?.hasPrefix("added x ") == true },
                       "\(w1.lines) \(w2.lines)")
         for line in w1.lines {
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
@@ -150,7 +151,7 @@ final class WatchTests: EndToEndTestCase {
         kill(w1.process.processIdentifier, SIGKILL)
         w1.process.waitUntilExit()
         assertOK(lanad.fbctl("add", "y", "dummy"))
-        XCTAssertTrue(waitUntil(timeout: 5) { w2.lines.last?.hasPrefix("added y ") == true }, "\(w2.lines)")
+        XCTAssertTrue(waitUntil(within: 5, interval: 0.002) { w2.lines.last?.hasPrefix("added y ") == true }, "\(w2.lines)")
         assertOK(lanad.fbctl("list"))
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 import LANABlocks
 import LANACore
 import LANAPosix
+import LANATestSupport
 import Synchronization
 import XCTest
 

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import LANATestSupport
 import XCTest
 
 /// `vlink ethernet hook/unhook` and interfaces that disappear.

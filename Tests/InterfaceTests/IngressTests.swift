@@ -1,4 +1,5 @@
 import Foundation
+import LANATestSupport
 import XCTest
 
 /// Frames from the wire reach the graph, exactly once each, and every
@@ -87,7 +88,7 @@ final class IngressTests: InterfaceTestCase, @unchecked Sendable {
             XCTAssertTrue(waitUntil(within: 10) { d.counter("c")?.packets == UInt64(sent) })
         }
         XCTAssertTrue(waitUntil(within: 5) { d.engines().first?.packets == UInt64(sent) }, "\(d.engines())")
-        XCTAssertEqual(readFile(counterPath), "\(sent) \(sent * 60)\n")
+        XCTAssertEqual(readTextFile(counterPath), "\(sent) \(sent * 60)\n")
         XCTAssertEqual(read(heldCounter), counterBefore, "the held version of fblock/c changed")
         XCTAssertEqual(read(heldPPE), ppeBefore, "the held version of ppe changed")
         close(heldCounter)

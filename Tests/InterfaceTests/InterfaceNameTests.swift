@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import LANATestSupport
 import XCTest
 
 /// An `eth` block is named after its interface, so its name follows the

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import LANAControl
+import LANATestSupport
 import XCTest
 
 /// Live reconfiguration while `trafgen` sends 60-byte frames (64 on the

@@ -1,4 +1,5 @@
 import Foundation
+import LANATestSupport
 import XCTest
 
 /// VLAN-tagged frames reach the graph as they were on the wire: the kernel

@@ -1,4 +1,5 @@
 import LANAPosix
+import LANATestSupport
 import SystemPackage
 import XCTest
 
@@ -66,7 +67,7 @@ final class LinkLossTests: VethTestCase {
         XCTAssertEqual(socket.linkState(), .down)
 
         try Shell.run("ip", "-n", net.namespaceA, "link", "set", net.interfaceA, "up")
-        XCTAssertTrue(waitUntil { socket.linkState() == .running })
+        XCTAssertTrue(waitUntil(within: 5, interval: 0.001) { socket.linkState() == .running })
         let frame = TestFrames.frame(sequence: 5, size: 128)
         // The peer's carrier may take a moment; resend until one arrives.
         var received: [[UInt8]] = []

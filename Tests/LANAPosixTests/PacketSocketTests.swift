@@ -1,4 +1,5 @@
 import LANAPosix
+import LANATestSupport
 import SystemPackage
 import XCTest
 
@@ -159,7 +160,7 @@ final class PacketSocketTests: VethTestCase {
         // The kernel counts in the veth's receive softirq, usually before
         // the send returns; wait for it rather than assume.
         var statistics = PacketSocket.Statistics()
-        XCTAssertTrue(try waitUntil {
+        XCTAssertTrue(try waitUntil(within: 5, interval: 0.001) {
             statistics = try socket.statistics()
             return statistics.packets >= 100
         })

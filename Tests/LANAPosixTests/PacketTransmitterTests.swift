@@ -1,4 +1,5 @@
 import LANAPosix
+import LANATestSupport
 import SystemPackage
 import XCTest
 
@@ -45,7 +46,7 @@ final class PacketTransmitterTests: VethTestCase {
         XCTAssertEqual(statistics.flushes, 8)
         XCTAssertEqual(statistics.sendErrors, 0)
         XCTAssertEqual(statistics.ringFull, 0)
-        XCTAssertTrue(waitUntil { transmitter.outstandingFrames() == 0 }, "slots never came back")
+        XCTAssertTrue(waitUntil(within: 5, interval: 0.001) { transmitter.outstandingFrames() == 0 }, "slots never came back")
     }
 
     func testFillInPlace() throws {
@@ -84,7 +85,7 @@ final class PacketTransmitterTests: VethTestCase {
         XCTAssertEqual(transmitter.statistics.ringFull, 1)
 
         XCTAssertEqual(try transmitter.flush(), 4)
-        XCTAssertTrue(waitUntil { transmitter.outstandingFrames() == 0 })
+        XCTAssertTrue(waitUntil(within: 5, interval: 0.001) { transmitter.outstandingFrames() == 0 })
         XCTAssertTrue(frames[4].withUnsafeBytes { transmitter.enqueue($0) })
         try transmitter.flush()
 
@@ -99,7 +100,7 @@ final class PacketTransmitterTests: VethTestCase {
         var frames: [[UInt8]] = []
         for batch in 0..<25 {
             // Slots come back asynchronously; wait for room (bounded).
-            XCTAssertTrue(waitUntil { transmitter.outstandingFrames() == 0 })
+            XCTAssertTrue(waitUntil(within: 5, interval: 0.001) { transmitter.outstandingFrames() == 0 })
             for i in 0..<6 {
                 let frame = TestFrames.frame(sequence: UInt32(batch * 6 + i), size: TestFrames.sizes[i % 4])
                 frames.append(frame)

@@ -1,4 +1,5 @@
 import LANAPosix
+import LANATestSupport
 import SystemPackage
 import XCTest
 
@@ -50,7 +51,7 @@ final class RingFrameTests: VethTestCase {
     /// socket (delivered or dropped); returns the totals.
     private func waitForKernel(_ socket: PacketSocket, packets count: UInt64) throws -> PacketSocket.Statistics {
         var statistics = PacketSocket.Statistics()
-        let reached = try waitUntil {
+        let reached = try waitUntil(within: 5, interval: 0.001) {
             statistics = try socket.statistics()
             return statistics.packets >= count
         }

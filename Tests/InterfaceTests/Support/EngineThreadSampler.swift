@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import LANATestSupport
 import Synchronization
 
 /// Watches lanad's engine threads from outside through
@@ -42,7 +43,7 @@ final class EngineThreadSampler: @unchecked Sendable {
         self.pid = pid
         let taskDir = "/proc/\(pid)/task"
         for name in (try? FileManager.default.contentsOfDirectory(atPath: taskDir)) ?? [] {
-            guard let tid = Int32(name), let status = readFile("\(taskDir)/\(name)/status") else { continue }
+            guard let tid = Int32(name), let status = readTextFile("\(taskDir)/\(name)/status") else { continue }
             for line in status.split(separator: "\n") where line.hasPrefix("Cpus_allowed_list:") {
                 let list = line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces)
                 if !list.contains("-") && !list.contains(",") { engines.append(Engine(tid: tid, cpu: list)) }

@@ -1,54 +1,7 @@
 import Foundation
 import Glibc
+import LANATestSupport
 import XCTest
-
-/// Where the binaries under test live: beside the test bundle
-/// (`swift build --build-tests` builds `lanad`, `fbctl` and `vlink` there).
-enum BuildProducts {
-    static let directory: String = {
-        // On Linux the test bundle is itself the executable XCTest runs.
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        let exe = n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
-        var dir = (exe as NSString).deletingLastPathComponent
-        // `…/debug/lanaPackageTests.xctest` (a file on Linux; a directory
-        // with the binary inside elsewhere): walk up to the directory that
-        // holds `lanad`.
-        while !dir.isEmpty && dir != "/" && !FileManager.default.isExecutableFile(atPath: dir + "/lanad") {
-            dir = (dir as NSString).deletingLastPathComponent
-        }
-        return dir
-    }()
-
-    static func path(_ tool: String) -> String { directory + "/" + tool }
-
-    static var available: Bool {
-        ["lanad", "fbctl", "vlink"].allSatisfy { FileManager.default.isExecutableFile(atPath: path($0)) }
-    }
-}
-
-/// A monotonic deadline for bounded waits.
-struct Deadline {
-    let end: ContinuousClock.Instant
-
-    init(seconds: Double) {
-        end = .now + .milliseconds(Int64(seconds * 1000))
-    }
-
-    var hasPassed: Bool { ContinuousClock.now >= end }
-    var remaining: Duration { Swift.max(.zero, end - .now) }
-}
-
-/// Polls `condition` every `interval` until it holds or the deadline passes.
-@discardableResult
-func waitUntil(within seconds: Double = 10, interval: Double = 0.005, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = Deadline(seconds: seconds)
-    while true {
-        if try condition() { return true }
-        if deadline.hasPassed { return false }
-        usleep(UInt32(interval * 1_000_000))
-    }
-}
 
 func seconds(since start: ContinuousClock.Instant) -> Double {
     let d = ContinuousClock.now - start
@@ -67,78 +20,16 @@ struct CommandFailure: Error, CustomStringConvertible {
     let description: String
 }
 
-/// A child process whose output goes to files (no pipes to drain), killed
-/// by its owner when the test ends.
-final class ChildProcess: @unchecked Sendable {
-    let name: String
-    let process = Process()
-    let stdoutPath: String
-    let stderrPath: String
-
-    init(name: String, arguments: [String], logDirectory: String) throws {
-        self.name = name
-        let tag = "\(name)-\(UInt32.random(in: 0...UInt32.max))"
-        stdoutPath = logDirectory + "/" + tag + ".out"
-        stderrPath = logDirectory + "/" + tag + ".err"
-        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
-        process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
-        process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
-        process.standardError = FileHandle(forWritingAtPath: stderrPath)
-        try process.run()
-    }
-
-    var pid: Int32 { process.processIdentifier }
-    var isRunning: Bool { process.isRunning }
-    var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
-    var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
-
-    /// Waits for the process to exit; `nil` if it is still running at the
-    /// deadline.
-    @discardableResult
-    func wait(seconds: Double) -> Int32? {
-        waitUntil(within: seconds, interval: 0.002) { !process.isRunning }
-        return process.isRunning ? nil : process.terminationStatus
-    }
-
-    func signal(_ sig: Int32) {
-        if process.isRunning { kill(pid, sig) }
-    }
-
-    /// The process leads its own process group (it runs under
-    /// `timeout`, which makes itself a group leader): signals go to the
-    /// whole group, so forked workers (trafgen's) stop too.
-    var signalsGroup = false
-
-    /// SIGTERM (or `first`), then SIGKILL if it has not gone within `grace`.
-    func stop(first: Int32 = SIGTERM, grace: Double = 5) {
-        guard process.isRunning else { return }
-        kill(signalsGroup ? -pid : pid, first)
-        if wait(seconds: grace) == nil {
-            kill(signalsGroup ? -pid : pid, SIGKILL)
-            wait(seconds: 5)
-        }
-    }
-}
-
 enum Shell {
     /// Runs a command to completion (bounded by `timeout`) and returns its
     /// status and output.
     static func run(_ arguments: [String], timeout: Double = 20, logDirectory: String = NSTemporaryDirectory()) throws -> CommandResult {
         let path = arguments[0].hasPrefix("/") ? arguments[0] : try which(arguments[0])
-        let child = try ChildProcess(name: (path as NSString).lastPathComponent, arguments: [path] + arguments.dropFirst(),
-                                     logDirectory: logDirectory)
-        defer {
-            try? FileManager.default.removeItem(atPath: child.stdoutPath)
-            try? FileManager.default.removeItem(atPath: child.stderrPath)
-        }
-        guard let status = child.wait(seconds: timeout) else {
-            child.stop(first: SIGKILL)
+        let result = try ChildProcess.run([path] + arguments.dropFirst(), timeout: timeout, logDirectory: logDirectory)
+        guard !result.timedOut else {
             throw CommandFailure(description: "\(arguments.joined(separator: " ")) did not finish within \(timeout) s")
         }
-        return CommandResult(status: status, stdout: child.stdout, stderr: child.stderr)
+        return CommandResult(status: result.status, stdout: result.stdout, stderr: result.stderr)
     }
 
     /// Runs a command that must succeed.
@@ -160,8 +51,4 @@ enum Shell {
         }
         throw CommandFailure(description: "\(tool) not found")
     }
-}
-
-func readFile(_ path: String) -> String? {
-    try? String(contentsOfFile: path, encoding: .utf8)
 }

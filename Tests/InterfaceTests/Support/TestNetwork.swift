@@ -1,21 +1,19 @@
 import Foundation
-import LANATestSupport
 import Glibc
 import LANATestSupport
 import XCTest
 
 /// Two fresh network namespaces — `daemonNamespace`, where lanad runs and
 /// hooks interfaces, and `peerNamespace`, where the test's generators and
-/// receivers run — joined by veth pairs. IPv6 is disabled in both before
-/// any link comes up, so the kernel itself sends nothing: every frame on a
-/// link is one the test sent. `destroy()` deletes both namespaces (and with
-/// them every veth); it is idempotent.
+/// receivers run — joined by veth pairs (``VethNamespaces``: IPv6 off, so
+/// every frame on a link is one the test sent). `destroy()` deletes both
+/// namespaces (and with them every veth); it is idempotent.
 final class TestNetwork: @unchecked Sendable {
     let tag: String
-    let daemonNamespace: String
-    let peerNamespace: String
-    private(set) var links: [VethLink] = []
-    private var destroyed = false
+    private let namespaces: VethNamespaces
+    var daemonNamespace: String { namespaces.namespaceA }
+    var peerNamespace: String { namespaces.namespaceB }
+    var links: [VethLink] { namespaces.links.map { VethLink(inside: $0.a, peer: $0.b) } }
 
     struct VethLink {
         /// The end in the daemon's namespace (what lanad hooks).
@@ -25,46 +23,19 @@ final class TestNetwork: @unchecked Sendable {
     }
 
     init() throws {
-        tag = String(format: "%06x", UInt32.random(in: 0...0xFFFFFF))
-        daemonNamespace = "lanaif-\(tag)-d"
-        peerNamespace = "lanaif-\(tag)-p"
-        do {
-            for ns in [daemonNamespace, peerNamespace] {
-                try Shell.must("ip", "netns", "add", ns)
-                try Shell.must("ip", "netns", "exec", ns, "sysctl", "-qw",
-                               "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
-                try Shell.must("ip", "-n", ns, "link", "set", "lo", "up")
-            }
-        } catch {
-            destroy()
-            throw error
-        }
+        tag = VethNamespaces.randomTag()
+        namespaces = try VethNamespaces(namespaceA: "lanaif-\(tag)-d", namespaceB: "lanaif-\(tag)-p", loopbackUp: true)
     }
 
     /// Creates veth pair number `n` (names stay within IFNAMSIZ and are
     /// valid block names): `v<tag>i<n>` in the daemon's namespace, or
     /// `inside` (the namespace is the test's own, so any name is free),
-    /// and `v<tag>p<n>` in the peer's, both up.
+    /// and `v<tag>p<n>` in the peer's, both up, carrier on.
     @discardableResult
     func addLink(inside: String? = nil) throws -> VethLink {
-        let n = links.count
-        let link = VethLink(inside: inside ?? "v\(tag)i\(n)", peer: "v\(tag)p\(n)")
-        // Created directly inside the namespaces: nothing appears in the
-        // test's own namespace, not even for a moment.
-        try Shell.must("ip", "link", "add", link.inside, "netns", daemonNamespace,
-                       "type", "veth", "peer", "name", link.peer, "netns", peerNamespace)
-        for (ns, name) in [(daemonNamespace, link.inside), (peerNamespace, link.peer)] {
-            try Shell.must("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.\(name).disable_ipv6=1")
-            try Shell.must("ip", "-n", ns, "link", "set", name, "up")
-        }
-        // Wait for the carrier so that nothing sent early is lost.
-        let up = try waitUntil(within: 5) {
-            let out = try Shell.must("ip", "-n", daemonNamespace, "-o", "link", "show", link.inside)
-            return out.contains("LOWER_UP")
-        }
-        guard up else { throw CommandFailure(description: "veth \(link.inside) did not come up") }
-        links.append(link)
-        return link
+        let n = namespaces.links.count
+        let link = try namespaces.addLink(a: inside ?? "v\(tag)i\(n)", b: "v\(tag)p\(n)")
+        return VethLink(inside: link.a, peer: link.b)
     }
 
     func deleteLink(_ name: String) throws {
@@ -76,15 +47,7 @@ final class TestNetwork: @unchecked Sendable {
         return Int(out.split(separator: ":").first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? "") ?? -1
     }
 
-    func destroy() {
-        guard !destroyed else { return }
-        destroyed = true
-        for ns in [daemonNamespace, peerNamespace] {
-            _ = try? Shell.run(["ip", "netns", "del", ns])
-        }
-    }
-
-    deinit { destroy() }
+    func destroy() { namespaces.destroy() }
 }
 
 /// A `lanad` started in the daemon namespace with its own run directory.
@@ -146,7 +109,7 @@ final class Lanad: @unchecked Sendable {
     /// made so far (they follow the registry within 200 ms).
     func stateFile(_ name: String, file: StaticString = #filePath, line: UInt = #line) -> String? {
         if let lag = waitForStateFiles(runDirectory: runDirectory) { XCTFail(lag, file: file, line: line) }
-        return readFile(runDirectory + "/" + name)
+        return readTextFile(runDirectory + "/" + name)
     }
 
     /// The entries of a directory of state files (`fblock`), once the files
@@ -169,7 +132,7 @@ final class Lanad: @unchecked Sendable {
     /// latest operation would only slow down a test that samples it
     /// between operations.
     func engines() -> [EngineLine] {
-        guard let text = readFile(runDirectory + "/ppe") else { return [] }
+        guard let text = readTextFile(runDirectory + "/ppe") else { return [] }
         return text.split(separator: "\n").compactMap(EngineLine.init)
     }
 

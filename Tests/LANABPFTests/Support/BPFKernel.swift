@@ -45,40 +45,21 @@ enum BPFKernel {
 final class BPFVethPair {
     let namespaceA: String, namespaceB: String
     let interfaceA: String, interfaceB: String
-    private var destroyed = false
+    private let namespaces: VethNamespaces
 
     init() throws {
-        let tag = String(format: "%06x", UInt32.random(in: 0..<0x100_0000))
-        namespaceA = "lanabpf-\(tag)-a"; namespaceB = "lanabpf-\(tag)-b"
-        interfaceA = "lb\(tag)a"; interfaceB = "lb\(tag)b"
-        do {
-            for namespace in [namespaceA, namespaceB] {
-                try BPFTools.check("ip", "netns", "add", namespace)
-                // IPv6 off: the kernel itself then sends nothing on the link.
-                try BPFTools.check("ip", "netns", "exec", namespace, "sysctl", "-qw",
-                                   "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
-            }
-            try BPFTools.check("ip", "link", "add", interfaceA, "netns", namespaceA, "address", mac(BPFTestFrames.localMAC),
-                               "type", "veth", "peer", "name", interfaceB, "netns", namespaceB,
-                               "address", mac(BPFTestFrames.peerMAC))
-            for (namespace, interface) in [(namespaceA, interfaceA), (namespaceB, interfaceB)] {
-                try BPFTools.check("ip", "-n", namespace, "link", "set", interface, "up")
-            }
-        } catch {
-            destroy()
-            throw error
-        }
+        let tag = VethNamespaces.randomTag()
+        let namespaces = try VethNamespaces(namespaceA: "lanabpf-\(tag)-a", namespaceB: "lanabpf-\(tag)-b")
+        let link = try namespaces.addLink(a: "lb\(tag)a", b: "lb\(tag)b",
+                                          macA: Self.mac(BPFTestFrames.localMAC), macB: Self.mac(BPFTestFrames.peerMAC))
+        self.namespaces = namespaces
+        namespaceA = namespaces.namespaceA; namespaceB = namespaces.namespaceB
+        interfaceA = link.a; interfaceB = link.b
     }
 
-    private func mac(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined(separator: ":") }
+    private static func mac(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined(separator: ":") }
 
-    func destroy() {
-        guard !destroyed else { return }
-        destroyed = true
-        for namespace in [namespaceA, namespaceB] { _ = try? BPFTools.run(["ip", "netns", "del", namespace]) }
-    }
-
-    deinit { destroy() }
+    func destroy() { namespaces.destroy() }
 
     /// Runs `body` with the calling thread inside `namespace`.
     static func inNamespace<T>(_ namespace: String, _ body: () throws -> T) throws -> T {

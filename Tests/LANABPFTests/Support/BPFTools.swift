@@ -24,28 +24,12 @@ enum BPFTools {
     /// Runs `arguments` (looked up in ``searchPath``) and returns its output
     /// whatever the exit status.
     static func run(_ arguments: [String]) throws -> Output {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.environment = ["PATH": searchPath, "LC_ALL": "C"]
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Read both pipes before waiting so a chatty tool never blocks.
-        let errBox = DataBox()
-        let done = DispatchSemaphore(value: 0)
-        Thread {
-            errBox.data = err.fileHandleForReading.readDataToEndOfFile()
-            done.signal()
-        }.start()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        done.wait()
-        process.waitUntilExit()
-        return Output(status: process.terminationStatus,
-                      stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: errBox.data, as: UTF8.self))
+        let result = try ChildProcess.run(["/usr/bin/env"] + arguments, environment: ["PATH": searchPath, "LC_ALL": "C"])
+        guard !result.timedOut else {
+            throw Failure(command: arguments, output: Output(status: result.status, stdout: result.stdout,
+                                                             stderr: result.stderr + "\n(killed after 20 s)"))
+        }
+        return Output(status: result.status, stdout: result.stdout, stderr: result.stderr)
     }
 
     /// Runs `arguments` and throws unless it exits 0.
@@ -86,8 +70,4 @@ enum BPFTools {
     static func tupleLines(_ text: String) -> [String] {
         text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("{") }
     }
-}
-
-final class DataBox: @unchecked Sendable {
-    var data = Data()
 }

@@ -1,18 +1,7 @@
 import Glibc
 import LANAPosix
+import LANATestSupport
 import SystemPackage
-
-/// A monotonic deadline for bounded waits.
-struct Deadline {
-    let end: ContinuousClock.Instant
-
-    init(seconds: Double) {
-        end = .now + .milliseconds(Int64(seconds * 1000))
-    }
-
-    var hasPassed: Bool { ContinuousClock.now >= end }
-    var remaining: Duration { Swift.max(.zero, end - .now) }
-}
 
 extension PacketSocket {
     /// Receives until `count` frames matching `filter` arrived or the
@@ -42,16 +31,5 @@ extension PacketSocket {
     /// Whatever arrives within `seconds` (to prove that nothing more does).
     func collectAll(for seconds: Double) throws -> [[UInt8]] {
         try collect(Int.max, within: seconds)
-    }
-}
-
-/// Waits until `condition` holds or the deadline passes, checking every
-/// millisecond; for conditions that have no descriptor to wait on.
-func waitUntil(within seconds: Double = 5, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = Deadline(seconds: seconds)
-    while true {
-        if try condition() { return true }
-        if deadline.hasPassed { return false }
-        usleep(1000)
     }
 }

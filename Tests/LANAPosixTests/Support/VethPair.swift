@@ -1,14 +1,11 @@
 import Foundation
 import LANAPosix
+import LANATestSupport
 import XCTest
 
-/// Two fresh network namespaces joined by a veth pair, torn down by
-/// `destroy()`.
-///
-/// Both ends live outside the test's own namespace so nothing on the host
-/// (or another engineer's test run) sees or disturbs the traffic, and
-/// IPv6 is disabled in both so the kernel itself sends nothing: every
-/// frame on the link is one the test sent.
+/// Two fresh network namespaces joined by a veth pair (``VethNamespaces``:
+/// IPv6 off, so every frame on the link is one the test sent), torn down
+/// by `destroy()`.
 final class VethPair: @unchecked Sendable {
     let tag: String
     /// Namespace and interface of side A (the side under test).
@@ -17,41 +14,22 @@ final class VethPair: @unchecked Sendable {
     /// Namespace and interface of the peer.
     let namespaceB: String
     let interfaceB: String
-    private var destroyed = false
+    private let namespaces: VethNamespaces
 
     init() throws {
-        tag = String(format: "%06x", UInt32.random(in: 0..<0x100_0000))
-        namespaceA = "lanatest-\(tag)-a"
-        namespaceB = "lanatest-\(tag)-b"
-        interfaceA = "lt\(tag)a"
-        interfaceB = "lt\(tag)b"
-        do {
-            for namespace in [namespaceA, namespaceB] {
-                try Shell.run("ip", "netns", "add", namespace)
-                try Shell.run("ip", "netns", "exec", namespace, "sysctl", "-qw",
-                              "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
-            }
-            try Shell.run("ip", "link", "add", interfaceA, "netns", namespaceA, "type", "veth",
-                          "peer", "name", interfaceB, "netns", namespaceB)
-            for (namespace, interface) in [(namespaceA, interfaceA), (namespaceB, interfaceB)] {
-                try Shell.run("ip", "netns", "exec", namespace, "sysctl", "-qw",
-                              "net.ipv6.conf.\(interface).disable_ipv6=1")
-                try Shell.run("ip", "-n", namespace, "link", "set", interface, "up")
-            }
-        } catch {
-            destroy()
-            throw error
-        }
+        let tag = VethNamespaces.randomTag()
+        let namespaces = try VethNamespaces(namespaceA: "lanatest-\(tag)-a", namespaceB: "lanatest-\(tag)-b")
+        let link = try namespaces.addLink(a: "lt\(tag)a", b: "lt\(tag)b")
+        self.tag = tag
+        self.namespaces = namespaces
+        namespaceA = namespaces.namespaceA
+        namespaceB = namespaces.namespaceB
+        interfaceA = link.a
+        interfaceB = link.b
     }
 
     /// Deletes both namespaces (and with them the veth pair). Idempotent.
-    func destroy() {
-        guard !destroyed else { return }
-        destroyed = true
-        for namespace in [namespaceA, namespaceB] {
-            try? Shell.run("ip", "netns", "del", namespace, ignoringFailure: true)
-        }
-    }
+    func destroy() { namespaces.destroy() }
 
     /// Runs `body` on a new thread that has entered `namespace`, and waits
     /// for it. Sockets opened there stay in that namespace and can be used
@@ -105,35 +83,26 @@ enum Shell {
     }
 
     static func run(_ arguments: [String], ignoringFailure: Bool = false) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        if process.terminationStatus != 0 && !ignoringFailure {
-            throw Failure(command: arguments, status: process.terminationStatus,
-                          output: String(decoding: output, as: UTF8.self))
+        let result = try execute(arguments)
+        if result.status != 0 && !ignoringFailure {
+            throw Failure(command: arguments, status: result.status, output: result.stdout + result.stderr)
         }
     }
 
     static func output(_ arguments: String...) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(command: arguments, status: process.terminationStatus, output: "")
+        let result = try execute(arguments)
+        guard result.status == 0 else {
+            throw Failure(command: arguments, status: result.status, output: result.stderr)
         }
-        return String(decoding: output, as: UTF8.self)
+        return result.stdout
+    }
+
+    /// Runs `arguments` through `env` with a fixed search path, bounded in time.
+    private static func execute(_ arguments: [String]) throws -> ProgramResult {
+        let result = try ChildProcess.run(["/usr/bin/env"] + arguments, environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
+        guard !result.timedOut else {
+            throw Failure(command: arguments, status: result.status, output: "killed after 20 s")
+        }
+        return result
     }
 }
