@@ -57,6 +57,16 @@ say "cat Configs/arp.bpf"; cat Configs/arp.bpf
 fbctl set fb3 bpf=@Configs/ipv4.bpf
 say "bpfc Configs/arp.bpf | fbctl set fb5 bpf=-"
 bpfc Configs/arp.bpf | in_lana "$bin/fbctl" --run-dir "$run/lana" set fb5 bpf=-
+# The state files follow each operation within 200 ms (the reply of fbctl
+# is the synchronous truth): wait for them before showing them.
+settle() { # FILE EXTENDED-REGEX (or "" for an empty file)
+    for _ in $(seq 40); do
+        if [ -z "$2" ]; then [ ! -s "$1" ] && return; else grep -Eq "$2" "$1" 2>/dev/null && return; fi
+        sleep 0.05
+    done
+}
+settle "$run/lana/fblock/fb3" "0x00000800"
+settle "$run/lana/fblock/fb5" "0x00000806"
 say "cat /run/lana/fblock/fb3"; cat "$run/lana/fblock/fb3"
 say "cat /run/lana/fblock/fb5"; cat "$run/lana/fblock/fb5"
 fbctl bind fb2 eth0
@@ -64,6 +74,7 @@ fbctl bind fb3 fb2
 fbctl bind fb5 fb2
 fbctl bind fb4 fb3
 fbctl bind fb6 fb5
+settle "$run/lana/fblocks" "^fb6 counter 6 2 "
 say "cat /run/lana/fblocks"; cat "$run/lana/fblocks"
 
 say "send 1000 IPv4, 500 ARP and 250 other frames from the peer"
@@ -93,4 +104,5 @@ fbctl unbind fb3 fb2
 fbctl unbind fb2 eth0
 vlink ethernet unhook eth0
 for b in fb2 fb3 fb4 fb5 fb6; do fbctl rm "$b"; done
+settle "$run/lana/fblocks" ""
 say "cat /run/lana/fblocks"; cat "$run/lana/fblocks"; echo "(empty)"
