@@ -21,10 +21,10 @@ extension FLIPFields {
         return n
     }
 
-    /// Writes the minimal header for these fields at the start of `packet`,
-    /// whose payload the caller has already put at `headerLength`, then the
-    /// Length and, last, the Checksum over the whole packet. Returns the
-    /// packet length. Length is set whenever the checksum is, since without
+    /// Writes the minimal header (docs/flip.md §8) for these fields at the
+    /// start of `packet`, whose payload the caller has already put at
+    /// `headerLength`, then the Length and, last, the Checksum over the whole
+    /// packet. Returns the packet length. Length is set whenever the checksum is, since without
     /// it a receiver could not tell link padding from payload.
     @discardableResult
     public func write(into packet: UnsafeMutableRawBufferPointer, payloadLength: Int) throws(FLIPBuildError) -> Int {
@@ -140,9 +140,9 @@ public enum FLIPForwardResult: Equatable, Sendable {
 }
 
 extension FLIPHeader {
-    /// The forwarding update, in place: TTL down by one and the checksum
-    /// recomputed in full; no other byte changes. `packet` is the body that
-    /// `header` was parsed from.
+    /// The forwarding update of docs/flip.md §7, in place: TTL down by one
+    /// and the checksum recomputed in full; no other byte changes. `packet`
+    /// is the body that this header was parsed from.
     public func forward(_ packet: UnsafeMutableRawBufferPointer) -> FLIPForwardResult {
         guard let ttl = fields.ttl, let base = packet.baseAddress else { return .unchanged }
         guard ttl > 1 else { return .drop(.ttlExpired) }

@@ -1,4 +1,4 @@
-/// Meta-header bit masks (docs/flip.md, "Meta-header").
+/// Meta-header bit masks (docs/flip.md §2).
 enum FLIPMeta {
     static let more: UInt8 = 0x80
     // Byte 1.
@@ -23,8 +23,8 @@ enum FLIPMeta {
 
 extension FLIPHeader {
     /// Parses and validates a FLIP body (everything after the EtherType) in
-    /// the order of the receive processing in docs/flip.md, so that a packet
-    /// with several faults is dropped for the first one. `arp` admits the ARP
+    /// the order of docs/flip.md §6, so that a packet with several faults
+    /// is dropped for the first one. `arp` admits the ARP
     /// request/reply flags, which a data frame must not carry.
     public static func parse(_ body: UnsafeRawBufferPointer, arp: Bool = false) -> FLIPParseResult {
         let count = body.count
@@ -143,7 +143,7 @@ extension FLIPHeader {
     }
 }
 
-/// The Internet checksum (RFC 1071) over a FLIP packet.
+/// The Internet checksum (RFC 1071) over a FLIP packet (docs/flip.md §4).
 public enum FLIPChecksum {
     /// The checksum of `count` bytes at `base`, reading the two bytes at
     /// `skipping` as zero (pass -1 to skip nothing). The field may sit at an

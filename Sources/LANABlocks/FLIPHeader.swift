@@ -44,7 +44,7 @@ public struct FLIPAddress: Hashable, Sendable, CustomStringConvertible {
         FLIPAddress([a, b, c, d])!
     }
 
-    /// The all-ones address of a size (broadcast, spec'd per field size).
+    /// The all-ones address of a size: broadcast (docs/flip.md §3).
     public static func broadcast(_ kind: Kind) -> FLIPAddress {
         FLIPAddress([UInt8](repeating: 0xFF, count: kind.size))!
     }
@@ -82,8 +82,8 @@ public struct FLIPAddress: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// The header fields a FLIP sender chooses and a receiver reads (spec'd in
-/// docs/flip.md, "Fields"). An optional field is present on the wire iff it
+/// The header fields a FLIP sender chooses and a receiver reads (docs/flip.md
+/// §3). An optional field is present on the wire iff it
 /// is non-nil; flags without a field are plain booleans.
 public struct FLIPFields: Equatable, Sendable {
     /// The low nibble of the version byte; the version itself is always 0.
