@@ -1,0 +1,157 @@
+extension FLIPFields {
+    /// The fewest meta bytes that carry these fields and flags.
+    public var metaLength: Int {
+        if fragmentOffset != nil || lastFragment { return 3 }
+        if source != nil || hasLength || hasChecksum || dontFragment || arpRequest || arpReply { return 2 }
+        return 1
+    }
+
+    /// Meta-header plus fields, in bytes.
+    public var headerLength: Int {
+        var n = metaLength
+        n += priority != nil ? 1 : 0
+        n += destination?.size ?? 0
+        n += type != nil ? 2 : 0
+        n += ttl != nil ? 1 : 0
+        n += flow != nil ? 4 : 0
+        n += source?.size ?? 0
+        n += hasLength || hasChecksum ? 2 : 0
+        n += hasChecksum ? 2 : 0
+        n += fragmentOffset != nil ? 2 : 0
+        return n
+    }
+
+    /// Writes the minimal header (docs/flip.md §8) for these fields at the
+    /// start of `packet`, whose payload the caller has already put at
+    /// `headerLength`, then the Length and, last, the Checksum over the whole
+    /// packet. Returns the packet length. Length is set whenever the checksum is, since without
+    /// it a receiver could not tell link padding from payload.
+    @discardableResult
+    public func write(into packet: UnsafeMutableRawBufferPointer, payloadLength: Int) throws(FLIPBuildError) -> Int {
+        let headerLength = self.headerLength
+        let total = headerLength + payloadLength
+        guard let base = packet.baseAddress, packet.count >= total else {
+            throw .bufferTooSmall(needed: total, available: packet.count)
+        }
+        if let priority, priority > 15 { throw .priority(priority) }
+        guard total <= Int(UInt16.max) else { throw .tooLong(total) }
+
+        @inline(__always) func put(_ value: UInt8, _ at: Int) { base.storeBytes(of: value, toByteOffset: at, as: UInt8.self) }
+        @inline(__always) func put16(_ value: UInt16, _ at: Int) {
+            put(UInt8(truncatingIfNeeded: value >> 8), at)
+            put(UInt8(truncatingIfNeeded: value), at + 1)
+        }
+
+        let metaLength = self.metaLength
+        let withLength = hasLength || hasChecksum
+        var m1: UInt8 = metaLength > 1 ? FLIPMeta.more : 0
+        if priority != nil { m1 |= FLIPMeta.version }
+        m1 |= (destination?.kind.rawValue ?? 0) << FLIPMeta.destinationShift
+        if type != nil { m1 |= FLIPMeta.type }
+        if ttl != nil { m1 |= FLIPMeta.ttl }
+        if flow != nil { m1 |= FLIPMeta.flow }
+        put(m1, 0)
+        if metaLength > 1 {
+            var m2: UInt8 = metaLength > 2 ? FLIPMeta.more : 0
+            m2 |= (source?.kind.rawValue ?? 0) << FLIPMeta.sourceShift
+            if withLength { m2 |= FLIPMeta.length }
+            if hasChecksum { m2 |= FLIPMeta.checksum }
+            if dontFragment { m2 |= FLIPMeta.dontFragment }
+            if arpRequest { m2 |= FLIPMeta.arpRequest }
+            if arpReply { m2 |= FLIPMeta.arpReply }
+            put(m2, 1)
+        }
+        if metaLength > 2 {
+            var m3: UInt8 = 0
+            if fragmentOffset != nil { m3 |= FLIPMeta.fragmentOffset }
+            if lastFragment { m3 |= FLIPMeta.lastFragment }
+            put(m3, 2)
+        }
+
+        var at = metaLength
+        if let priority {
+            put(priority, at)
+            at += 1
+        }
+        if let destination {
+            destination.write(to: base + at)
+            at += destination.size
+        }
+        if let type {
+            put16(type, at)
+            at += 2
+        }
+        if let ttl {
+            put(ttl, at)
+            at += 1
+        }
+        if let flow {
+            put16(UInt16(truncatingIfNeeded: flow >> 16), at)
+            put16(UInt16(truncatingIfNeeded: flow), at + 2)
+            at += 4
+        }
+        if let source {
+            source.write(to: base + at)
+            at += source.size
+        }
+        if withLength {
+            put16(UInt16(total), at)
+            at += 2
+        }
+        let checksumAt = at
+        if hasChecksum { at += 2 }
+        if let fragmentOffset {
+            put16(fragmentOffset, at)
+            at += 2
+        }
+        if hasChecksum { put16(FLIPChecksum.compute(base, count: total, skipping: checksumAt), checksumAt) }
+        return total
+    }
+}
+
+extension FLIPESP {
+    /// Writes the ESP (1 byte for width 6, 2 for width 14) and returns its length.
+    @discardableResult
+    public func write(into packet: UnsafeMutableRawBufferPointer) throws(FLIPBuildError) -> Int {
+        let needed = width == 6 ? 1 : 2
+        guard (width == 6 && value < 0x40) || (width == 14 && value < 0x4000) else {
+            throw .espValue(value, width: width)
+        }
+        guard let base = packet.baseAddress, packet.count >= needed else {
+            throw .bufferTooSmall(needed: needed, available: packet.count)
+        }
+        if width == 6 {
+            base.storeBytes(of: FLIPMeta.esp | UInt8(value), as: UInt8.self)
+        } else {
+            base.storeBytes(of: FLIPMeta.more | FLIPMeta.esp | UInt8(value >> 8), as: UInt8.self)
+            base.storeBytes(of: UInt8(truncatingIfNeeded: value), toByteOffset: 1, as: UInt8.self)
+        }
+        return needed
+    }
+}
+
+/// What a forwarder does with a parsed packet.
+public enum FLIPForwardResult: Equatable, Sendable {
+    /// TTL decremented (and the checksum recomputed when present).
+    case decremented
+    /// No TTL field: forwarded as is.
+    case unchanged
+    case drop(FLIPDropReason)
+}
+
+extension FLIPHeader {
+    /// The forwarding update of docs/flip.md §7, in place: TTL down by one
+    /// and the checksum recomputed in full; no other byte changes. `packet`
+    /// is the body that this header was parsed from.
+    public func forward(_ packet: UnsafeMutableRawBufferPointer) -> FLIPForwardResult {
+        guard let ttl = fields.ttl, let base = packet.baseAddress else { return .unchanged }
+        guard ttl > 1 else { return .drop(.ttlExpired) }
+        base.storeBytes(of: ttl - 1, toByteOffset: ttlOffset, as: UInt8.self)
+        if checksumOffset >= 0 {
+            let c = FLIPChecksum.compute(UnsafeRawPointer(base), count: packetLength, skipping: checksumOffset)
+            base.storeBytes(of: UInt8(truncatingIfNeeded: c >> 8), toByteOffset: checksumOffset, as: UInt8.self)
+            base.storeBytes(of: UInt8(truncatingIfNeeded: c), toByteOffset: checksumOffset + 1, as: UInt8.self)
+        }
+        return .decremented
+    }
+}

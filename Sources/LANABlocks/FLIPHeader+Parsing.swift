@@ -1,0 +1,180 @@
+/// Meta-header bit masks (docs/flip.md §2).
+enum FLIPMeta {
+    static let more: UInt8 = 0x80
+    // Byte 1.
+    static let esp: UInt8 = 0x40
+    static let version: UInt8 = 0x20
+    static let destinationShift: UInt8 = 3
+    static let type: UInt8 = 0x04
+    static let ttl: UInt8 = 0x02
+    static let flow: UInt8 = 0x01
+    // Byte 2.
+    static let sourceShift: UInt8 = 5
+    static let length: UInt8 = 0x10
+    static let checksum: UInt8 = 0x08
+    static let dontFragment: UInt8 = 0x04
+    static let arpRequest: UInt8 = 0x02
+    static let arpReply: UInt8 = 0x01
+    // Byte 3.
+    static let fragmentOffset: UInt8 = 0x40
+    static let lastFragment: UInt8 = 0x20
+    static let reserved: UInt8 = 0x1F
+}
+
+extension FLIPHeader {
+    /// Parses and validates a FLIP body (everything after the EtherType) in
+    /// the order of docs/flip.md §6, so that a packet with several faults
+    /// is dropped for the first one. `arp` admits the ARP
+    /// request/reply flags, which a data frame must not carry.
+    public static func parse(_ body: UnsafeRawBufferPointer, arp: Bool = false) -> FLIPParseResult {
+        let count = body.count
+        guard count > 0, let base = body.baseAddress else { return .drop(.emptyBody) }
+        @inline(__always) func byte(_ i: Int) -> UInt8 { base.load(fromByteOffset: i, as: UInt8.self) }
+
+        let m1 = byte(0)
+        if m1 & FLIPMeta.esp != 0 {
+            if m1 & FLIPMeta.more == 0 { return .esp(FLIPESP(value: UInt16(m1 & 0x3F), width: 6)) }
+            guard count >= 2 else { return .drop(.truncated) }
+            return .esp(FLIPESP(value: UInt16(m1 & 0x3F) << 8 | UInt16(byte(1)), width: 14))
+        }
+
+        var m2: UInt8 = 0, m3: UInt8 = 0, metaLength = 1
+        if m1 & FLIPMeta.more != 0 {
+            guard count >= 2 else { return .drop(.truncated) }
+            m2 = byte(1)
+            metaLength = 2
+            if m2 & FLIPMeta.more != 0 {
+                guard count >= 3 else { return .drop(.truncated) }
+                m3 = byte(2)
+                metaLength = 3
+                if m3 & FLIPMeta.more != 0 { return .drop(.fourthMetaByte) }
+            }
+        }
+        if !arp && m2 & (FLIPMeta.arpRequest | FLIPMeta.arpReply) != 0 { return .drop(.arpFlagInData) }
+        if m3 & FLIPMeta.reserved != 0 { return .drop(.reservedBit) }
+
+        let hasVersion = m1 & FLIPMeta.version != 0
+        let destinationKind = FLIPAddress.Kind(rawValue: (m1 >> FLIPMeta.destinationShift) & 3)
+        let hasType = m1 & FLIPMeta.type != 0
+        let hasTTL = m1 & FLIPMeta.ttl != 0
+        let hasFlow = m1 & FLIPMeta.flow != 0
+        let sourceKind = FLIPAddress.Kind(rawValue: (m2 >> FLIPMeta.sourceShift) & 3)
+        let hasLength = m2 & FLIPMeta.length != 0
+        let hasChecksum = m2 & FLIPMeta.checksum != 0
+        let hasOffset = m3 & FLIPMeta.fragmentOffset != 0
+
+        var headerLength = metaLength
+        headerLength += hasVersion ? 1 : 0
+        headerLength += destinationKind?.size ?? 0
+        headerLength += hasType ? 2 : 0
+        headerLength += hasTTL ? 1 : 0
+        headerLength += hasFlow ? 4 : 0
+        headerLength += sourceKind?.size ?? 0
+        headerLength += hasLength ? 2 : 0
+        headerLength += hasChecksum ? 2 : 0
+        headerLength += hasOffset ? 2 : 0
+        guard count >= headerLength else { return .drop(.truncated) }
+
+        @inline(__always) func word(_ i: Int) -> UInt16 { UInt16(byte(i)) << 8 | UInt16(byte(i + 1)) }
+        var fields = FLIPFields(
+            hasLength: hasLength, hasChecksum: hasChecksum,
+            dontFragment: m2 & FLIPMeta.dontFragment != 0, lastFragment: m3 & FLIPMeta.lastFragment != 0,
+            arpRequest: m2 & FLIPMeta.arpRequest != 0, arpReply: m2 & FLIPMeta.arpReply != 0)
+        var at = metaLength
+        if hasVersion {
+            let v = byte(at)
+            if v & 0xF0 != 0 { return .drop(.version) }
+            fields.priority = v
+            at += 1
+        }
+        if let kind = destinationKind {
+            fields.destination = FLIPAddress(kind: kind, at: base + at)
+            at += kind.size
+        }
+        if hasType {
+            fields.type = word(at)
+            at += 2
+        }
+        var ttlOffset = -1
+        if hasTTL {
+            ttlOffset = at
+            fields.ttl = byte(at)
+            at += 1
+        }
+        if hasFlow {
+            fields.flow = UInt32(word(at)) << 16 | UInt32(word(at + 2))
+            at += 4
+        }
+        if let kind = sourceKind {
+            fields.source = FLIPAddress(kind: kind, at: base + at)
+            at += kind.size
+        }
+        var packetLength = count
+        var length: UInt16?
+        if hasLength {
+            let l = word(at)
+            guard Int(l) >= headerLength && Int(l) <= count else { return .drop(.length) }
+            length = l
+            packetLength = Int(l)
+            at += 2
+        }
+        var checksumOffset = -1
+        var checksum: UInt16?
+        if hasChecksum {
+            checksumOffset = at
+            let c = word(at)
+            guard FLIPChecksum.compute(base, count: packetLength, skipping: at) == c else {
+                return .drop(.checksum)
+            }
+            checksum = c
+            at += 2
+        }
+        if hasOffset {
+            let offset = word(at)
+            // Only a "fragment" that is the whole packet is acceptable without reassembly.
+            guard offset == 0 && fields.lastFragment else { return .drop(.fragment) }
+            fields.fragmentOffset = offset
+        }
+        return .packet(
+            FLIPHeader(
+                fields: fields, meta: (m1, m2, m3), metaLength: metaLength, headerLength: headerLength,
+                packetLength: packetLength, length: length, checksum: checksum,
+                ttlOffset: ttlOffset, checksumOffset: checksumOffset))
+    }
+}
+
+/// The Internet checksum (RFC 1071) over a FLIP packet (docs/flip.md §4).
+public enum FLIPChecksum {
+    /// The checksum of `count` bytes at `base`, reading the two bytes at
+    /// `skipping` as zero (pass -1 to skip nothing). The field may sit at an
+    /// odd offset, so it is left out of the sum rather than verified by the
+    /// "sum to 0xFFFF" shortcut.
+    public static func compute(_ base: UnsafeRawPointer, count: Int, skipping: Int = -1) -> UInt16 {
+        var sum: UInt64
+        if skipping < 0 {
+            sum = partialSum(base, from: 0, to: count)
+        } else {
+            sum = partialSum(base, from: 0, to: skipping)
+            sum &+= partialSum(base, from: skipping + 2, to: count)
+        }
+        while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
+        return ~UInt16(sum)
+    }
+
+    /// The big-endian word sum of bytes `start..<end`, each weighted by the
+    /// parity of its offset in the whole packet.
+    static func partialSum(_ base: UnsafeRawPointer, from start: Int, to end: Int) -> UInt64 {
+        var sum: UInt64 = 0
+        var i = start
+        if i < end && i & 1 == 1 {
+            sum = UInt64(base.load(fromByteOffset: i, as: UInt8.self))
+            i += 1
+        }
+        while i + 1 < end {
+            sum &+= UInt64(UInt16(bigEndian: base.loadUnaligned(fromByteOffset: i, as: UInt16.self)))
+            i += 2
+        }
+        if i < end { sum &+= UInt64(base.load(fromByteOffset: i, as: UInt8.self)) << 8 }
+        return sum
+    }
+}

@@ -1,0 +1,234 @@
+/// A FLIP address of one of the three sizes that the format defines: 2 bytes,
+/// 4 bytes (IPv4) or 16 bytes (object id). The bytes are kept inline, in wire
+/// order, so that an address costs no allocation on the data path.
+public struct FLIPAddress: Hashable, Sendable, CustomStringConvertible {
+    /// The size code of the meta-header (`D` and `S` bits).
+    public enum Kind: UInt8, Sendable, CaseIterable {
+        case short = 1
+        case ipv4 = 2
+        case objectID = 3
+
+        public var size: Int {
+            switch self {
+            case .short: 2
+            case .ipv4: 4
+            case .objectID: 16
+            }
+        }
+    }
+
+    public let kind: Kind
+    /// Bytes 0–7 and 8–15 as big-endian words; bytes past `kind.size` are 0.
+    let high: UInt64
+    let low: UInt64
+
+    /// Reads `kind.size` bytes at `pointer`.
+    public init(kind: Kind, at pointer: UnsafeRawPointer) {
+        var words: (UInt64, UInt64) = (0, 0)
+        for i in 0..<kind.size {
+            let byte = UInt64(pointer.load(fromByteOffset: i, as: UInt8.self))
+            if i < 8 { words.0 |= byte << (56 - 8 * i) } else { words.1 |= byte << (56 - 8 * (i - 8)) }
+        }
+        self.kind = kind
+        self.high = words.0
+        self.low = words.1
+    }
+
+    /// An address from its bytes; nil unless there are 2, 4 or 16 of them.
+    public init?(_ bytes: [UInt8]) {
+        guard let kind = Kind.allCases.first(where: { $0.size == bytes.count }) else { return nil }
+        self = bytes.withUnsafeBytes { FLIPAddress(kind: kind, at: $0.baseAddress!) }
+    }
+
+    public static func ipv4(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) -> FLIPAddress {
+        FLIPAddress([a, b, c, d])!
+    }
+
+    /// The all-ones address of a size: broadcast (docs/flip.md §3).
+    public static func broadcast(_ kind: Kind) -> FLIPAddress {
+        FLIPAddress([UInt8](repeating: 0xFF, count: kind.size))!
+    }
+
+    public var size: Int { kind.size }
+
+    public subscript(index: Int) -> UInt8 {
+        precondition(index >= 0 && index < kind.size, "FLIP address byte \(index) out of 0..<\(kind.size)")
+        return index < 8
+            ? UInt8(truncatingIfNeeded: high >> (56 - 8 * index))
+            : UInt8(truncatingIfNeeded: low >> (56 - 8 * (index - 8)))
+    }
+
+    /// All ones over the field's size.
+    public var isBroadcast: Bool {
+        switch kind {
+        case .short: high == 0xFFFF_0000_0000_0000
+        case .ipv4: high == 0xFFFF_FFFF_0000_0000
+        case .objectID: high == .max && low == .max
+        }
+    }
+
+    public func write(to pointer: UnsafeMutableRawPointer) {
+        for i in 0..<kind.size { pointer.storeBytes(of: self[i], toByteOffset: i, as: UInt8.self) }
+    }
+
+    public var bytes: [UInt8] { (0..<size).map { self[$0] } }
+
+    public var description: String {
+        switch kind {
+        case .ipv4: return (0..<4).map { String(self[$0]) }.joined(separator: ".")
+        case .short, .objectID:
+            return "0x" + bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        }
+    }
+}
+
+/// The header fields a FLIP sender chooses and a receiver reads (docs/flip.md
+/// §3). An optional field is present on the wire iff it
+/// is non-nil; flags without a field are plain booleans.
+public struct FLIPFields: Equatable, Sendable {
+    /// The low nibble of the version byte; the version itself is always 0.
+    public var priority: UInt8?
+    public var destination: FLIPAddress?
+    public var type: UInt16?
+    public var ttl: UInt8?
+    public var flow: UInt32?
+    public var source: FLIPAddress?
+    /// Carry the Length field (forced when `hasChecksum`).
+    public var hasLength: Bool
+    public var hasChecksum: Bool
+    public var fragmentOffset: UInt16?
+    public var dontFragment: Bool
+    public var lastFragment: Bool
+    /// ARP-over-FLIP flags; only legal under the ARP EtherType.
+    public var arpRequest: Bool
+    public var arpReply: Bool
+
+    public init(
+        priority: UInt8? = nil, destination: FLIPAddress? = nil, type: UInt16? = nil, ttl: UInt8? = nil,
+        flow: UInt32? = nil, source: FLIPAddress? = nil, hasLength: Bool = false, hasChecksum: Bool = false,
+        fragmentOffset: UInt16? = nil, dontFragment: Bool = false, lastFragment: Bool = false,
+        arpRequest: Bool = false, arpReply: Bool = false
+    ) {
+        self.priority = priority
+        self.destination = destination
+        self.type = type
+        self.ttl = ttl
+        self.flow = flow
+        self.source = source
+        self.hasLength = hasLength
+        self.hasChecksum = hasChecksum
+        self.fragmentOffset = fragmentOffset
+        self.dontFragment = dontFragment
+        self.lastFragment = lastFragment
+        self.arpRequest = arpRequest
+        self.arpReply = arpReply
+    }
+
+    /// The Type that selects the upper gate: absent means raw data, 0x0000.
+    public var effectiveType: UInt16 { type ?? 0 }
+}
+
+/// An ESP (extra simple packet): a 6- or 14-bit value in the meta-header.
+public struct FLIPESP: Equatable, Sendable {
+    public var value: UInt16
+    /// 6 or 14.
+    public var width: UInt8
+
+    public init(value: UInt16, width: UInt8) {
+        self.value = value
+        self.width = width
+    }
+}
+
+/// A parsed FLIP packet: its fields plus where they sit, so that a forwarder
+/// can rewrite TTL and checksum in place.
+public struct FLIPHeader: Equatable, Sendable {
+    public var fields: FLIPFields
+    /// The raw meta bytes; absent ones read 0.
+    public var meta: (UInt8, UInt8, UInt8)
+    public var metaLength: Int
+    public var headerLength: Int
+    /// The packet's extent in the body: the Length field, or the whole body.
+    public var packetLength: Int
+    /// The Length and Checksum values as received.
+    public var length: UInt16?
+    public var checksum: UInt16?
+    /// Byte offsets of TTL and Checksum, -1 when absent.
+    public var ttlOffset: Int
+    public var checksumOffset: Int
+
+    public var payloadRange: Range<Int> { headerLength..<packetLength }
+
+    public static func == (a: FLIPHeader, b: FLIPHeader) -> Bool {
+        a.fields == b.fields && a.meta == b.meta && a.metaLength == b.metaLength
+            && a.headerLength == b.headerLength && a.packetLength == b.packetLength
+            && a.length == b.length && a.checksum == b.checksum
+            && a.ttlOffset == b.ttlOffset && a.checksumOffset == b.checksumOffset
+    }
+}
+
+/// Why the codec refused a packet. `counterName` is the reason under which
+/// the block counts the drop.
+public enum FLIPDropReason: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    case emptyBody
+    /// The body ends inside the meta-header or the header fields.
+    case truncated
+    /// C3 = 1: a fourth meta byte, which this profile does not define.
+    case fourthMetaByte
+    /// A reserved bit of meta byte 3 is set.
+    case reservedBit
+    /// Q or P (ARP flags) in a data frame.
+    case arpFlagInData
+    /// The version nibble is not 0.
+    case version
+    /// Length below the header length or beyond the body.
+    case length
+    case checksum
+    /// A fragment other than a whole packet: this profile does not reassemble.
+    case fragment
+    /// Forwarding a packet whose TTL is 1 or less.
+    case ttlExpired
+
+    public var counterName: String {
+        switch self {
+        case .checksum: "checksum"
+        case .fragment: "fragment"
+        case .ttlExpired: "ttl-expired"
+        default: "malformed"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .emptyBody: "empty body, expected at least one meta byte"
+        case .truncated: "body ends inside the header"
+        case .fourthMetaByte: "C3 set, expected at most three meta bytes"
+        case .reservedBit: "reserved bit set in meta byte 3, expected 0"
+        case .arpFlagInData: "ARP request/reply flag in a data frame, expected 0"
+        case .version: "version nibble not 0"
+        case .length: "Length field below the header length or beyond the body"
+        case .checksum: "checksum mismatch"
+        case .fragment: "fragment of a larger packet, reassembly not supported"
+        case .ttlExpired: "TTL 1 or less at a forwarder"
+        }
+    }
+}
+
+/// What a receiver makes of a body.
+public enum FLIPParseResult: Equatable, Sendable {
+    case packet(FLIPHeader)
+    case esp(FLIPESP)
+    case drop(FLIPDropReason)
+}
+
+/// Why a header could not be built.
+public enum FLIPBuildError: Error, Equatable, Sendable {
+    /// The buffer holds fewer bytes than header plus payload.
+    case bufferTooSmall(needed: Int, available: Int)
+    /// Priority above 15.
+    case priority(UInt8)
+    /// The packet exceeds what the Length field can express.
+    case tooLong(Int)
+    /// An ESP value that does not fit its width (6 or 14 bits).
+    case espValue(UInt16, width: UInt8)
+}
