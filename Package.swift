@@ -143,7 +143,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LANABlocksTests",
-            dependencies: ["LANACore", "LANABlocks", "LANAEmbedded", "LANAExamples"]
+            dependencies: ["LANACore", "LANABlocks", "LANAEmbedded", "LANAExamples", "LANATestSupport"]
         ),
         .testTarget(name: "LANABPFTests", dependencies: ["LANABPF", "LANABlocks", "LANACore", "LANAEmbedded", "CPcap", "CLANASupport", "LANATestSupport"]),
         .testTarget(name: "BpfBlockTests", dependencies: ["LANABPF", "LANABlocks", "LANACore", "LANAEmbedded"]),

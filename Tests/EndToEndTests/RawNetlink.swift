@@ -1,4 +1,5 @@
 import Glibc
+import LANATestSupport
 
 // Raw access to the control socket: hand-built netlink messages over a plain
 // AF_UNIX SOCK_SEQPACKET socket, without LANAControl, so that tests can send
@@ -158,18 +159,8 @@ struct RawReply: CustomStringConvertible {
     }
 }
 
-/// A small deterministic generator (SplitMix64), so that a failing fuzz run
-/// can be reproduced from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 
+extension SplitMix64 {
+    /// `n` random bytes.
     mutating func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8.random(in: 0...255, using: &self) } }
 }

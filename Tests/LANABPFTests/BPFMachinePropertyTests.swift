@@ -2,6 +2,7 @@
 // each buffer is allocated with the length passed to `run` and freed after.
 @testable import LANABPF
 import XCTest
+import LANATestSupport
 
 /// Properties of every program the verifier accepts: it terminates, never
 /// reads outside the packet or scratch memory, and its compiled form never

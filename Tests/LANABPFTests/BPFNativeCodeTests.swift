@@ -5,6 +5,7 @@
 import Glibc
 @testable import LANABPF
 import XCTest
+import LANATestSupport
 
 /// Native code against the interpreter, its oracle, where the processor
 /// has an emitter: the same results (and the same environment afterwards)
