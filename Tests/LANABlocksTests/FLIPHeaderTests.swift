@@ -1,6 +1,6 @@
 import LANABlocks
-import XCTest
 import LANATestSupport
+import XCTest
 
 /// The FLIP header codec against the vectors listed in docs/flip.md: each is
 /// decoded to its fields and, where a sender produces it, re-built byte for byte.
@@ -12,16 +12,7 @@ final class FLIPHeaderTests: XCTestCase {
     static let objectA = FLIPAddress(Array(1...16))!
     static let objectB = FLIPAddress(Array(17...32))!
 
-    func hex(_ s: String) -> [UInt8] {
-        var out: [UInt8] = []
-        var i = s.startIndex
-        while i < s.endIndex {
-            let j = s.index(i, offsetBy: 2)
-            out.append(UInt8(s[i..<j], radix: 16)!)
-            i = j
-        }
-        return out
-    }
+    func hex(_ s: String) -> [UInt8] { hexBytes(s) }
 
     /// Splits a frame into (dst, src, EtherType, body).
     func split(_ frame: String) -> (dst: [UInt8], src: [UInt8], etherType: UInt16, body: [UInt8]) {
