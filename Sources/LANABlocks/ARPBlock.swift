@@ -90,6 +90,9 @@ public final class ARPBlock: FunctionalBlock, @unchecked Sendable {
         return made
     }
 
+    /// The current queues, by engine (tests look at their timers).
+    var pendingSources: [ARPPendingSource] { ownedSources.withLock { $0 } }
+
     public override func process(_ burst: Burst, _ context: BlockContext) {
         context.withConfiguration(ARPConfiguration.self) { configuration in
             var i = 0
