@@ -117,6 +117,12 @@ let package = Package(
             dependencies: ["LANABPF", "LANAFuzzSupport"],
             swiftSettings: strictSwift
         ),
+        // libFuzzer target for the FLIP and ARP decoders; see the README.
+        .executableTarget(
+            name: "LANAFLIPFuzz",
+            dependencies: ["LANABlocks", "LANACore", "LANAFuzzSupport"],
+            swiftSettings: strictSwift
+        ),
         .executableTarget(
             name: "fbctl",
             dependencies: [
