@@ -4,11 +4,10 @@
 // - `FLIPMetadata` is a plain value (no references), at most
 //   `PacketPool.annotationSize` bytes (checked when the flip type loads),
 //   and the area is 64-byte aligned, so binding it to this type is sound.
-// - The area is undefined until written: `tag` says whether a whole
-//   `FLIPMetadata` was stored there. Readers load `tag` as raw bytes first
-//   and read the typed value only if it matches, so a stale or foreign
-//   area never yields an invalid enum bit pattern... unless it holds a
-//   whole earlier FLIPMetadata, which is a valid value.
+// - The area is undefined unless the packet's `annotationKind` is
+//   `FLIPMetadata.annotationKind`: only `setFLIPMetadata` sets it, with a
+//   whole value, and the pool clears it for every buffer taken or frame
+//   received. Readers check it before they read the typed value.
 
 import LANACore
 import LANAPosix
@@ -23,15 +22,14 @@ import LANAPosix
 /// address to resolve, and whether the bytes still begin with the old link
 /// header (a forwarded frame, rewritten in place).
 public struct FLIPMetadata: Sendable {
-    static let validTag: UInt32 = 0x464C_4950  // "FLIP"
+    /// The packet's ``Packet/annotationKind`` when it carries FLIP metadata.
+    public static let annotationKind: UInt8 = 1
 
-    /// `validTag` when the whole value was written.
-    var tag: UInt32
     /// The EtherType the link block writes (0x2020).
     public var etherType: UInt16
     /// Bytes in front of the packet that are its old link header, which the
     /// link block may rewrite in place: 14 for a forwarded frame, else 0.
-    public var linkHeaderLength: UInt8
+    public internal(set) var linkHeaderLength: UInt8
     /// 0 for a FLIP packet; 6 or 14 for an ESP (value in `espValue`).
     public var espWidth: UInt8
     /// The Ethernet source a received packet came from.
@@ -44,7 +42,6 @@ public struct FLIPMetadata: Sendable {
 
     /// Metadata for sending `fields` (an application's request).
     public init(sending fields: FLIPFields) {
-        tag = Self.validTag
         etherType = FLIPBlock.etherType
         linkHeaderLength = 0
         espWidth = 0
@@ -66,24 +63,17 @@ public struct FLIPMetadata: Sendable {
 }
 
 extension Packet {
-    /// The packet's FLIP metadata, if a whole one was written.
+    /// The packet's FLIP metadata, if a block stored one.
     @inline(__always)
     public var flipMetadata: UnsafeMutablePointer<FLIPMetadata>? {
-        let area = annotation
-        guard area.load(as: UInt32.self) == FLIPMetadata.validTag else { return nil }
-        return area.assumingMemoryBound(to: FLIPMetadata.self)
+        guard annotationKind == FLIPMetadata.annotationKind else { return nil }
+        return annotation.assumingMemoryBound(to: FLIPMetadata.self)
     }
 
     /// Stores `metadata` in the packet's annotation area.
     @inline(__always)
     public func setFLIPMetadata(_ metadata: FLIPMetadata) {
         annotation.bindMemory(to: FLIPMetadata.self, capacity: 1).initialize(to: metadata)
-    }
-
-    /// The annotation area as FLIP metadata for a block about to overwrite
-    /// every field it reads (the receive path, which writes them all).
-    @inline(__always)
-    var flipMetadataForWriting: UnsafeMutablePointer<FLIPMetadata> {
-        annotation.assumingMemoryBound(to: FLIPMetadata.self)
+        annotationKind = FLIPMetadata.annotationKind
     }
 }

@@ -19,6 +19,10 @@ public final class EngineGroup: @unchecked Sendable {
     public let stats: EngineStatsTable
     private let running = Mutex(false)
 
+    /// The most engines a group runs: a packet's metadata names its engine
+    /// in one byte.
+    public static let maximumEngines = 256
+
     /// - Parameters:
     ///   - cpus: CPU for each engine (`nil` entries are not pinned); the
     ///     default pins engine `i` to CPU `i % online CPUs`.
@@ -28,6 +32,7 @@ public final class EngineGroup: @unchecked Sendable {
     public init(registry: Registry, cpus: [Int?]? = nil, poolCapacity: Int = 8192, backlogCapacity: Int = 1024,
                 measureStalls: Bool = false) {
         let count = registry.dataPlane.engineCount
+        precondition(count <= Self.maximumEngines, "at most \(Self.maximumEngines) engines")
         let online = Int(lana_online_cpus())
         let placement = cpus ?? (0..<count).map { $0 % online }
         precondition(placement.count == count, "one CPU entry per engine")

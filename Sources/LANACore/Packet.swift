@@ -10,10 +10,20 @@ public struct Packet {
         self.handle = handle; self.meta = meta; self.pool = pool
     }
 
+    /// Which protocol's metadata ``annotation`` holds, 0 for none. A block
+    /// that writes the area sets it; one that reads checks it first. It is
+    /// 0 for every packet taken from the pool or received, whatever the
+    /// buffer's previous packet left in the area.
+    @inlinable public var annotationKind: UInt8 {
+        get { meta.pointee.annotationKind }
+        nonmutating set { meta.pointee.annotationKind = newValue }
+    }
+
     /// The packet's annotation area: ``PacketPool/annotationSize`` bytes of
     /// protocol metadata that travel with it (a FLIP packet's parsed header
-    /// on the way up, what to send on the way down). Undefined until a
-    /// block writes it; protocols lay out their own structure over it.
+    /// on the way up, what to send on the way down). Undefined unless
+    /// ``annotationKind`` says what a block wrote there; protocols lay out
+    /// their own structure over it.
     @inlinable public var annotation: UnsafeMutableRawPointer {
         pool.annotations + Int(handle) &* PacketPool.annotationSize
     }

@@ -143,7 +143,7 @@ extension PacketMeta {
         self.next = entry
         self.direction = direction
         self.ifindex = ifindex
-        self.engine = engine
+        self.engine = UInt8(truncatingIfNeeded: engine)
     }
 }
 

@@ -48,13 +48,18 @@ public struct PacketMeta: Sendable {
     public var direction: Direction
     /// Blocks visited so far.
     public var hops: UInt8
-    /// Engine that owns the packet.
-    public var engine: UInt16
+    /// Engine that owns the packet (``EngineGroup/maximumEngines``).
+    public var engine: UInt8
+    /// Which protocol's metadata the annotation area holds, 0 for none
+    /// (see ``Packet/annotationKind``). Cleared with the rest of the
+    /// metadata whenever a buffer is taken or a frame received, so a
+    /// protocol never trusts what a buffer's previous packet left there.
+    public var annotationKind: UInt8
 
     @inlinable
     public init() {
         address = 0; length = 0; next = 0; source = 0; ifindex = 0; mark = 0
-        direction = .ingress; hops = 0; engine = 0
+        direction = .ingress; hops = 0; engine = 0; annotationKind = 0
     }
 }
 
@@ -114,7 +119,7 @@ public struct PacketPool: @unchecked Sendable {
         let m = metas + Int(handle)
         m.pointee = PacketMeta()
         m.pointee.address = UInt(bitPattern: buffer(handle) + headroom)
-        m.pointee.engine = engine
+        m.pointee.engine = UInt8(truncatingIfNeeded: engine)
         return handle
     }
 

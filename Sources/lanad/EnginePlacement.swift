@@ -1,3 +1,4 @@
+import LANACore
 import LANAPosix
 
 /// Which CPU each engine is pinned to, from `--engines`, `--cpus` and
@@ -44,14 +45,21 @@ struct EnginePlacement: Equatable {
             if !outside.isEmpty {
                 throw Refusal(description: "--cpus \(cpus): \(Self.cpuWords(outside)) \(outside.count == 1 ? "is" : "are") not in lanad's CPU affinity mask (allowed CPUs: \(CPUList(usable)))")
             }
+            if list.cpus.count > EngineGroup.maximumEngines {
+                throw Refusal(description: "--cpus \(cpus): \(list.cpus.count) engines, at most \(EngineGroup.maximumEngines) are supported")
+            }
             self.cpus = list.cpus
             sharedCPUs = nil
             return
         }
         guard let engines else {
-            self.cpus = usable
+            // One engine per usable CPU, up to the most an engine group has.
+            self.cpus = Array(usable.prefix(EngineGroup.maximumEngines))
             sharedCPUs = nil
             return
+        }
+        if engines > EngineGroup.maximumEngines {
+            throw Refusal(description: "--engines \(engines): at most \(EngineGroup.maximumEngines) engines are supported")
         }
         if engines > usable.count && !force {
             throw Refusal(description: "--engines \(engines): more engines than the \(usable.count) CPU(s) lanad may use; pass --force to share CPUs (allowed CPUs: \(CPUList(usable)))")

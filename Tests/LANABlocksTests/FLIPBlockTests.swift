@@ -175,6 +175,29 @@ final class FLIPBlockTests: XCTestCase {
         XCTAssertTrue(try a.registry.show("f").details.joined().contains("send-refused=2"))
     }
 
+    /// A buffer's previous packet leaves its metadata in the annotation
+    /// area; a packet sent down without metadata of its own must not be
+    /// sent with it (nor rewritten as if it were a forwarded frame).
+    func testStaleMetadataOfAReusedBufferIsNeverTrusted() throws {
+        let b = try FLIPTestNode(mac: Self.macB, flipAddresses: "10.0.0.2", options: ["forward=on"],
+                                 arpOptions: ["static=10.0.0.7@02:00:00:00:00:07,10.0.0.1@02:00:00:00:00:01"])
+        _ = try b.registry.add("sink", type: "capture")
+        try b.registry.unbind("app", "f")
+        try b.registry.bind("sink", "f")
+        try b.receive(hexBytes(Self.v2))                                   // delivered: metadata written
+        let passing = FLIPFields(destination: .ipv4(10, 0, 0, 7), ttl: 5, hasLength: true, hasChecksum: true)
+        try b.receive(frame(passing, payload: [1, 2, 3], from: Self.macA, to: Self.macB))  // forwarded
+        XCTAssertEqual(b.graph.captured("sink").count, 1)
+        XCTAssertEqual(b.wire.frames.count, 1)
+        for _ in 0..<4 {
+            try b.graph.send(Array("raw".utf8), to: "f", direction: .egress)
+            b.graph.run()
+        }
+        XCTAssertEqual(b.wire.frames.count, 1, "nothing sent for packets without metadata")
+        XCTAssertTrue(try b.registry.show("f").details.joined().contains("send-refused=4"))
+        XCTAssertEqual(b.graph.poolAvailable, b.graph.poolCapacity)
+    }
+
     func testEchoAnswersToTheSourceAndNeverAnswersItsReplyType() throws {
         let b = try nodeB(arp: ["static=10.0.0.1@02:00:00:00:00:01"])
         _ = try b.registry.add("e", type: "echo")
