@@ -273,7 +273,7 @@ public final class ARPBlock: FunctionalBlock, @unchecked Sendable {
 
     public override func adoptState(from old: FunctionalBlock) {
         guard let old = old as? ARPBlock else { return }
-        for (address, lookup) in old.table.entries() {
+        for (address, lookup) in old.table.entries(now: MonotonicClock.now()) {
             if case .learned(let mac) = lookup { _ = table.learn(address, mac) }
         }
     }
@@ -284,7 +284,7 @@ public final class ARPBlock: FunctionalBlock, @unchecked Sendable {
         let queues = ownedSources.withLock { $0 }
         func queued(_ a: FLIPAddress) -> UInt64 { queues.reduce(0) { $0 + $1.queued(for: a) } }
         var lines = (configuration?.statics ?? []).map { "\($0.address) \($0.mac) static 0" }
-        for (address, lookup) in table.entries() {
+        for (address, lookup) in table.entries(now: MonotonicClock.now()) {
             switch lookup {
             case .learned(let mac): lines.append("\(address) \(mac) learned \(queued(address))")
             case .incomplete, .missing: lines.append("\(address) - incomplete \(queued(address))")

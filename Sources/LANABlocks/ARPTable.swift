@@ -176,15 +176,22 @@ struct ARPTable: @unchecked Sendable {
         }
     }
 
-    /// Every entry, for the status file (control thread).
-    func entries() -> [(address: FLIPAddress, lookup: Lookup)] {
+    /// Every entry, for the status file (control thread): the learned ones
+    /// and those whose request is in flight at `now` (an expired request
+    /// leaves its slot marked incomplete until the next packet asks again,
+    /// but nothing is in flight any more).
+    func entries(now: UInt64) -> [(address: FLIPAddress, lookup: Lookup)] {
         var out: [(FLIPAddress, Lookup)] = []
         for i in 0..<Self.capacity {
             let w = word(i)
             guard w & 0xFF != 0, let kind = FLIPAddress.Kind(rawValue: UInt8(truncatingIfNeeded: slots[i].kind)) else { continue }
             let a = FLIPAddress(kind: kind, high: slots[i].high, low: slots[i].low)
-            out.append((a, w & 0xFF == UInt64(State.learned.rawValue)
-                ? .learned(MACAddress(rawValue: w >> 16)) : .incomplete(deadline: lana_load_relaxed_u64(deadlinePointer(i)))))
+            if w & 0xFF == UInt64(State.learned.rawValue) {
+                out.append((a, .learned(MACAddress(rawValue: w >> 16))))
+            } else {
+                let deadline = lana_load_relaxed_u64(deadlinePointer(i))
+                if deadline > now { out.append((a, .incomplete(deadline: deadline))) }
+            }
         }
         return out
     }

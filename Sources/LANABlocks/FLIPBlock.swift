@@ -51,7 +51,7 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
     }
 
     enum Counter: Int, CaseIterable {
-        case delivered, esp, forwarded, sent, malformed, checksum, fragment, ttlExpired, noRoute, sendRefused
+        case delivered, esp, forwarded, sent, malformed, checksum, fragment, ttlExpired, noRoute, sendRefused, notFLIP
         var name: String {
             switch self {
             case .delivered: "delivered"
@@ -64,6 +64,7 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
             case .ttlExpired: "ttl-expired"
             case .noRoute: "no-route"
             case .sendRefused: "send-refused"
+            case .notFLIP: "not-flip"
             }
         }
     }
@@ -97,6 +98,11 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         let frame = p.bytes
         let header = Self.ethernetHeaderLength
         guard frame.count > header, let base = frame.baseAddress else { return drop(engine, .malformed, .malformed) }
+        // Only FLIP frames: what else the block below passes up (another
+        // EtherType) is not for this block; bind flip where only FLIP comes.
+        guard base.load(fromByteOffset: 12, as: UInt16.self) == Self.etherType.bigEndian else {
+            return drop(engine, .notFLIP, .filtered)
+        }
         let body = UnsafeMutableRawBufferPointer(start: base + header, count: frame.count &- header)
         switch FLIPHeader.parse(UnsafeRawBufferPointer(body)) {
         case .drop(let reason):

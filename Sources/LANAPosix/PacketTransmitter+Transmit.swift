@@ -10,8 +10,19 @@ extension PacketTransmitter {
     /// The frame leaves at the next `flush()`.
     @discardableResult
     public func enqueue(_ frame: UnsafeRawBufferPointer) -> Bool {
-        ring.enqueue(copying: frame)
+        if frame.count >= Self.minimumFrameLength { return ring.enqueue(copying: frame) }
+        // The link pads short frames, as an Ethernet card would: a Linux
+        // bridge drops an ARP frame whose body is under 8 bytes.
+        return ring.enqueue(length: Self.minimumFrameLength) { slot in
+            slot.copyMemory(from: frame)
+            let rest = UnsafeMutableRawBufferPointer(rebasing: slot[frame.count...])
+            rest.initializeMemory(as: UInt8.self, repeating: 0)
+        }
     }
+
+    /// The shortest Ethernet frame without its FCS: shorter ones are padded
+    /// with zeros.
+    public static let minimumFrameLength = 60
 
     /// Reserves the next free slot for a frame of exactly `length` bytes and
     /// lets `fill` write it in place (valid only during the call), saving a

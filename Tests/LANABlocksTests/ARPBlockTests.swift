@@ -166,6 +166,7 @@ final class ARPBlockTests: XCTestCase {
             return a.drops(.arpTimeout) == 16
         }, "the queue timed out")
         XCTAssertEqual(a.graph.poolAvailable, a.graph.poolCapacity)
+        XCTAssertEqual(a.arpStatus, "", "nothing is in flight any more")
         // The next packet starts over with a new request.
         try a.send([8], FLIPMetadata(sending: Self.v2Fields))
         XCTAssertEqual(a.wire.frames.count, 2)

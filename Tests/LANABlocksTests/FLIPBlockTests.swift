@@ -86,6 +86,16 @@ final class FLIPBlockTests: XCTestCase {
         XCTAssertEqual(b.app.deliveries.map(\.payload), [[], []])
     }
 
+    func testOtherEtherTypesAreNotFLIP() throws {
+        let b = try nodeB()
+        // IPv4 (its first byte 0x45 would read as an ESP) and 0x88b6.
+        try b.receive(hexBytes("020000000002020000000001" + "0800" + "4500001c000000004011"))
+        try b.receive(hexBytes("020000000002020000000001" + "88b6" + "006869"))
+        XCTAssertTrue(b.app.deliveries.isEmpty)
+        XCTAssertEqual(b.drops(.filtered), 2)
+        XCTAssertTrue(try b.registry.show("f").details.joined().contains("not-flip=2"))
+    }
+
     func testNotLocalIsNoRouteUnlessForwarding() throws {
         let b = try FLIPTestNode(mac: Self.macB, flipAddresses: "10.0.0.9")
         try b.receive(hexBytes(Self.v2))
