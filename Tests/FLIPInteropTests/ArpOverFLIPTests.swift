@@ -1,0 +1,127 @@
+import Foundation
+import LANATestSupport
+import XCTest
+
+/// Two lanad nodes resolve each other with ARP-over-FLIP (docs/flip.md
+/// §8.2) and exchange FLIP data with 2-byte, object-id and IPv4 addresses.
+///
+/// Three namespaces on one bridge: `x` (lanad: 10.0.0.10, 0x000a, object
+/// id A; forward=on, ipv4-encoding=flip, an echo block on Type 0x88b5),
+/// `y` (lanad: 10.0.0.20, 0x0014, object id B; a counter on top) and `i`
+/// (Linux, injects frames into x). x's echo answers to Y's addresses, and
+/// x forwards to Y's IPv4 address; x must resolve each of them first, and
+/// y's `arp` answers. tcpdump on y's link sees every request and answer.
+final class ArpOverFLIPTests: FLIPInteropTestCase, @unchecked Sendable {
+    static let objectX = "0102030405060708090a0b0c0d0e0f10"
+    static let objectY = "1112131415161718191a1b1c1d1e1f20"
+
+    func testTwoNodesResolveEachOtherWithArpOverFLIP() throws {
+        let lan = try makeLAN([("x", "02:00:00:00:00:10"), ("y", "02:00:00:00:00:20"), ("i", "02:00:00:00:00:30")])
+        let x = lan["x"], y = lan["y"], i = lan["i"]
+        let capture = work + "/y.pcap"
+        let tcpdump = try startCapture(on: y, filter: "arp or ether proto 0x2020", file: capture)
+        let lanadX = try startNode(on: x, addresses: "10.0.0.10,0x000a,\(Self.objectX)", forward: true,
+                                   ipv4Encoding: "flip", echo: true)
+        let lanadY = try startNode(on: y, addresses: "10.0.0.20,0x0014,\(Self.objectY)")
+        let counted = { lanadY.counter("up")?.packets ?? 0 }
+
+        // 2-byte: i → x's echo, which answers to 0x0014.
+        let twoByte = try sendFLIP(from: i, to: x.mac, count: 10, destination: "0x000a", source: "0x0014", ttl: 64, first: 0)
+        XCTAssertTrue(waitUntil(within: 5) { counted() >= 10 }, "y counted \(counted()) of 10\n" + diagnostics(lanadX, lanadY))
+        // Object ids: the same, 16 bytes.
+        let objects = try sendFLIP(from: i, to: x.mac, count: 10, destination: Self.objectX, source: Self.objectY,
+                                   ttl: 64, first: 100)
+        XCTAssertTrue(waitUntil(within: 5) { counted() >= 20 }, "y counted \(counted()) of 20\n" + diagnostics(lanadX, lanadY))
+        // IPv4 with ipv4-encoding=flip: x forwards to 10.0.0.20. (An IPv4
+        // packet for x's echo would not do: x learns a 4-byte Source from
+        // the frame itself, docs/flip.md §8.5 b, and would resolve nothing.)
+        let forwarded = try sendFLIP(from: i, to: x.mac, count: 10, destination: "10.0.0.20", source: "0x00ee",
+                                     ttl: 64, first: 200)
+        XCTAssertTrue(waitUntil(within: 5) { counted() >= 30 }, "y counted \(counted()) of 30\n" + diagnostics(lanadX, lanadY))
+        let fromX = { [self] in frames(in: capture).filter { WireFrame.sourceMAC($0) == x.macBytes && WireFrame.etherType($0) == 0x2020 } }
+        XCTAssertTrue(waitUntil(within: 5) { fromX().count >= 30 }, "\(fromX().count) FLIP frames from x on y's link")
+        stopCapture(tcpdump)
+
+        // On the wire: one ARP-over-FLIP request per address from x (no
+        // retransmission, no RFC 826 at all), one answer each from y.
+        let captured = frames(in: capture)
+        let arp = captured.filter { WireFrame.etherType($0) == WireFrame.arpEtherType }
+        XCTAssertEqual(arp.filter { Array(WireFrame.body($0).prefix(2)) == [0, 1] }.map(hexString), [], "RFC 826 frames")
+        let yX = "0a000014" + "0a00000a"
+        assertArp(arp.filter { WireFrame.sourceMAC($0) == x.macBytes }, to: WireFrame.broadcastMAC, bodies: [
+            "8826" + "0014" + "000a",
+            "9866" + Self.objectY + Self.objectX,
+            "9046" + yX,
+        ])
+        assertArp(arp.filter { WireFrame.sourceMAC($0) == y.macBytes }, to: x.macBytes, bodies: [
+            "8825" + "000a" + "0014",
+            "9865" + Self.objectX + Self.objectY,
+            "9045" + "0a00000a" + "0a000014",
+        ])
+
+        // The data: echoes turned around, forwarded frames with TTL − 1.
+        let data = captured.filter { WireFrame.sourceMAC($0) == x.macBytes && WireFrame.etherType($0) == 0x2020 }
+        XCTAssertEqual(data.count, 30)
+        let echoes = data.filter { FLIPPacket(body: WireFrame.body($0))?.destination.count != 4 }
+        assertEchoes(echoes, of: twoByte + objects, to: y.macBytes)
+        assertForwarded(data.filter { FLIPPacket(body: WireFrame.body($0))?.destination.count == 4 }, sent: forwarded,
+                        nextHop: y.macBytes)
+
+        // Exact counts on both sides.
+        XCTAssertEqual(counted(), 30)
+        let showX = lanadX.show("f"), showY = lanadY.show("f")
+        XCTAssertEqual(lanadX.engineTotal(inShow: showX, "delivered"), 20, "x: fbctl show f:\n\(showX)")
+        XCTAssertEqual(lanadX.engineTotal(inShow: showX, "forwarded"), 10, "x: fbctl show f:\n\(showX)")
+        XCTAssertEqual(lanadX.engineTotal(inShow: showX, "sent"), 20, "x: fbctl show f:\n\(showX)")
+        XCTAssertEqual(lanadY.engineTotal(inShow: showY, "delivered"), 30, "y: fbctl show f:\n\(showY)")
+        XCTAssertEqual(lanadY.engineTotal(inShow: showY, "forwarded") ?? 0, 0, "y: fbctl show f:\n\(showY)")
+
+        // Each side learned the other's three addresses, at the other's MAC:
+        // x from the answers, y from the requests (their target was local).
+        lanadX.assertArpTable([ArpEntry("0x0014", y.mac), ArpEntry(Self.objectY, y.mac), ArpEntry("10.0.0.20", y.mac)])
+        lanadY.assertArpTable([ArpEntry("0x000a", x.mac), ArpEntry(Self.objectX, x.mac), ArpEntry("10.0.0.10", x.mac)])
+        XCTAssertEqual(lanadX.nonzeroDrops(), [:], "x drops")
+        XCTAssertEqual(lanadY.nonzeroDrops(), [:], "y drops")
+    }
+
+    func diagnostics(_ nodes: Lanad...) -> String {
+        nodes.enumerated().map { n, lanad in
+            "node \(n): fbctl show f:\n\(lanad.show("f"))fbctl show a:\n\(lanad.show("a"))fblock/a:\n\(lanad.arpTable().text)"
+        }.joined(separator: "\n")
+    }
+
+    /// `frames` are exactly one ARP frame per body of `bodies` (a body may
+    /// carry link padding: zeros after it), each to `mac`.
+    func assertArp(_ frames: [[UInt8]], to mac: [UInt8], bodies: [String], file: StaticString = #filePath, line: UInt = #line) {
+        var actual: [String] = []
+        for frame in frames {
+            XCTAssertEqual(macString(WireFrame.destinationMAC(frame)), macString(mac), hexString(frame), file: file, line: line)
+            var body = WireFrame.body(frame)
+            while body.count > 0, body.last == 0, !bodies.contains(hexString(body)) { body.removeLast() }
+            actual.append(hexString(body))
+        }
+        XCTAssertEqual(actual.sorted(), bodies.sorted(), file: file, line: line)
+    }
+
+    /// Every frame of `echoes` answers one of `sent`, once: to `mac`, with
+    /// Destination and Source swapped, the same Type and payload, TTL 64 and
+    /// a valid checksum.
+    func assertEchoes(_ echoes: [[UInt8]], of sent: [[UInt8]], to mac: [UInt8], file: StaticString = #filePath, line: UInt = #line) {
+        var unseen = Dictionary(sent.compactMap { f in FLIPPacket(body: WireFrame.body(f)).map { ($0.payload, $0) } },
+                                uniquingKeysWith: { a, _ in a })
+        for frame in echoes {
+            XCTAssertEqual(WireFrame.destinationMAC(frame), mac, hexString(frame), file: file, line: line)
+            guard let echo = FLIPPacket(body: WireFrame.body(frame)), let original = unseen.removeValue(forKey: echo.payload) else {
+                XCTFail("not an echo of a packet sent (or one echoed twice): \(hexString(frame))", file: file, line: line)
+                continue
+            }
+            XCTAssertEqual(echo.destination, original.source, "\(echo)", file: file, line: line)
+            XCTAssertEqual(echo.source, original.destination, "\(echo)", file: file, line: line)
+            XCTAssertEqual(echo.type, original.type, "\(echo)", file: file, line: line)
+            XCTAssertEqual(echo.ttl, 64, "\(echo)", file: file, line: line)
+            XCTAssertNotNil(echo.checksum, "\(echo)", file: file, line: line)
+            XCTAssertTrue(echo.checksumIsValid, "\(echo): \(hexString(echo.packet))", file: file, line: line)
+        }
+        XCTAssertEqual(unseen.count, 0, "never echoed: \(unseen.values.map(\.description))", file: file, line: line)
+    }
+}
