@@ -222,3 +222,16 @@ int lana_sleep_until_woken(void *fds, unsigned long count) {
 int lana_wake_thread(unsigned long thread) {
     return pthread_kill((pthread_t)thread, lana_wake_signal_setup());
 }
+
+#include <sys/timerfd.h>
+
+int lana_timerfd_create(void) {
+    return timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+}
+
+int lana_timerfd_set(int fd, uint64_t nanoseconds) {
+    struct itimerspec spec = {0};
+    spec.it_value.tv_sec = (time_t)(nanoseconds / 1000000000u);
+    spec.it_value.tv_nsec = (long)(nanoseconds % 1000000000u);
+    return timerfd_settime(fd, 0, &spec, NULL);
+}

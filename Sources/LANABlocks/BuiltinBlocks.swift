@@ -7,6 +7,9 @@ public enum BuiltinBlocks {
         CounterBlock.type,
         TeeBlock.type,
         BpfBlock.type,
+        FLIPBlock.type,
+        ARPBlock.type,
+        EchoBlock.type,
     ]
 
     /// Registers every built-in type with `registry`.

@@ -12,7 +12,7 @@ import LANAPosix
 /// as `ended`, if nothing is bound). Egress: packets reaching the block going egress are
 /// copied into the engine's own transmit ring and sent with one system call
 /// per burst. The host's own stack keeps seeing the interface's traffic.
-public final class EthBlock: FunctionalBlock, @unchecked Sendable {
+public final class EthBlock: FunctionalBlock, LinkBlock, @unchecked Sendable {
     public static let type = BlockType(
         name: "eth",
         summary: "a hooked network interface: frames in at ingress, egress packets transmitted",
@@ -21,6 +21,8 @@ public final class EthBlock: FunctionalBlock, @unchecked Sendable {
 
     public let interfaceName: String
     public let interfaceIndex: Int32
+    /// The interface's MAC address when it was hooked.
+    public let linkAddress: MACAddress
     private let transmitterOwners: [PacketTransmitter]
     private let transmitters: UnsafeMutablePointer<Unmanaged<PacketTransmitter>>
     private let engineCount: Int
@@ -31,9 +33,11 @@ public final class EthBlock: FunctionalBlock, @unchecked Sendable {
 
     /// - Parameter transmitters: one per engine (empty: egress packets are
     ///   dropped as `transmit-error`).
-    public init(interfaceName: String, interfaceIndex: Int32, transmitters: [PacketTransmitter], engineCount: Int) {
+    public init(interfaceName: String, interfaceIndex: Int32, linkAddress: MACAddress,
+                transmitters: [PacketTransmitter], engineCount: Int) {
         self.interfaceName = interfaceName
         self.interfaceIndex = interfaceIndex
+        self.linkAddress = linkAddress
         self.engineCount = engineCount
         transmitterOwners = transmitters
         self.transmitters = .allocate(capacity: Swift.max(transmitters.count, 1))
@@ -116,7 +120,7 @@ public final class EthBlock: FunctionalBlock, @unchecked Sendable {
     public override func detailLines() -> [String] {
         let t = totals
         return [
-            "interface \(interfaceName) ifindex \(interfaceIndex)",
+            "interface \(interfaceName) ifindex \(interfaceIndex) address \(linkAddress)",
             "received packets=\(t.rxPackets) bytes=\(t.rxBytes) dropped-on-arrival=\(t.rxDropped)",
             "transmitted packets=\(t.txPackets) bytes=\(t.txBytes)",
             "ring drops=\(ringDrops)",

@@ -31,7 +31,12 @@ public final class EthernetDevice: Device, @unchecked Sendable {
     /// Opens one receive and one transmit ring per engine on `name`.
     public init(opening name: String, engineCount: Int) throws(RegistryError) {
         let index: Int32
-        do { index = try Interface.index(named: name) } catch {
+        let linkAddress: MACAddress
+        do {
+            let interface = try Interface(named: name)
+            index = interface.index
+            linkAddress = interface.hardwareAddress
+        } catch {
             throw RegistryError(Errno(rawValue: ENODEV), "no interface named \(name)")
         }
         var sockets: [PacketSocket] = []
@@ -65,7 +70,7 @@ public final class EthernetDevice: Device, @unchecked Sendable {
         interfaceIndex = index
         fanoutGroup = group
         self.sockets = sockets
-        eth = EthBlock(interfaceName: name, interfaceIndex: index, transmitters: transmitters, engineCount: engineCount)
+        eth = EthBlock(interfaceName: name, interfaceIndex: index, linkAddress: linkAddress, transmitters: transmitters, engineCount: engineCount)
     }
 
     public func makeSources(entry: IDP) -> [PacketSource] {

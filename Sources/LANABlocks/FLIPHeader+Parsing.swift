@@ -143,6 +143,30 @@ extension FLIPHeader {
     }
 }
 
+extension FLIPHeader {
+    /// The 4-byte Source of a FLIP data packet, read without validating
+    /// anything else (`arp` checks with it whether a packet teaches the
+    /// table something new before it parses the packet in full). `nil`
+    /// for an ESP or a packet without a 4-byte Source.
+    @inline(__always)
+    public static func peekIPv4Source(_ body: UnsafeRawBufferPointer) -> FLIPAddress? {
+        guard body.count >= 2, let base = body.baseAddress else { return nil }
+        let m1 = base.load(as: UInt8.self)
+        let m2 = base.load(fromByteOffset: 1, as: UInt8.self)
+        guard m1 & (FLIPMeta.more | FLIPMeta.esp) == FLIPMeta.more,
+              (m2 >> FLIPMeta.sourceShift) & 3 == FLIPAddress.Kind.ipv4.rawValue else { return nil }
+        var at = m2 & FLIPMeta.more != 0 ? 3 : 2
+        if m1 & FLIPMeta.version != 0 { at &+= 1 }
+        let d = Int((m1 >> FLIPMeta.destinationShift) & 3)
+        at &+= d == 0 ? 0 : d == 1 ? 2 : d == 2 ? 4 : 16
+        if m1 & FLIPMeta.type != 0 { at &+= 2 }
+        if m1 & FLIPMeta.ttl != 0 { at &+= 1 }
+        if m1 & FLIPMeta.flow != 0 { at &+= 4 }
+        guard body.count >= at &+ 4 else { return nil }
+        return FLIPAddress(kind: .ipv4, at: base + at)
+    }
+}
+
 /// The Internet checksum (RFC 1071) over a FLIP packet (docs/flip.md §4).
 public enum FLIPChecksum {
     /// The checksum of `count` bytes at `base`, reading the two bytes at

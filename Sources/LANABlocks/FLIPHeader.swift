@@ -58,6 +58,9 @@ public struct FLIPAddress: Hashable, Sendable, CustomStringConvertible {
             : UInt8(truncatingIfNeeded: low >> (56 - 8 * (index - 8)))
     }
 
+    /// All zeros (0.0.0.0: an RFC 5227 probe's sender, never learned).
+    public var isZero: Bool { high == 0 && low == 0 }
+
     /// All ones over the field's size.
     public var isBroadcast: Bool {
         switch kind {
@@ -86,17 +89,19 @@ public struct FLIPAddress: Hashable, Sendable, CustomStringConvertible {
 /// §3). An optional field is present on the wire iff it
 /// is non-nil; flags without a field are plain booleans.
 public struct FLIPFields: Equatable, Sendable {
+    // Stored widest first: the fields travel in a packet's annotation area
+    // (FLIPMetadata), where every byte of padding counts.
+    public var destination: FLIPAddress?
+    public var source: FLIPAddress?
+    public var flow: UInt32?
+    public var type: UInt16?
+    public var fragmentOffset: UInt16?
     /// The low nibble of the version byte; the version itself is always 0.
     public var priority: UInt8?
-    public var destination: FLIPAddress?
-    public var type: UInt16?
     public var ttl: UInt8?
-    public var flow: UInt32?
-    public var source: FLIPAddress?
     /// Carry the Length field (forced when `hasChecksum`).
     public var hasLength: Bool
     public var hasChecksum: Bool
-    public var fragmentOffset: UInt16?
     public var dontFragment: Bool
     public var lastFragment: Bool
     /// ARP-over-FLIP flags; only legal under the ARP EtherType.

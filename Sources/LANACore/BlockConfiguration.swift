@@ -45,11 +45,53 @@ extension BlockType {
     public struct Configurator: Sendable {
         public let initial: @Sendable () -> BlockConfiguration
         public let apply: @Sendable (BlockConfiguration, String, String) throws(BlockOptionError) -> OptionEffect
+        /// What a block learns from the blocks bound to it (an `arp` block:
+        /// its interface's link address from the `eth` below, the local
+        /// addresses of the `flip` blocks above): called at every commit
+        /// with the block's configuration and its neighbours as they will
+        /// be published; returns the configuration to publish instead, or
+        /// `nil` if nothing changed. So what a bind teaches a block is in
+        /// the same snapshot as the bind.
+        public let derive: (@Sendable (BlockConfiguration, [BlockNeighbour]) -> BlockConfiguration?)?
 
         public init(initial: @escaping @Sendable () -> BlockConfiguration,
+                    derive: (@Sendable (BlockConfiguration, [BlockNeighbour]) -> BlockConfiguration?)? = nil,
                     apply: @escaping @Sendable (BlockConfiguration, String, String) throws(BlockOptionError) -> OptionEffect) {
             self.initial = initial
+            self.derive = derive
             self.apply = apply
         }
+    }
+}
+
+/// A block bound to one of another block's ports, as
+/// ``BlockType/Configurator/derive`` sees it.
+public struct BlockNeighbour: @unchecked Sendable {
+    /// The port (of the block being derived) the neighbour is bound to.
+    public let port: String
+    public let side: PortSide
+    public let name: String
+    public let block: FunctionalBlock
+    public let configuration: BlockConfiguration?
+}
+
+extension RegistryState {
+    /// Applies every derive hook to the state about to be committed.
+    /// `true` if a configuration changed.
+    mutating func refreshDerivedConfigurations() -> Bool {
+        var changed = false
+        for i in nodes.indices {
+            guard let n = nodes[i], let derive = n.type.configurator?.derive, let current = n.configuration else { continue }
+            let neighbours = n.ports.bindings.compactMap { b -> BlockNeighbour? in
+                guard let other = nodes[Int(b.idp.rawValue)] else { return nil }
+                return BlockNeighbour(port: b.name, side: b.side, name: other.name, block: other.block,
+                                      configuration: other.configuration)
+            }
+            if let updated = derive(current, neighbours) {
+                nodes[i]!.configuration = updated
+                changed = true
+            }
+        }
+        return changed
     }
 }

@@ -81,6 +81,14 @@ public struct EngineContext {
         return false
     }
 
+    /// Frees a packet the block held past its call (a queue waiting for an
+    /// address) and counts it as dropped for `reason`.
+    @inlinable
+    public func drop(_ packet: Packet, _ reason: DropReason) {
+        stats.countDrop(reason, 1)
+        pool.free(packet.handle)
+    }
+
     /// Frees a packet the block took ownership of (verdict `.consumed`).
     @inlinable
     public func free(_ packet: Packet) {

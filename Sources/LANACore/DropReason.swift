@@ -35,6 +35,22 @@ public enum DropReason: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// left no room in front of the frame to put it back (never for
     /// Ethernet): the frame is dropped rather than passed on without it.
     case vlanHeadroom = 13
+    /// A protocol checksum did not match (FLIP's Checksum field).
+    case checksum = 14
+    /// A forwarder got a packet whose hop limit (FLIP TTL) was 1 or less.
+    case ttlExpired = 15
+    /// Not for a local address, and the block does not forward (or cannot).
+    case noRoute = 16
+    /// A packet waited for an address resolution that got no answer in time.
+    case arpTimeout = 17
+    /// A packet found its address's resolution queue full.
+    case arpQueueFull = 18
+    /// A frame addressed to another host's link address (unicast, not ours).
+    case otherHost = 19
+    /// A fragment of a larger packet; reassembly is not supported.
+    case fragment = 20
+    /// An address to resolve found the resolution table full.
+    case arpTableFull = 21
 
     /// The name used in the `drops` state file and by `fbctl`.
     public var description: String {
@@ -53,6 +69,14 @@ public enum DropReason: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .shutdown: return "shutdown"
         case .ended: return "ended"
         case .vlanHeadroom: return "vlan-headroom"
+        case .checksum: return "checksum"
+        case .ttlExpired: return "ttl-expired"
+        case .noRoute: return "no-route"
+        case .arpTimeout: return "arp-timeout"
+        case .arpQueueFull: return "arp-queue-full"
+        case .otherHost: return "other-host"
+        case .fragment: return "fragment"
+        case .arpTableFull: return "arp-table-full"
         }
     }
 

@@ -66,10 +66,14 @@ extension Engine {
                 stats.add(.receivedBytes, bytes)
             }
         }
-        if n == 0 { return 0 }
+        // A source may have released packets it held into the backlog
+        // instead (a queue whose address got resolved): they are driven below.
+        if n == 0 && ctx.backlog.count == 0 { return 0 }
         // A burst from one source usually enters at one IDP: then the first
         // round needs no partitioning either.
-        drive(count: n, table: table, uniform: sameEntry, direction: sameEntry ? direction : Burst.mixedDirections)
+        if n > 0 {
+            drive(count: n, table: table, uniform: sameEntry, direction: sameEntry ? direction : Burst.mixedDirections)
+        }
         // Copies that blocks queued (tee) are driven under the same snapshot
         // before the next quiescent point, so a block removed in between can
         // never be the target of a queued packet. The graph is acyclic, so

@@ -111,11 +111,14 @@ public struct EngineCounters: Sendable, Equatable {
 
 /// Owns the statistics slots of all engines.
 public final class EngineStatsTable: @unchecked Sendable {
-    static let slotWords = 32
+    /// Counters and one word per drop reason, rounded up to whole pairs
+    /// of cache lines.
+    static let slotWords = 64
     private let memory: UnsafeMutablePointer<UInt64>
     public let engineCount: Int
 
     public init(engineCount: Int) {
+        precondition(EngineCounter.dropBase + DropReason.count <= Self.slotWords, "engine statistics slot too small for the drop reasons")
         self.engineCount = engineCount
         let raw = UnsafeMutableRawPointer.allocate(byteCount: engineCount * Self.slotWords * 8, alignment: 128)
         memory = raw.bindMemory(to: UInt64.self, capacity: engineCount * Self.slotWords)

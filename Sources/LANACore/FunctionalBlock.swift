@@ -67,11 +67,26 @@ open class FunctionalBlock: @unchecked Sendable {
     /// Content of the block's status file `fblock/<name>`, or `nil` for none.
     open func statusText() -> String? { nil }
 
+    /// The status file of a block whose status also shows its options
+    /// (`arp`'s static entries beside its table). The default is
+    /// ``statusText()``.
+    open func statusText(configuration: BlockConfiguration?) -> String? { statusText() }
+
     /// Extra lines for `fbctl show` (counters split per engine, …).
     open func detailLines() -> [String] { [] }
 
     /// Called once when the block leaves the registry (before reclamation).
     open func willRemove() {}
+
+    /// Sources of this block's own, one per engine (or none), whose packets
+    /// enter at `entry`, the block's IDP: a queue of packets waiting for
+    /// something (an address resolution) that the engine must release or
+    /// expire even while no packet reaches the block. Called when the block
+    /// is added, and again with its new IDP when it replaces another; each
+    /// call makes fresh sources. When the block leaves, its sources are
+    /// ``PacketSource/retire()``d rather than dropped, so that the engine
+    /// frees the packets they still hold.
+    open func makeSources(entry: IDP) -> [PacketSource] { [] }
 }
 
 /// A refused option, with the text the user sees after `EINVAL`.

@@ -23,6 +23,10 @@ public struct IDP: RawRepresentable, Hashable, Comparable, Sendable, CustomStrin
     /// for packet verdicts (see ``Verdict``).
     public static let maximum = IDP(0xFFFF_FEFF)
 
+    /// Owner of a source whose block left the graph while it still held
+    /// packets (never a block's IDP).
+    static let retiredSource = IDP(0xFFFF_FFFE)
+
     @inlinable
     public var isNone: Bool { rawValue == 0 }
 

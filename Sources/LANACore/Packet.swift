@@ -3,10 +3,19 @@
 public struct Packet {
     public let handle: PacketHandle
     @usableFromInline let meta: UnsafeMutablePointer<PacketMeta>
+    @usableFromInline let pool: PacketPool
 
     @inlinable
-    init(handle: PacketHandle, meta: UnsafeMutablePointer<PacketMeta>) {
-        self.handle = handle; self.meta = meta
+    init(handle: PacketHandle, meta: UnsafeMutablePointer<PacketMeta>, pool: PacketPool) {
+        self.handle = handle; self.meta = meta; self.pool = pool
+    }
+
+    /// The packet's annotation area: ``PacketPool/annotationSize`` bytes of
+    /// protocol metadata that travel with it (a FLIP packet's parsed header
+    /// on the way up, what to send on the way down). Undefined until a
+    /// block writes it; protocols lay out their own structure over it.
+    @inlinable public var annotation: UnsafeMutableRawPointer {
+        pool.annotations + Int(handle) &* PacketPool.annotationSize
     }
 
     @inlinable public var length: Int { Int(meta.pointee.length) }
@@ -35,6 +44,53 @@ public struct Packet {
     @inlinable public var bytes: UnsafeMutableRawBufferPointer {
         UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: meta.pointee.address),
                                       count: Int(meta.pointee.length))
+    }
+
+    /// Drops `count` bytes from the front (a header that was read). The
+    /// bytes stay where they are, so a block further on may take them back
+    /// with ``restoreFront(_:)``.
+    @inlinable public func removeFront(_ count: Int) {
+        precondition(count >= 0 && count <= length, "removeFront(\(count)) of a \(length)-byte packet")
+        meta.pointee.address &+= UInt(count)
+        meta.pointee.length &-= UInt32(truncatingIfNeeded: count)
+    }
+
+    /// Takes back `count` bytes in front that ``removeFront(_:)`` dropped
+    /// earlier on the packet's path (a forwarder rewriting the link header
+    /// it stripped). Only for bytes that were part of the packet.
+    @inlinable public func restoreFront(_ count: Int) {
+        meta.pointee.address &-= UInt(count)
+        meta.pointee.length &+= UInt32(truncatingIfNeeded: count)
+    }
+
+    /// Makes room for a `count`-byte header in front of the bytes, in the
+    /// packet's own buffer (moving the bytes there first if they are still
+    /// in a source's memory). `false` if the headroom is too small or the
+    /// frame does not fit a buffer: then drop it.
+    @inlinable public func prependFront(_ count: Int) -> Bool {
+        guard pool.detach(handle) else { return false }
+        let start = UInt(bitPattern: pool.buffer(handle))
+        guard meta.pointee.address &- start >= UInt(count) else { return false }
+        meta.pointee.address &-= UInt(count)
+        meta.pointee.length &+= UInt32(truncatingIfNeeded: count)
+        return true
+    }
+
+    /// Cuts the packet to its first `count` bytes (link padding after a
+    /// packet whose length field says where it ends).
+    @inlinable public func truncate(to count: Int) {
+        if count >= 0 && count < length { meta.pointee.length = UInt32(truncatingIfNeeded: count) }
+    }
+
+    /// Sets the bytes of a packet the block allocated: `count` bytes from the
+    /// start of its buffer's data area (after the headroom). `false` if they
+    /// do not fit.
+    @inlinable public func setLength(_ count: Int) -> Bool {
+        guard pool.ownsBytes(handle),
+              Int(bitPattern: UInt(meta.pointee.address) &- UInt(bitPattern: pool.buffer(handle))) &+ count <= pool.bufferSize
+        else { return false }
+        meta.pointee.length = UInt32(truncatingIfNeeded: count)
+        return true
     }
 
     /// Reads a big-endian 16-bit field; `nil` beyond the frame.

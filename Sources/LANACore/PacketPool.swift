@@ -15,6 +15,10 @@
 // - A handle is an index `< capacity`. A handle is either on the free stack or
 //   owned by exactly one holder (a burst, the backlog, a block). Double frees
 //   trap under LANA_INTERNAL_CHECKS.
+// - Every packet has an annotation area of `annotationSize` bytes (its
+//   protocol metadata, like Click's annotations or an skb's control
+//   buffer), 64-byte aligned, at `annotations + handle * annotationSize`.
+//   Its content is undefined until a block writes it; a clone copies it.
 // - The memory is released by `PacketPoolStorage.deinit` only, after the
 //   engine thread has exited.
 
@@ -61,6 +65,7 @@ public struct PacketMeta: Sendable {
 public struct PacketPool: @unchecked Sendable {
     @usableFromInline let buffers: UnsafeMutableRawPointer
     @usableFromInline let metas: UnsafeMutablePointer<PacketMeta>
+    @usableFromInline let annotations: UnsafeMutableRawPointer
     @usableFromInline let freeStack: UnsafeMutablePointer<PacketHandle>
     /// `[0]` = number of free handles on the stack.
     @usableFromInline let state: UnsafeMutablePointer<Int>
@@ -71,6 +76,10 @@ public struct PacketPool: @unchecked Sendable {
     public let bufferSize: Int
     public let headroom: Int
     public let engine: UInt16
+
+    /// Bytes of protocol metadata each packet carries beside its bytes
+    /// (see ``Packet/annotation``).
+    public static let annotationSize = 128
 
     /// Largest frame a buffer can hold after the headroom.
     @inlinable
@@ -147,6 +156,8 @@ public struct PacketPool: @unchecked Sendable {
         let address = UInt(bitPattern: buffer(c) + start)
         dst.pointee = src.pointee
         dst.pointee.address = address
+        (annotations + Int(c) &* PacketPool.annotationSize)
+            .copyMemory(from: annotations + Int(handle) &* PacketPool.annotationSize, byteCount: PacketPool.annotationSize)
         UnsafeMutableRawPointer(bitPattern: address).unsafelyUnwrapped
             .copyMemory(from: UnsafeRawPointer(bitPattern: src.pointee.address).unsafelyUnwrapped,
                         byteCount: Int(src.pointee.length))
@@ -184,7 +195,7 @@ public struct PacketPool: @unchecked Sendable {
 
     @inlinable
     public func packet(_ handle: PacketHandle) -> Packet {
-        Packet(handle: handle, meta: metas + Int(handle))
+        Packet(handle: handle, meta: metas + Int(handle), pool: self)
     }
 }
 
@@ -202,6 +213,8 @@ public final class PacketPoolStorage: @unchecked Sendable {
         let buffers = UnsafeMutableRawPointer.allocate(byteCount: capacity * bufferSize, alignment: 64)
         let metas = UnsafeMutablePointer<PacketMeta>.allocate(capacity: capacity)
         metas.initialize(repeating: PacketMeta(), count: capacity)
+        let annotations = UnsafeMutableRawPointer.allocate(byteCount: capacity * PacketPool.annotationSize, alignment: 64)
+        annotations.initializeMemory(as: UInt8.self, repeating: 0, count: capacity * PacketPool.annotationSize)
         let stack = UnsafeMutablePointer<PacketHandle>.allocate(capacity: capacity)
         // Lowest handles on top so a fresh pool hands out 0, 1, 2 …
         for i in 0..<capacity { stack[i] = PacketHandle(capacity - 1 - i) }
@@ -210,10 +223,10 @@ public final class PacketPoolStorage: @unchecked Sendable {
         #if LANA_INTERNAL_CHECKS
         let inUse = UnsafeMutablePointer<Bool>.allocate(capacity: capacity)
         inUse.initialize(repeating: false, count: capacity)
-        pool = PacketPool(buffers: buffers, metas: metas, freeStack: stack, state: state, inUse: inUse,
+        pool = PacketPool(buffers: buffers, metas: metas, annotations: annotations, freeStack: stack, state: state, inUse: inUse,
                           capacity: capacity, bufferSize: bufferSize, headroom: headroom, engine: engine)
         #else
-        pool = PacketPool(buffers: buffers, metas: metas, freeStack: stack, state: state,
+        pool = PacketPool(buffers: buffers, metas: metas, annotations: annotations, freeStack: stack, state: state,
                           capacity: capacity, bufferSize: bufferSize, headroom: headroom, engine: engine)
         #endif
     }
@@ -221,6 +234,7 @@ public final class PacketPoolStorage: @unchecked Sendable {
     deinit {
         pool.buffers.deallocate()
         pool.metas.deallocate()
+        pool.annotations.deallocate()
         pool.freeStack.deallocate()
         pool.state.deallocate()
         #if LANA_INTERNAL_CHECKS

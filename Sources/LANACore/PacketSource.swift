@@ -7,6 +7,21 @@
 open class PacketSource: @unchecked Sendable {
     public init() {}
 
+    /// Whether the source may hold packets of its engine's pool between
+    /// calls (a block's queue, see ``FunctionalBlock/makeSources(entry:)``).
+    /// Such a source outlives its block in the snapshot until
+    /// ``isDrained``: only its engine may free what it holds.
+    open var holdsPackets: Bool { false }
+
+    /// Tells a source that holds packets that its block has left the graph
+    /// (no engine can reach the block any more): on its next `receive` it
+    /// frees what it holds, counted as dropped. Control thread.
+    open func retire() {}
+
+    /// A retired source that holds nothing any more; the registry then
+    /// drops it from the snapshot.
+    open var isDrained: Bool { true }
+
     /// Fills `out` with up to `max` packets allocated from `engine.pool`,
     /// their metadata set (address and length of the bytes, direction,
     /// `next` = the IDP they enter at). Returns how many. Called on the

@@ -18,7 +18,7 @@ public struct RegistrySnapshot {
         public let subscribers: [IDP]
         /// The block's status (counter values, a loaded program), if its
         /// type has one: read when asked for, so it is current then.
-        public var status: String? { block.statusText() ?? configuration?.statusText }
+        public var status: String? { block.statusText(configuration: configuration) ?? configuration?.statusText }
 
         let block: FunctionalBlock
         let configuration: BlockConfiguration?

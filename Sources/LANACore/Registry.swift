@@ -257,7 +257,7 @@ public final class Registry: @unchecked Sendable {
             name: n.name, type: n.type.name, idp: idp, ports: n.ports, portNames: n.type.portNames, refs: refs,
             subscribers: n.subscribers.map(\.idp),
             options: (n.configuration?.values ?? []).map { "\($0.key)=\($0.value)" },
-            optionHelp: n.type.options, status: n.block.statusText() ?? n.configuration?.statusText,
+            optionHelp: n.type.options, status: n.block.statusText(configuration: n.configuration) ?? n.configuration?.statusText,
             details: (n.configuration?.detailLines ?? []) + n.block.detailLines())
     }
 
@@ -280,8 +280,11 @@ public final class Registry: @unchecked Sendable {
             }
             let before = s
             copy.version &+= 1
+            if copy.purgeDrainedSources() { fx.graphChanged = true }
+            if copy.refreshDerivedConfigurations() { fx.graphChanged = true }
             s = copy
             if fx.graphChanged { publish(s) }
+            for source in fx.retiring { source.retire() }
             for (new, old) in fx.adoptions { new.adoptState(from: old) }
             for b in fx.removed { b.willRemove() }
             for (block, action) in fx.actions { action(block) }

@@ -202,6 +202,10 @@ extension RegistryState {
         nodes[Int(o.rawValue)] = RegistryNode(name: on.name, type: nn.type, block: nn.block, ports: ports,
                                               configuration: configuration, subscribers: on.subscribers)
         nodes[Int(n.rawValue)] = nil
+        // The old block's sources go; the new one's enter at its new IDP.
+        retireSources(of: o, fx: &fx)
+        retireSources(of: n, fx: &fx)
+        addSources(of: nn.block, entry: o)
         names.remove(newName)
         fx.removed.append(on.block)
         if sameType && !dropState { fx.adoptions.append((nn.block, on.block)) }

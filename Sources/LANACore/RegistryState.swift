@@ -41,6 +41,9 @@ struct RegistryEffects {
     /// Devices whose blocks left: closed once the snapshot without them
     /// is published (after the grace period).
     var closing: [any Device] = []
+    /// Sources of blocks that left, told so once the snapshot without the
+    /// blocks is published (see ``PacketSource/retire()``).
+    var retiring: [PacketSource] = []
     var graphChanged = false
 }
 
@@ -126,6 +129,7 @@ struct RegistryState {
         nodes.append(RegistryNode(name: name, type: type, block: block, ports: .unbound,
                                   configuration: type.configurator?.initial(), device: device, subscribers: []))
         names.updateValue(idp, forKey: name)
+        if device == nil { addSources(of: block, entry: idp) }
         fx.events.append(BlockEvent(.added, block: name, idp: idp, detail: type.name))
         fx.graphChanged = true
         return idp
@@ -156,8 +160,38 @@ struct RegistryState {
         if let d = n.device { fx.closing.append(d) }
         names.remove(name)
         nodes[Int(idp.rawValue)] = nil
-        for e in sources.indices { sources[e].removeAll { $0.owner == idp } }
+        retireSources(of: idp, fx: &fx)
         fx.graphChanged = true
+    }
+
+    /// Lists a block's own sources (``FunctionalBlock/makeSources(entry:)``).
+    mutating func addSources(of block: FunctionalBlock, entry: IDP) {
+        for (e, source) in block.makeSources(entry: entry).enumerated() {
+            sources[e % sources.count].append((entry, source))
+        }
+    }
+
+    /// Takes the sources of the block at `idp` out of the snapshot, but for
+    /// those that hold packets: they stay, under ``IDP/retiredSource``,
+    /// until their engine has freed what they hold (``purgeDrainedSources()``).
+    mutating func retireSources(of idp: IDP, fx: inout RegistryEffects) {
+        for e in sources.indices {
+            for entry in sources[e] where entry.owner == idp && entry.source.holdsPackets {
+                fx.retiring.append(entry.source)
+            }
+            sources[e] = sources[e].map { $0.owner == idp && $0.source.holdsPackets ? (.retiredSource, $0.source) : $0 }
+            sources[e].removeAll { $0.owner == idp }
+        }
+    }
+
+    /// Drops retired sources that hold nothing any more. `true` if any went.
+    mutating func purgeDrainedSources() -> Bool {
+        var changed = false
+        for e in sources.indices where sources[e].contains(where: { $0.owner == .retiredSource && $0.source.isDrained }) {
+            sources[e].removeAll { $0.owner == .retiredSource && $0.source.isDrained }
+            changed = true
+        }
+        return changed
     }
 
     // MARK: Options

@@ -264,6 +264,17 @@ internal enum Syscall {
         FileDescriptor(rawValue: try valueOrErrno(eventfd(initialValue, flags | CInt(EFD_CLOEXEC))))
     }
 
+    /// A non-blocking monotonic timer fd.
+    static func timerFD() throws(Errno) -> FileDescriptor {
+        FileDescriptor(rawValue: try valueOrErrno(lana_timerfd_create()))
+    }
+
+    /// Arms (or, with 0, disarms) a timer fd to expire once, `nanoseconds`
+    /// from now. Setting it also clears expirations not yet read.
+    static func setTimer(_ fd: FileDescriptor, nanoseconds: UInt64) throws(Errno) {
+        _ = try valueOrErrno(lana_timerfd_set(fd.rawValue, nanoseconds))
+    }
+
     static func signalFD(_ mask: sigset_t, flags: CInt) throws(Errno) -> FileDescriptor {
         var mask = mask
         return FileDescriptor(rawValue: try valueOrErrno(signalfd(-1, &mask, flags | CInt(SFD_CLOEXEC))))

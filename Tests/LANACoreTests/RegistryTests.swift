@@ -64,7 +64,7 @@ final class RegistryTests: XCTestCase {
         try registry.add("fb1", type: "dummy")
         assertRefused(EEXIST, mentioning: "fb1") { try registry.add("fb1", type: "tee") }
         assertRefused(ENOENT, mentioning: "nosuch") { try registry.add("fb2", type: "nosuch") }
-        assertRefused(ENOENT, mentioning: "counter, dummy, tee") { try registry.add("fb2", type: "nosuch") }
+        assertRefused(ENOENT, mentioning: "counter, dummy, echo, flip, tee") { try registry.add("fb2", type: "nosuch") }
         for bad in ["", "-fb", "a-name-longer-than-15", "sp ace", "slash/", "ümlaut", "tab\t"] {
             assertRefused(EINVAL, mentioning: "invalid block name") { try registry.add(bad, type: "dummy") }
         }

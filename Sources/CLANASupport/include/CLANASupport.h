@@ -41,6 +41,21 @@ static inline void lana_store_release_u64(uint64_t *p, uint64_t v) {
     __atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
+/// A spin lock word for rare writers (0 = free): `true` if taken.
+static inline _Bool lana_try_lock_u32(uint32_t *p) {
+    return __atomic_exchange_n(p, 1, __ATOMIC_ACQUIRE) == 0;
+}
+
+static inline void lana_unlock_u32(uint32_t *p) {
+    __atomic_store_n(p, 0, __ATOMIC_RELEASE);
+}
+
+/// A non-blocking, close-on-exec CLOCK_MONOTONIC timer fd, or -1 (errno).
+int lana_timerfd_create(void);
+
+/// Arms `fd` to expire once after `nanoseconds` (0 disarms); 0 or -1 (errno).
+int lana_timerfd_set(int fd, uint64_t nanoseconds);
+
 static inline void lana_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();

@@ -1,0 +1,206 @@
+import LANACore
+import LANAPosix
+
+/// `flip`: the FLIP network layer (docs/flip.md).
+///
+/// Ingress: frames from the link block below (`arp`), Ethernet header on,
+/// are parsed and validated in the order of docs/flip.md §6, each fault
+/// dropped with its reason. A packet for a local address (or broadcast, or
+/// without a destination) goes up with its headers removed and the parsed
+/// header in its ``FLIPMetadata``: to the port of its Type (`up.type.<t>`)
+/// if one is bound, else to `up`. Another packet is forwarded when
+/// `forward=on` (TTL down by one, checksum recomputed, nothing else
+/// changed) and dropped as `no-route` otherwise.
+///
+/// Egress: packets from above carry a ``FLIPMetadata`` saying what to send;
+/// the block writes the minimal header in front of the payload and hands
+/// the packet down with its next-hop address for `arp`.
+public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
+    public static let etherType: UInt16 = 0x2020
+    /// The largest FLIP packet (its Ethernet body): v0 never fragments.
+    public static let maximumPacketLength = 1500
+    static let ethernetHeaderLength = 14
+
+    public static let type: BlockType = {
+        precondition(MemoryLayout<FLIPMetadata>.size <= PacketPool.annotationSize,
+                     "FLIPMetadata (\(MemoryLayout<FLIPMetadata>.size) bytes) must fit a packet's annotation area")
+        return BlockType(
+            name: "flip",
+            summary: "FLIP network layer: delivers by Type, forwards (TTL, checksum), builds headers for senders above",
+            options: [
+                .init("address", "local addresses, a comma list: 10.0.0.2 (IPv4), 0xabcd (2 bytes), 32 hex digits (object id)"),
+                .init("forward", "on: forward packets for other addresses (TTL, checksum); off (default): drop them as no-route"),
+            ],
+            portFamilies: [
+                .init(prefix: "up.type.", placeholder: "<type>",
+                      help: "locally delivered packets of one FLIP Type (0x88b5 or decimal); the rest go to up",
+                      key: { FLIPBlock.parseType($0).map(UInt32.init) }),
+            ],
+            configurator: FLIPConfiguration.configurator
+        ) { env in FLIPBlock(engineCount: env.engineCount) }
+    }()
+
+    /// A Type as a port suffix: `0x` and up to 4 hex digits, or decimal.
+    static func parseType(_ text: Substring) -> UInt16? {
+        if text.hasPrefix("0x") || text.hasPrefix("0X") {
+            let digits = text.dropFirst(2)
+            guard !digits.isEmpty, digits.count <= 4 else { return nil }
+            return UInt16(digits, radix: 16)
+        }
+        return UInt16(text, radix: 10)
+    }
+
+    enum Counter: Int, CaseIterable {
+        case delivered, esp, forwarded, sent, malformed, checksum, fragment, ttlExpired, noRoute, sendRefused
+        var name: String {
+            switch self {
+            case .delivered: "delivered"
+            case .esp: "esp"
+            case .forwarded: "forwarded"
+            case .sent: "sent"
+            case .malformed: "malformed"
+            case .checksum: "checksum"
+            case .fragment: "fragment"
+            case .ttlExpired: "ttl-expired"
+            case .noRoute: "no-route"
+            case .sendRefused: "send-refused"
+            }
+        }
+    }
+
+    let counters: EngineCounterSlots
+
+    init(engineCount: Int) {
+        counters = EngineCounterSlots(engineCount: engineCount, words: Counter.allCases.count)
+    }
+
+    deinit { counters.deallocate() }
+
+    public override func process(_ burst: Burst, _ context: BlockContext) {
+        context.withConfiguration(FLIPConfiguration.self) { configuration in
+            let engine = context.engine.index
+            var i = 0
+            while i < burst.count {
+                let p = burst[i]
+                p.verdict = p.direction == .ingress
+                    ? receive(p, configuration, context.ports, engine)
+                    : send(p, context.ports, engine)
+                i &+= 1
+            }
+        }
+    }
+
+    // MARK: Receive (docs/flip.md §6)
+
+    @inline(__always)
+    private func receive(_ p: Packet, _ configuration: FLIPConfiguration, _ ports: BlockPorts, _ engine: Int) -> Verdict {
+        let frame = p.bytes
+        let header = Self.ethernetHeaderLength
+        guard frame.count > header, let base = frame.baseAddress else { return drop(engine, .malformed, .malformed) }
+        let body = UnsafeMutableRawBufferPointer(start: base + header, count: frame.count &- header)
+        switch FLIPHeader.parse(UnsafeRawBufferPointer(body)) {
+        case .drop(let reason):
+            return drop(reason, engine)
+        case .esp(let esp):
+            var m = FLIPMetadata(sending: FLIPFields())
+            m.linkSource = MACAddress(at: base + 6)
+            m.espWidth = esp.width
+            m.espValue = esp.value
+            p.setFLIPMetadata(m)
+            p.removeFront(p.length)
+            counters.add(engine, Counter.esp.rawValue)
+            return ports.up.isNone ? .end : .forward(ports.up)
+        case .packet(let h):
+            let destination = h.fields.destination
+            if destination == nil || destination.unsafelyUnwrapped.isBroadcast || configuration.isLocal(destination.unsafelyUnwrapped) {
+                var m = FLIPMetadata(sending: h.fields)
+                m.linkSource = MACAddress(at: base + 6)
+                p.setFLIPMetadata(m)
+                p.truncate(to: header &+ h.packetLength)
+                p.removeFront(header &+ h.headerLength)
+                counters.add(engine, Counter.delivered.rawValue)
+                let typed = ports.member(UInt32(h.fields.type ?? 0))
+                let port = typed.isNone ? ports.up : typed
+                return port.isNone ? .end : .forward(port)
+            }
+            guard configuration.forward else { return drop(engine, .noRoute, .noRoute) }
+            if case .drop(let reason) = h.forward(body) { return drop(reason, engine) }
+            var m = FLIPMetadata(sending: h.fields)
+            m.linkSource = MACAddress(at: base + 6)
+            m.nextHop = destination
+            m.linkHeaderLength = UInt8(header)
+            p.setFLIPMetadata(m)
+            p.truncate(to: header &+ h.packetLength)
+            p.removeFront(header)
+            p.direction = .egress
+            counters.add(engine, Counter.forwarded.rawValue)
+            return ports.down.isNone ? .drop(.unboundPort) : .forward(ports.down)
+        }
+    }
+
+    // MARK: Send (docs/flip.md §8)
+
+    @inline(__always)
+    private func send(_ p: Packet, _ ports: BlockPorts, _ engine: Int) -> Verdict {
+        guard let m = p.flipMetadata else { return drop(engine, .sendRefused, .malformed) }
+        if m.pointee.linkHeaderLength != 0 {
+            // Already a FLIP packet on its way down (forwarded by a block above).
+            return ports.down.isNone ? .drop(.unboundPort) : .forward(ports.down)
+        }
+        let payload = p.length
+        if let esp = m.pointee.esp {
+            let length = esp.width == 6 ? 1 : 2
+            guard payload == 0, p.prependFront(length),
+                  (try? esp.write(into: p.bytes)) != nil else { return drop(engine, .sendRefused, .malformed) }
+            m.pointee.nextHop = nil
+        } else {
+            let fields = m.pointee.fields
+            let headerLength = fields.headerLength
+            guard headerLength &+ payload <= Self.maximumPacketLength else { return drop(engine, .sendRefused, .oversize) }
+            guard p.prependFront(headerLength) else { return drop(engine, .sendRefused, .oversize) }
+            do throws(FLIPBuildError) {
+                _ = try fields.write(into: p.bytes, payloadLength: payload)
+            } catch {
+                return drop(engine, .sendRefused, .malformed)
+            }
+            let destination = fields.destination
+            m.pointee.nextHop = destination == nil || destination.unsafelyUnwrapped.isBroadcast ? nil : destination
+        }
+        m.pointee.etherType = Self.etherType
+        counters.add(engine, Counter.sent.rawValue)
+        return ports.down.isNone ? .drop(.unboundPort) : .forward(ports.down)
+    }
+
+    @inline(__always)
+    private func drop(_ engine: Int, _ counter: Counter, _ reason: DropReason) -> Verdict {
+        counters.add(engine, counter.rawValue)
+        return .drop(reason)
+    }
+
+    @inline(__always)
+    private func drop(_ reason: FLIPDropReason, _ engine: Int) -> Verdict {
+        switch reason {
+        case .checksum: return drop(engine, .checksum, .checksum)
+        case .fragment: return drop(engine, .fragment, .fragment)
+        case .ttlExpired: return drop(engine, .ttlExpired, .ttlExpired)
+        default: return drop(engine, .malformed, .malformed)
+        }
+    }
+
+    // MARK: Control
+
+    /// Totals over engines, by counter name.
+    public var totals: [(name: String, value: UInt64)] {
+        Counter.allCases.map { ($0.name, counters.total($0.rawValue)) }
+    }
+
+    public override func detailLines() -> [String] {
+        (0..<counters.engineCount).map { e in
+            "engine \(e) " + Counter.allCases.map { "\($0.name)=\(counters.value(e, $0.rawValue))" }.joined(separator: " ")
+        }
+    }
+
+    public override func statusText() -> String? {
+        totals.map { "\($0.name) \($0.value)\n" }.joined()
+    }
+}

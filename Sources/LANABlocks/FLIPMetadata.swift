@@ -1,0 +1,89 @@
+// Unsafe code: FLIP's layout over a packet's annotation area.
+//
+// Invariants
+// - `FLIPMetadata` is a plain value (no references), at most
+//   `PacketPool.annotationSize` bytes (checked when the flip type loads),
+//   and the area is 64-byte aligned, so binding it to this type is sound.
+// - The area is undefined until written: `tag` says whether a whole
+//   `FLIPMetadata` was stored there. Readers load `tag` as raw bytes first
+//   and read the typed value only if it matches, so a stale or foreign
+//   area never yields an invalid enum bit pattern... unless it holds a
+//   whole earlier FLIPMetadata, which is a valid value.
+
+import LANACore
+import LANAPosix
+
+/// What travels with a FLIP packet beside its bytes (``Packet/annotation``).
+///
+/// Up the graph, `flip` fills it for the blocks above: the header it parsed
+/// (`fields`), the Ethernet source, an ESP's value. Down the graph, whoever
+/// sends (an application block, `echo`) fills `fields` with what to send
+/// and `flip` builds the header from them (docs/flip.md §8), then sets the
+/// link part for the block below (`arp`): the EtherType, the next-hop
+/// address to resolve, and whether the bytes still begin with the old link
+/// header (a forwarded frame, rewritten in place).
+public struct FLIPMetadata: Sendable {
+    static let validTag: UInt32 = 0x464C_4950  // "FLIP"
+
+    /// `validTag` when the whole value was written.
+    var tag: UInt32
+    /// The EtherType the link block writes (0x2020).
+    public var etherType: UInt16
+    /// Bytes in front of the packet that are its old link header, which the
+    /// link block may rewrite in place: 14 for a forwarded frame, else 0.
+    public var linkHeaderLength: UInt8
+    /// 0 for a FLIP packet; 6 or 14 for an ESP (value in `espValue`).
+    public var espWidth: UInt8
+    /// The Ethernet source a received packet came from.
+    public var linkSource: MACAddress
+    /// The address the link block resolves to a MAC; `nil` = broadcast.
+    public var nextHop: FLIPAddress?
+    public var espValue: UInt16
+    /// Received: the parsed header. To send: the fields to put in it.
+    public var fields: FLIPFields
+
+    /// Metadata for sending `fields` (an application's request).
+    public init(sending fields: FLIPFields) {
+        tag = Self.validTag
+        etherType = FLIPBlock.etherType
+        linkHeaderLength = 0
+        espWidth = 0
+        linkSource = MACAddress(rawValue: 0)
+        nextHop = nil
+        espValue = 0
+        self.fields = fields
+    }
+
+    /// Metadata for sending an ESP (docs/flip.md §5).
+    public init(sendingESP esp: FLIPESP) {
+        self.init(sending: FLIPFields())
+        espWidth = esp.width
+        espValue = esp.value
+    }
+
+    /// The ESP a received packet carried, if it was one.
+    public var esp: FLIPESP? { espWidth == 0 ? nil : FLIPESP(value: espValue, width: espWidth) }
+}
+
+extension Packet {
+    /// The packet's FLIP metadata, if a whole one was written.
+    @inline(__always)
+    public var flipMetadata: UnsafeMutablePointer<FLIPMetadata>? {
+        let area = annotation
+        guard area.load(as: UInt32.self) == FLIPMetadata.validTag else { return nil }
+        return area.assumingMemoryBound(to: FLIPMetadata.self)
+    }
+
+    /// Stores `metadata` in the packet's annotation area.
+    @inline(__always)
+    public func setFLIPMetadata(_ metadata: FLIPMetadata) {
+        annotation.bindMemory(to: FLIPMetadata.self, capacity: 1).initialize(to: metadata)
+    }
+
+    /// The annotation area as FLIP metadata for a block about to overwrite
+    /// every field it reads (the receive path, which writes them all).
+    @inline(__always)
+    var flipMetadataForWriting: UnsafeMutablePointer<FLIPMetadata> {
+        annotation.assumingMemoryBound(to: FLIPMetadata.self)
+    }
+}

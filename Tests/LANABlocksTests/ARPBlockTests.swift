@@ -1,0 +1,196 @@
+import LANABlocks
+import LANACore
+import LANAPosix
+import LANATestSupport
+import XCTest
+
+/// The `arp` block in a graph (app / flip / arp / link): answering and
+/// learning per docs/flip.md §9 against the vectors, resolving with a
+/// queue, a timeout and both encodings.
+final class ARPBlockTests: XCTestCase {
+    static let v7 = "ffffffffffff020000000001080690460a0000020a000001"
+    static let v8 = "020000000001020000000002080690450a0000010a000002"
+    static let v9 = "ffffffffffff020000000001080698661112131415161718191a1b1c1d1e1f200102030405060708090a0b0c0d0e0f10"
+    static let v10 = "020000000001020000000002080698650102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"
+    static let v11 = "ffffffffffff020000000001080600010800060400010200000000010a0000010000000000000a000002"
+    static let v12 = "020000000001020000000002080600010800060400020200000000020a0000020200000000010a000001"
+    static let v13 = v11 + "000000000000000000000000000000000000"
+
+    let macA = FLIPBlockTests.macA
+    let macB = FLIPBlockTests.macB
+
+    func nodeB(arp: [String] = []) throws -> FLIPTestNode {
+        try FLIPTestNode(mac: macB, flipAddresses: "10.0.0.2,0x1112131415161718191a1b1c1d1e1f20", arpOptions: arp)
+    }
+
+    func nodeA(arp: [String] = []) throws -> FLIPTestNode {
+        try FLIPTestNode(mac: macA, flipAddresses: "10.0.0.1,0x0102030405060708090a0b0c0d0e0f10", arpOptions: arp)
+    }
+
+    // MARK: Answering and learning
+
+    func testAnswersEveryRequestVectorWithItsReply() throws {
+        for (request, reply) in [(Self.v7, Self.v8), (Self.v9, Self.v10), (Self.v11, Self.v12), (Self.v13, Self.v12)] {
+            let b = try nodeB()
+            try b.receive(hexBytes(request))
+            XCTAssertEqual(b.wire.frames, [hexBytes(reply)], request)
+            XCTAssertTrue(b.app.deliveries.isEmpty)
+            XCTAssertEqual(b.graph.poolAvailable, b.graph.poolCapacity)
+        }
+    }
+
+    func testLearnsTheRequesterWhenAskedForALocalAddress() throws {
+        let b = try nodeB()
+        try b.receive(hexBytes(Self.v7))
+        try b.receive(hexBytes(Self.v9))
+        XCTAssertEqual(Set(b.arpStatus.split(separator: "\n")), [
+            "10.0.0.1 02:00:00:00:00:01 learned 0",
+            "0x0102030405060708090a0b0c0d0e0f10 02:00:00:00:00:01 learned 0",
+        ])
+    }
+
+    func testRequestForAnotherHostIsNotAnsweredAndOnlyRefreshes() throws {
+        let b = try nodeB()
+        // who-has 10.0.0.7 tell 10.0.0.1: not for us, 10.0.0.1 unknown.
+        let other = Self.v11.replacingOccurrences(of: "0000000000000a000002", with: "0000000000000a000007")
+        try b.receive(hexBytes(other))
+        XCTAssertTrue(b.wire.frames.isEmpty)
+        XCTAssertEqual(b.arpStatus, "")
+        // Once known, the same request refreshes the entry (RFC 826 merge).
+        try b.receive(hexBytes(Self.v11))
+        // 10.0.0.1 moved to 02:00:00:00:00:0f and asks for 10.0.0.7.
+        try b.receive(hexBytes("ffffffffffff" + "02000000000f" + "0806" + "0001080006040001"
+            + "02000000000f" + "0a000001" + "000000000000" + "0a000007"))
+        XCTAssertEqual(b.arpStatus, "10.0.0.1 02:00:00:00:00:0f learned 0\n")
+    }
+
+    func testStaticEntriesAreNeverOverwritten() throws {
+        let b = try nodeB(arp: ["static=10.0.0.1@02:00:00:00:00:09"])
+        try b.receive(hexBytes(Self.v7))
+        XCTAssertEqual(b.wire.frames, [hexBytes(Self.v8)])
+        XCTAssertEqual(b.arpStatus, "10.0.0.1 02:00:00:00:00:09 static 0\n")
+    }
+
+    func testProbesAndMalformedMessagesAreNotLearned() throws {
+        let b = try nodeB()
+        // RFC 5227 probe: sender 0.0.0.0.
+        try b.receive(hexBytes(Self.v11.replacingOccurrences(of: "0200000000010a000001", with: "02000000000100000000")))
+        XCTAssertEqual(b.wire.frames.count, 1, "a probe for a local address is answered")
+        for bad in ["ffffffffffff020000000001" + "0806" + "0002", "ffffffffffff020000000001" + "0806" + "4000",
+                    String(Self.v11.dropLast(2))] {
+            try b.receive(hexBytes(bad))
+        }
+        XCTAssertEqual(b.drops(.malformed), 3)
+        XCTAssertEqual(b.arpStatus, "")
+    }
+
+    func testUnicastForAnotherMACIsOtherHost() throws {
+        let b = try nodeB()
+        try b.receive(hexBytes(FLIPBlockTests.v2.replacingOccurrences(of: "020000000002", with: "020000000003")))
+        XCTAssertEqual(b.drops(.otherHost), 1)
+        XCTAssertTrue(b.app.deliveries.isEmpty)
+    }
+
+    func testLearnsFromDataPacketsForUsOnly() throws {
+        let b = try nodeB()
+        try b.receive(hexBytes(FLIPBlockTests.v2))
+        XCTAssertEqual(b.arpStatus, "10.0.0.1 02:00:00:00:00:01 learned 0\n")
+        let c = try FLIPTestNode(mac: macB, flipAddresses: "10.0.0.9")
+        try c.receive(hexBytes(FLIPBlockTests.v2))
+        XCTAssertEqual(c.arpStatus, "")
+    }
+
+    func testLearnsTheLinkMACAndTheFLIPAddressesFromItsNeighbours() throws {
+        let b = try nodeB(arp: ["address=0xabcd"])
+        let values = try XCTUnwrap(b.registry.configuration(named: "a")).values
+        XCTAssertTrue(values.contains { $0 == ("link-address", "02:00:00:00:00:02") }, "\(values)")
+        XCTAssertTrue(values.contains { $0 == ("flip-addresses", "10.0.0.2,0x1112131415161718191a1b1c1d1e1f20") }, "\(values)")
+        try b.registry.set("f", "address=10.0.0.5")
+        XCTAssertTrue(try XCTUnwrap(b.registry.configuration(named: "a")).values.contains { $0 == ("flip-addresses", "10.0.0.5") })
+        // Its own address list is answered too.
+        try b.receive(hexBytes("ffffffffffff020000000001" + "0806" + "8846" + "abcd" + "0a000001"))
+        XCTAssertEqual(b.wire.frames.count, 1)
+        try b.registry.unbind("f", "a")
+        XCTAssertTrue(try XCTUnwrap(b.registry.configuration(named: "a")).values.contains { $0 == ("flip-addresses", "") })
+    }
+
+    func testRefusesBadOptionsByName() throws {
+        let b = try nodeB()
+        XCTAssertThrowsError(try b.registry.set("a", "static=10.0.0.1")) { XCTAssertTrue("\($0)".contains("expected <address>@<mac>"), "\($0)") }
+        XCTAssertThrowsError(try b.registry.set("a", "static=10.0.0.1@02:00")) { XCTAssertTrue("\($0)".contains("not a MAC address"), "\($0)") }
+        XCTAssertThrowsError(try b.registry.set("a", "ipv4-encoding=ipx")) { XCTAssertTrue("\($0)".contains("rfc826 or flip"), "\($0)") }
+        XCTAssertThrowsError(try b.registry.set("f", "address=10.0.0")) { XCTAssertTrue("\($0)".contains("10.0.0"), "\($0)") }
+    }
+
+    // MARK: Resolving
+
+    static let v2Fields = FLIPFields(destination: .ipv4(10, 0, 0, 2), type: 0, source: .ipv4(10, 0, 0, 1),
+                                     hasLength: true, hasChecksum: true)
+
+    func testResolvesByRFC826AndSendsTheQueueInOrder() throws {
+        let a = try nodeA()
+        try a.send(Array("hello".utf8), FLIPMetadata(sending: Self.v2Fields))
+        try a.send(Array("hello".utf8), FLIPMetadata(sending: Self.v2Fields))
+        XCTAssertEqual(a.wire.frames, [hexBytes(Self.v11)], "one request for two packets")
+        XCTAssertEqual(a.arpStatus, "10.0.0.2 - incomplete 2\n")
+        try a.receive(hexBytes(Self.v12))
+        XCTAssertEqual(a.wire.frames, [hexBytes(Self.v11), hexBytes(FLIPBlockTests.v2), hexBytes(FLIPBlockTests.v2)])
+        XCTAssertEqual(a.arpStatus, "10.0.0.2 02:00:00:00:00:02 learned 0\n")
+        XCTAssertEqual(a.graph.poolAvailable, a.graph.poolCapacity)
+    }
+
+    func testResolvesOtherSizesAndIPv4OnRequestWithARPOverFLIP() throws {
+        let a = try nodeA(arp: ["ipv4-encoding=flip"])
+        try a.send([1], FLIPMetadata(sending: Self.v2Fields))
+        var objectFields = Self.v2Fields
+        objectFields.destination = FLIPBlockTests.objectB
+        try a.send([2], FLIPMetadata(sending: objectFields))
+        XCTAssertEqual(a.wire.frames, [hexBytes(Self.v7), hexBytes(Self.v9)])
+        try a.receive(hexBytes(Self.v10))
+        try a.receive(hexBytes(Self.v8))
+        XCTAssertEqual(a.wire.frames.count, 4)
+        XCTAssertEqual(a.wire.frames[2].suffix(1), [2], "the object id's packet went when its reply came")
+        XCTAssertEqual(Array(a.wire.frames[3][0..<6]), macB.bytes)
+    }
+
+    func testQueueHoldsSixteenPerAddressAndTimesOut() throws {
+        let a = try nodeA()
+        for _ in 0..<17 { try a.send([7], FLIPMetadata(sending: Self.v2Fields)) }
+        XCTAssertEqual(a.drops(.arpQueueFull), 1)
+        XCTAssertEqual(a.arpStatus, "10.0.0.2 - incomplete 16\n")
+        XCTAssertEqual(a.wire.frames.count, 1)
+        // Nothing answers: after 2 s the queue is dropped and counted.
+        XCTAssertTrue(waitUntil(within: 5, interval: 0.05) {
+            a.graph.run()
+            return a.drops(.arpTimeout) == 16
+        }, "the queue timed out")
+        XCTAssertEqual(a.graph.poolAvailable, a.graph.poolCapacity)
+        // The next packet starts over with a new request.
+        try a.send([8], FLIPMetadata(sending: Self.v2Fields))
+        XCTAssertEqual(a.wire.frames.count, 2)
+        XCTAssertEqual(a.arpStatus, "10.0.0.2 - incomplete 1\n")
+    }
+
+    func testRemovingTheBlockFreesWhatItQueued() throws {
+        let a = try nodeA()
+        for _ in 0..<3 { try a.send([7], FLIPMetadata(sending: Self.v2Fields)) }
+        XCTAssertLessThan(a.graph.poolAvailable, a.graph.poolCapacity)
+        try a.registry.unbind("f", "a")
+        try a.registry.unbind("a", "wire")
+        try a.registry.remove("a")
+        a.graph.run()
+        XCTAssertEqual(a.graph.poolAvailable, a.graph.poolCapacity)
+        XCTAssertEqual(a.drops(.unknownIDP), 3)
+        let c = a.graph.counters
+        XCTAssertEqual(c.received + c.created, c.ended + c.delivered + c.totalDrops)
+    }
+
+    func testLedgerHoldsThroughResolution() throws {
+        let a = try nodeA()
+        for _ in 0..<4 { try a.send([7], FLIPMetadata(sending: Self.v2Fields)) }
+        try a.receive(hexBytes(Self.v12))
+        let c = a.graph.counters
+        XCTAssertEqual(c.received + c.created, c.ended + c.delivered + c.totalDrops)
+        XCTAssertEqual(c.delivered, 5, "the request and four packets reached the link")
+    }
+}

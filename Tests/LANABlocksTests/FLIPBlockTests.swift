@@ -1,0 +1,214 @@
+import LANABlocks
+import LANACore
+import LANAPosix
+import LANATestSupport
+import XCTest
+
+/// The `flip` block in a graph (app / flip / arp / link), against the
+/// vectors of docs/flip.md: what it delivers, forwards, refuses and sends.
+final class FLIPBlockTests: XCTestCase {
+    static let macA = MACAddress(rawValue: 0x0200_0000_0001)
+    static let macB = MACAddress(rawValue: 0x0200_0000_0002)
+    static let macC = MACAddress(rawValue: 0x0200_0000_0003)
+    static let objectA = FLIPAddress(Array(1...16))!
+    static let objectB = FLIPAddress(Array(17...32))!
+
+    static let v1 = "0200000000020200000000012020006869"
+    static let v2 = "020000000002020000000001202094580a00000200000a000001001513bd68656c6c6f"
+    static let v3 = "0200000000020200000000012020be78051112131415161718191a1b1c1d1e1f200000400102030405060708090a0b0c0d0e0f10002d59ae6f626a"
+    static let v4 = "0200000000020200000000012020b7bc60000a00000288b502deadbeefabcd0018cfc9000078"
+    static let v4f = "0200000000030200000000022020b7bc60000a00000288b501deadbeefabcd0018d0c9000078"
+    static let v5 = "ffffffffffff02000000000120206a"
+    static let v6 = "ffffffffffff0200000000012020d234"
+    static let v14 = "020000000002020000000001202094580a00000200000a000001001513bd68656c6c6f00000000000000000000000000000000000000000000000000"
+
+    func nodeB(_ options: [String] = [], arp: [String] = []) throws -> FLIPTestNode {
+        try FLIPTestNode(mac: Self.macB, flipAddresses: "10.0.0.2,0x1112131415161718191a1b1c1d1e1f20", options: options, arpOptions: arp)
+    }
+
+    func padded(_ hex: String, to length: Int = 60) -> [UInt8] {
+        let b = hexBytes(hex)
+        return b + [UInt8](repeating: 0, count: max(0, length - b.count))
+    }
+
+    // MARK: Receive
+
+    func testDeliversV1PaddedWithPaddingAsPayload() throws {
+        let b = try nodeB()
+        try b.receive(padded(Self.v1))
+        let d = try XCTUnwrap(b.app.deliveries.first)
+        XCTAssertEqual(d.payload, Array("hi".utf8) + [UInt8](repeating: 0, count: 43))
+        XCTAssertEqual(d.fields, FLIPFields())
+        XCTAssertEqual(d.linkSource, Self.macA)
+    }
+
+    func testDeliversV2AndV14WithTheirFields() throws {
+        let b = try nodeB()
+        try b.receive(hexBytes(Self.v2))
+        try b.receive(hexBytes(Self.v14))
+        XCTAssertEqual(b.app.deliveries.count, 2)
+        for d in b.app.deliveries {
+            XCTAssertEqual(d.payload, Array("hello".utf8))
+            XCTAssertEqual(d.fields.destination, .ipv4(10, 0, 0, 2))
+            XCTAssertEqual(d.fields.source, .ipv4(10, 0, 0, 1))
+            XCTAssertEqual(d.fields.type, 0)
+            XCTAssertTrue(d.fields.hasChecksum)
+        }
+    }
+
+    func testDeliversV3ToObjectID() throws {
+        let b = try nodeB()
+        try b.receive(hexBytes(Self.v3))
+        let d = try XCTUnwrap(b.app.deliveries.first)
+        XCTAssertEqual(d.payload, Array("obj".utf8))
+        XCTAssertEqual(d.fields.destination, Self.objectB)
+        XCTAssertEqual(d.fields.source, Self.objectA)
+        XCTAssertEqual(d.fields.priority, 5)
+        XCTAssertEqual(d.fields.ttl, 64)
+    }
+
+    func testTypePortTakesItsTypeAndUpTakesTheRest() throws {
+        let b = try nodeB()
+        _ = try b.registry.add("typed", type: "capture")
+        try b.registry.bind("typed", "f", port: "up.type.0x88b5")
+        try b.receive(hexBytes(Self.v4))  // Type 0x88b5
+        try b.receive(hexBytes(Self.v2))  // Type 0
+        XCTAssertEqual(b.graph.captured("typed").map(\.bytes), [Array("x".utf8)])
+        XCTAssertEqual(b.app.deliveries.map(\.payload), [Array("hello".utf8)])
+        XCTAssertThrowsError(try b.registry.bind("typed", "f", port: "up.type.0x1ffff"))
+    }
+
+    func testESPsGoUpWithValueAndWidth() throws {
+        let b = try nodeB()
+        try b.receive(hexBytes(Self.v5))
+        try b.receive(padded(Self.v6))
+        XCTAssertEqual(b.app.deliveries.map(\.esp), [FLIPESP(value: 42, width: 6), FLIPESP(value: 0x1234, width: 14)])
+        XCTAssertEqual(b.app.deliveries.map(\.payload), [[], []])
+    }
+
+    func testNotLocalIsNoRouteUnlessForwarding() throws {
+        let b = try FLIPTestNode(mac: Self.macB, flipAddresses: "10.0.0.9")
+        try b.receive(hexBytes(Self.v2))
+        XCTAssertEqual(b.drops(.noRoute), 1)
+        XCTAssertTrue(b.app.deliveries.isEmpty)
+        XCTAssertEqual(b.graph.poolAvailable, b.graph.poolCapacity)
+    }
+
+    func testForwardsV4IntoV4FAndDropsV4FAtTTL1() throws {
+        let b = try FLIPTestNode(mac: Self.macB, flipAddresses: "10.0.0.9", options: ["forward=on"],
+                                 arpOptions: ["static=10.0.0.2@02:00:00:00:00:03"])
+        try b.receive(hexBytes(Self.v4))
+        XCTAssertEqual(b.wire.frames, [hexBytes(Self.v4f)])
+        XCTAssertTrue(b.app.deliveries.isEmpty)
+        XCTAssertEqual(b.graph.poolAvailable, b.graph.poolCapacity)
+        // At the next hop, another forwarder drops it: TTL 1.
+        let c = try FLIPTestNode(mac: Self.macC, flipAddresses: "10.0.0.9", options: ["forward=on"],
+                                 arpOptions: ["static=10.0.0.2@02:00:00:00:00:04"])
+        try c.receive(hexBytes(Self.v4f))
+        XCTAssertEqual(c.drops(.ttlExpired), 1)
+        XCTAssertTrue(c.wire.frames.isEmpty)
+        XCTAssertTrue(try c.registry.show("f").details.joined().contains("ttl-expired=1"))
+    }
+
+    func testForwardingTrimsLinkPadding() throws {
+        let b = try FLIPTestNode(mac: Self.macB, flipAddresses: "10.0.0.9", options: ["forward=on"],
+                                 arpOptions: ["static=10.0.0.2@02:00:00:00:00:03"])
+        try b.receive(padded(Self.v4, to: 64))
+        XCTAssertEqual(b.wire.frames, [hexBytes(Self.v4f)])
+    }
+
+    func testNegativeVectorsAreDroppedWithTheirReason() throws {
+        let b = try nodeB()
+        let cases: [(String, DropReason)] = [
+            ("80808000", .malformed), ("808001", .malformed),
+            ("94580a00000200000a000001001513bd68656c6c6e", .checksum), ("800168", .malformed),
+            ("20106869", .malformed), ("94580a00000200000a000001003013bd68656c6c6f", .malformed),
+            ("c060", .malformed),  // truncated... no: a 14-bit ESP is 2 bytes; see below
+        ]
+        for (body, _) in cases.dropLast() { try b.receive(hexBytes("020000000002020000000001" + "2020" + body)) }
+        XCTAssertEqual(b.drops(.checksum), 1)
+        XCTAssertEqual(b.drops(.malformed), 5)
+        XCTAssertTrue(b.app.deliveries.isEmpty)
+        // A 14-bit ESP cut to one byte, and a fragment that is not the whole packet.
+        try b.receive(hexBytes("020000000002020000000001" + "2020" + "c1"))
+        try b.receive(hexBytes("020000000002020000000001" + "2020" + "808040" + "0008" + "78"))
+        XCTAssertEqual(b.drops(.malformed), 6)
+        XCTAssertEqual(b.drops(.fragment), 1)
+        let show = try b.registry.show("f").details.joined(separator: "\n")
+        XCTAssertTrue(show.contains("malformed=6") && show.contains("checksum=1") && show.contains("fragment=1"), show)
+        XCTAssertEqual(b.graph.poolAvailable, b.graph.poolCapacity)
+    }
+
+    // MARK: Send
+
+    func nodeA(_ arp: [String] = ["static=10.0.0.2@02:00:00:00:00:02,0x1112131415161718191a1b1c1d1e1f20@02:00:00:00:00:02"]) throws -> FLIPTestNode {
+        try FLIPTestNode(mac: Self.macA, flipAddresses: "10.0.0.1,0x0102030405060708090a0b0c0d0e0f10", arpOptions: arp)
+    }
+
+    func testSendsV2V3V4ByteForByte() throws {
+        let a = try nodeA()
+        try a.send(Array("hello".utf8), FLIPMetadata(sending: FLIPFields(
+            destination: .ipv4(10, 0, 0, 2), type: 0, source: .ipv4(10, 0, 0, 1), hasLength: true, hasChecksum: true)))
+        try a.send(Array("obj".utf8), FLIPMetadata(sending: FLIPFields(
+            priority: 5, destination: Self.objectB, type: 0, ttl: 64, source: Self.objectA, hasLength: true, hasChecksum: true)))
+        try a.send(Array("x".utf8), FLIPMetadata(sending: FLIPFields(
+            priority: 0, destination: .ipv4(10, 0, 0, 2), type: 0x88b5, ttl: 2, flow: 0xdead_beef, source: FLIPAddress([0xab, 0xcd])!,
+            hasLength: true, hasChecksum: true, fragmentOffset: 0, dontFragment: true, lastFragment: true)))
+        XCTAssertEqual(a.wire.frames, [hexBytes(Self.v2), hexBytes(Self.v3), hexBytes(Self.v4)])
+    }
+
+    func testSendsESPsToBroadcast() throws {
+        let a = try nodeA()
+        try a.send([], FLIPMetadata(sendingESP: FLIPESP(value: 42, width: 6)))
+        try a.send([], FLIPMetadata(sendingESP: FLIPESP(value: 0x1234, width: 14)))
+        XCTAssertEqual(a.wire.frames, [hexBytes(Self.v5), hexBytes(Self.v6)])
+    }
+
+    func testSendWithoutMetadataOrTooLongIsRefused() throws {
+        let a = try nodeA()
+        try a.graph.send(Array("raw".utf8), to: "f", direction: .egress)
+        a.graph.run()
+        try a.send([UInt8](repeating: 1, count: 1495), FLIPMetadata(sending: FLIPFields(destination: .ipv4(10, 0, 0, 2), hasChecksum: true)))
+        XCTAssertTrue(a.wire.frames.isEmpty)
+        XCTAssertEqual(a.drops(.oversize), 1)
+        XCTAssertEqual(a.graph.poolAvailable, a.graph.poolCapacity)
+        XCTAssertTrue(try a.registry.show("f").details.joined().contains("send-refused=2"))
+    }
+
+    func testEchoAnswersToTheSourceAndNeverAnswersItsReplyType() throws {
+        let b = try nodeB(arp: ["static=10.0.0.1@02:00:00:00:00:01"])
+        _ = try b.registry.add("e", type: "echo")
+        try b.registry.bind("e", "f", port: "up.type.0x88b5")
+        // Type 0x88b5 from 10.0.0.1 to 10.0.0.2, TTL 7, checksum.
+        let request = FLIPFields(destination: .ipv4(10, 0, 0, 2), type: 0x88b5, ttl: 7, source: .ipv4(10, 0, 0, 1),
+                                 hasLength: true, hasChecksum: true)
+        try b.receive(frame(request, payload: Array("ping".utf8), from: Self.macA, to: Self.macB))
+        let reply = try XCTUnwrap(b.wire.frames.first)
+        XCTAssertEqual(Array(reply[0..<12]), Self.macA.bytesForTest + Self.macB.bytesForTest)
+        let parsed = Array(reply[14...]).withUnsafeBytes { FLIPHeader.parse($0) }
+        guard case .packet(let h) = parsed else { return XCTFail("\(parsed)") }
+        XCTAssertEqual(h.fields.destination, .ipv4(10, 0, 0, 1))
+        XCTAssertEqual(h.fields.source, .ipv4(10, 0, 0, 2))
+        XCTAssertEqual(h.fields.type, 0x88b6)
+        XCTAssertEqual(h.fields.ttl, 64)
+        XCTAssertEqual(Array(reply[(14 + h.headerLength)...]), Array("ping".utf8))
+        // Its own reply Type is not answered.
+        try b.registry.unbind("e", "f")
+        try b.registry.bind("e", "f", port: "up.type.0x88b6")
+        var again = request
+        again.type = 0x88b6
+        try b.receive(frame(again, payload: [1], from: Self.macA, to: Self.macB))
+        XCTAssertEqual(b.wire.frames.count, 1)
+        XCTAssertEqual(b.graph.poolAvailable, b.graph.poolCapacity)
+    }
+
+    func frame(_ fields: FLIPFields, payload: [UInt8], from: MACAddress, to: MACAddress) -> [UInt8] {
+        var body = [UInt8](repeating: 0, count: fields.headerLength) + payload
+        _ = body.withUnsafeMutableBytes { try! fields.write(into: $0, payloadLength: payload.count) }
+        return to.bytesForTest + from.bytesForTest + [0x20, 0x20] + body
+    }
+}
+
+extension MACAddress {
+    var bytesForTest: [UInt8] { bytes }
+}
