@@ -2,10 +2,11 @@
 # The FLIP demo: installs what is missing, builds, and puts four network
 # namespaces on one bridge: two FLIP nodes (x, y) and a forwarder (f), each
 # a lanad with eth ← arp ← flip, and a plain Linux host (h). h resolves x
-# with arping (RFC 826), then sends FLIP frames: through f to y (f resolves
-# y with ARP-over-FLIP and forwards with TTL − 1), to x's echo block (which
-# answers to y), and with TTL 1 (dropped at f). Prints the counters and
-# the ARP tables, then removes everything it created. Needs root.
+# with arping (RFC 826), then sends FLIP frames: through f to y's object id
+# (f resolves it with ARP-over-FLIP and forwards with TTL − 1), to x's echo
+# block from y's object id (x resolves it and answers), and with TTL 1
+# (dropped at f). Prints the counters and the ARP tables, then removes
+# everything it created. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,11 +45,12 @@ packets() { cut -d' ' -f1 "$run/$1/fblock/$2" 2>/dev/null || echo 0; }
 at_least() { [ "$(packets "$1" "$2")" -ge "$3" ]; }
 
 # One segment: a bridge in a namespace of its own, one veth per host. IPv6
-# off, so every frame is one of the demo's; every MAC is a static entry of
-# the bridge, so unicast frames reach their addressee alone.
+# and the bridge's multicast snooping off, so every frame is one of the
+# demo's; every MAC is a static entry of the bridge, so unicast frames
+# reach their addressee alone.
 ip netns add "$ns_sw"
 ip netns exec "$ns_sw" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-ip -n "$ns_sw" link add br0 type bridge
+ip -n "$ns_sw" link add br0 type bridge mcast_snooping 0
 ip -n "$ns_sw" link set br0 up
 for n in "${nodes[@]}" h; do
     ip netns add "${ns[$n]}"
@@ -73,8 +75,10 @@ for n in "${nodes[@]}"; do
     [ -S "$run/$n/control" ] || { cat "$run/lanad-$n.log"; exit 1; }
 done
 
-echo "== three FLIP nodes: x (10.0.0.10, 0x000a), forwarder f (10.0.0.1, 0x0001), y (10.0.0.20, 0x0014)"
-declare -A addresses=([x]=10.0.0.10,0x000a [f]=10.0.0.1,0x0001 [y]=10.0.0.20,0x0014)
+# Object ids: the vectors' A and B (docs/flip.md §9).
+obj_x=0102030405060708090a0b0c0d0e0f10; obj_y=1112131415161718191a1b1c1d1e1f20
+echo "== three FLIP nodes: x (10.0.0.10, object id $obj_x), forwarder f (10.0.0.1), y (10.0.0.20, object id $obj_y)"
+declare -A addresses=([x]=10.0.0.10,$obj_x [f]=10.0.0.1 [y]=10.0.0.20,$obj_y)
 for n in "${nodes[@]}"; do
     vlink "$n" ethernet hook eth0
     fbctl "$n" add a arp
@@ -94,21 +98,21 @@ say "[h] " "arping -c 3 -I eth0 10.0.0.10"
 in_ns h arping -c 3 -I eth0 10.0.0.10 || true
 say "[h] " "ip neigh"; in_ns h ip neigh
 
-echo; echo "== h sends 5 FLIP frames to y (0x0014) through f, TTL 8"
-say "[h] " "lana-send.py eth0 5 --kind flip --to ${mac[f]} --dst 0x0014 --src 0x0063 --type 0x88b5 --ttl 8"
-in_ns h python3 Scripts/lana-send.py eth0 5 --kind flip --to "${mac[f]}" --dst 0x0014 --src 0x0063 --type 0x88b5 --ttl 8
+echo; echo "== h sends 5 FLIP frames to y's object id through f, TTL 8"
+say "[h] " "lana-send.py eth0 5 --kind flip --to ${mac[f]} --dst $obj_y --src 0x0063 --type 0x88b5 --ttl 8"
+in_ns h python3 Scripts/lana-send.py eth0 5 --kind flip --to "${mac[f]}" --dst $obj_y --src 0x0063 --type 0x88b5 --ttl 8
 wait_for at_least y up 5
 show y fblock/up
 
-echo; echo "== h sends 5 FLIP frames to x (0x000a) from y's address: x's echo answers to y"
-say "[h] " "lana-send.py eth0 5 --kind flip --to ${mac[x]} --dst 0x000a --src 0x0014 --type 0x88b5 --ttl 64 --first 5"
-in_ns h python3 Scripts/lana-send.py eth0 5 --kind flip --to "${mac[x]}" --dst 0x000a --src 0x0014 --type 0x88b5 --ttl 64 --first 5
+echo; echo "== h sends 5 FLIP frames to x's object id from y's: x's echo answers to y"
+say "[h] " "lana-send.py eth0 5 --kind flip --to ${mac[x]} --dst $obj_x --src $obj_y --type 0x88b5 --ttl 64 --first 5"
+in_ns h python3 Scripts/lana-send.py eth0 5 --kind flip --to "${mac[x]}" --dst $obj_x --src $obj_y --type 0x88b5 --ttl 64 --first 5
 wait_for at_least y up 10
 show y fblock/up
 
 echo; echo "== h sends 3 frames with TTL 1 through f: dropped there as ttl-expired"
-say "[h] " "lana-send.py eth0 3 --kind flip --to ${mac[f]} --dst 0x0014 --src 0x0063 --type 0x88b5 --ttl 1 --first 10"
-in_ns h python3 Scripts/lana-send.py eth0 3 --kind flip --to "${mac[f]}" --dst 0x0014 --src 0x0063 --type 0x88b5 --ttl 1 --first 10
+say "[h] " "lana-send.py eth0 3 --kind flip --to ${mac[f]} --dst $obj_y --src 0x0063 --type 0x88b5 --ttl 1 --first 10"
+in_ns h python3 Scripts/lana-send.py eth0 3 --kind flip --to "${mac[f]}" --dst $obj_y --src 0x0063 --type 0x88b5 --ttl 1 --first 10
 wait_for grep -q '^ttl-expired 3$' "$run/f/drops"
 
 echo; echo "== counters and ARP tables (<address> <mac> <learned|static|incomplete> <packets queued>)"

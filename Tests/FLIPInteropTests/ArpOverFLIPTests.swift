@@ -11,11 +11,48 @@ import XCTest
 /// (Linux, injects frames into x). x's echo answers to Y's addresses, and
 /// x forwards to Y's IPv4 address; x must resolve each of them first, and
 /// y's `arp` answers. tcpdump on y's link sees every request and answer.
+/// One test per address size, each on a fresh segment.
 final class ArpOverFLIPTests: FLIPInteropTestCase, @unchecked Sendable {
     static let objectX = "0102030405060708090a0b0c0d0e0f10"
     static let objectY = "1112131415161718191a1b1c1d1e1f20"
 
-    func testTwoNodesResolveEachOtherWithArpOverFLIP() throws {
+    /// What one exchange sends and expects: i sends 10 frames to x for
+    /// `destination` from `source`; x answers (echo) or forwards to an
+    /// address of y, which x resolves with `request` and y answers with
+    /// `reply` (ARP bodies in hex, docs/flip.md §8.2).
+    struct Exchange {
+        var destination: String
+        var source: String
+        var echo: Bool
+        var request: String
+        var reply: String
+        /// The entry x learns (y's address) and the one y learns (x's).
+        var xLearns: String
+        var yLearns: String
+    }
+
+    func testTwoByteAddresses() throws {
+        try exchange(Exchange(destination: "0x000a", source: "0x0014", echo: true,
+                              request: "8826" + "0014" + "000a", reply: "8825" + "000a" + "0014",
+                              xLearns: "0x0014", yLearns: "0x000a"))
+    }
+
+    func testObjectIds() throws {
+        try exchange(Exchange(destination: Self.objectX, source: Self.objectY, echo: true,
+                              request: "9866" + Self.objectY + Self.objectX, reply: "9865" + Self.objectX + Self.objectY,
+                              xLearns: Self.objectY, yLearns: Self.objectX))
+    }
+
+    /// IPv4 with ipv4-encoding=flip: x forwards to 10.0.0.20. (An IPv4
+    /// packet for x's echo would not do: x learns a 4-byte Source from the
+    /// frame itself, docs/flip.md §8.5 b, and would resolve nothing.)
+    func testIPv4WithTheFLIPEncoding() throws {
+        try exchange(Exchange(destination: "10.0.0.20", source: "0x00ee", echo: false,
+                              request: "9046" + "0a000014" + "0a00000a", reply: "9045" + "0a00000a" + "0a000014",
+                              xLearns: "10.0.0.20", yLearns: "10.0.0.10"))
+    }
+
+    func exchange(_ e: Exchange, file: StaticString = #filePath, line: UInt = #line) throws {
         let lan = try makeLAN([("x", "02:00:00:00:00:10"), ("y", "02:00:00:00:00:20"), ("i", "02:00:00:00:00:30")])
         let x = lan["x"], y = lan["y"], i = lan["i"]
         let capture = work + "/y.pcap"
@@ -23,65 +60,53 @@ final class ArpOverFLIPTests: FLIPInteropTestCase, @unchecked Sendable {
         let lanadX = try startNode(on: x, addresses: "10.0.0.10,0x000a,\(Self.objectX)", forward: true,
                                    ipv4Encoding: "flip", echo: true)
         let lanadY = try startNode(on: y, addresses: "10.0.0.20,0x0014,\(Self.objectY)")
-        let counted = { lanadY.counter("up")?.packets ?? 0 }
+        let counted = { lanadY.counted("up") ?? 0 }
 
-        // 2-byte: i → x's echo, which answers to 0x0014.
-        let twoByte = try sendFLIP(from: i, to: x.mac, count: 10, destination: "0x000a", source: "0x0014", ttl: 64, first: 0)
-        XCTAssertTrue(waitUntil(within: 5) { counted() >= 10 }, "y counted \(counted()) of 10\n" + diagnostics(lanadX, lanadY))
-        // Object ids: the same, 16 bytes.
-        let objects = try sendFLIP(from: i, to: x.mac, count: 10, destination: Self.objectX, source: Self.objectY,
-                                   ttl: 64, first: 100)
-        XCTAssertTrue(waitUntil(within: 5) { counted() >= 20 }, "y counted \(counted()) of 20\n" + diagnostics(lanadX, lanadY))
-        // IPv4 with ipv4-encoding=flip: x forwards to 10.0.0.20. (An IPv4
-        // packet for x's echo would not do: x learns a 4-byte Source from
-        // the frame itself, docs/flip.md §8.5 b, and would resolve nothing.)
-        let forwarded = try sendFLIP(from: i, to: x.mac, count: 10, destination: "10.0.0.20", source: "0x00ee",
-                                     ttl: 64, first: 200)
-        XCTAssertTrue(waitUntil(within: 5) { counted() >= 30 }, "y counted \(counted()) of 30\n" + diagnostics(lanadX, lanadY))
+        // Ten frames, all sent before the answer can be there: x queues
+        // them (at most 16 per address, docs/flip.md §8.6) and sends them
+        // once y has answered.
+        let sent = try sendFLIP(from: i, to: x.mac, count: 10, destination: e.destination, source: e.source, ttl: 64, first: 0)
+        XCTAssertTrue(waitUntil(within: 5, interval: 0.05) { counted() >= 10 },
+                      "y counted \(counted()) of 10\n" + diagnostics(lanadX, lanadY), file: file, line: line)
         let fromX = { [self] in frames(in: capture).filter { WireFrame.sourceMAC($0) == x.macBytes && WireFrame.etherType($0) == 0x2020 } }
-        XCTAssertTrue(waitUntil(within: 5) { fromX().count >= 30 }, "\(fromX().count) FLIP frames from x on y's link")
+        XCTAssertTrue(waitUntil(within: 2) { fromX().count >= 10 }, "\(fromX().count) FLIP frames from x on y's link",
+                      file: file, line: line)
         stopCapture(tcpdump)
 
-        // On the wire: one ARP-over-FLIP request per address from x (no
-        // retransmission, no RFC 826 at all), one answer each from y.
+        // On the wire: one request from x (no retransmission, no RFC 826),
+        // one answer from y.
         let captured = frames(in: capture)
         let arp = captured.filter { WireFrame.etherType($0) == WireFrame.arpEtherType }
-        XCTAssertEqual(arp.filter { Array(WireFrame.body($0).prefix(2)) == [0, 1] }.map(hexString), [], "RFC 826 frames")
-        let yX = "0a000014" + "0a00000a"
-        assertArp(arp.filter { WireFrame.sourceMAC($0) == x.macBytes }, to: WireFrame.broadcastMAC, bodies: [
-            "8826" + "0014" + "000a",
-            "9866" + Self.objectY + Self.objectX,
-            "9046" + yX,
-        ])
-        assertArp(arp.filter { WireFrame.sourceMAC($0) == y.macBytes }, to: x.macBytes, bodies: [
-            "8825" + "000a" + "0014",
-            "9865" + Self.objectX + Self.objectY,
-            "9045" + "0a00000a" + "0a000014",
-        ])
+        XCTAssertEqual(arp.filter { Array(WireFrame.body($0).prefix(2)) == [0, 1] }.map(hexString), [], "RFC 826 frames",
+                       file: file, line: line)
+        assertArp(arp.filter { WireFrame.sourceMAC($0) == x.macBytes }, to: WireFrame.broadcastMAC, bodies: [e.request],
+                  file: file, line: line)
+        assertArp(arp.filter { WireFrame.sourceMAC($0) == y.macBytes }, to: x.macBytes, bodies: [e.reply], file: file, line: line)
 
-        // The data: echoes turned around, forwarded frames with TTL − 1.
+        // The data: echoes turned around, or forwarded with TTL − 1.
         let data = captured.filter { WireFrame.sourceMAC($0) == x.macBytes && WireFrame.etherType($0) == 0x2020 }
-        XCTAssertEqual(data.count, 30)
-        let echoes = data.filter { FLIPPacket(body: WireFrame.body($0))?.destination.count != 4 }
-        assertEchoes(echoes, of: twoByte + objects, to: y.macBytes)
-        assertForwarded(data.filter { FLIPPacket(body: WireFrame.body($0))?.destination.count == 4 }, sent: forwarded,
-                        nextHop: y.macBytes)
+        XCTAssertEqual(data.count, 10, file: file, line: line)
+        if e.echo {
+            assertEchoes(data, of: sent, to: y.macBytes, file: file, line: line)
+        } else {
+            assertForwarded(data, sent: sent, nextHop: y.macBytes, file: file, line: line)
+        }
 
         // Exact counts on both sides.
-        XCTAssertEqual(counted(), 30)
+        XCTAssertEqual(counted(), 10, file: file, line: line)
         let showX = lanadX.show("f"), showY = lanadY.show("f")
-        XCTAssertEqual(lanadX.engineTotal(inShow: showX, "delivered"), 20, "x: fbctl show f:\n\(showX)")
-        XCTAssertEqual(lanadX.engineTotal(inShow: showX, "forwarded"), 10, "x: fbctl show f:\n\(showX)")
-        XCTAssertEqual(lanadX.engineTotal(inShow: showX, "sent"), 20, "x: fbctl show f:\n\(showX)")
-        XCTAssertEqual(lanadY.engineTotal(inShow: showY, "delivered"), 30, "y: fbctl show f:\n\(showY)")
-        XCTAssertEqual(lanadY.engineTotal(inShow: showY, "forwarded") ?? 0, 0, "y: fbctl show f:\n\(showY)")
+        XCTAssertEqual(lanadX.engineTotal(inShow: showX, "delivered"), e.echo ? 10 : 0, "x: fbctl show f:\n\(showX)", file: file, line: line)
+        XCTAssertEqual(lanadX.engineTotal(inShow: showX, "forwarded"), e.echo ? 0 : 10, "x: fbctl show f:\n\(showX)", file: file, line: line)
+        XCTAssertEqual(lanadX.engineTotal(inShow: showX, "sent"), e.echo ? 10 : 0, "x: fbctl show f:\n\(showX)", file: file, line: line)
+        XCTAssertEqual(lanadY.engineTotal(inShow: showY, "delivered"), 10, "y: fbctl show f:\n\(showY)", file: file, line: line)
+        XCTAssertEqual(lanadY.engineTotal(inShow: showY, "forwarded"), 0, "y: fbctl show f:\n\(showY)", file: file, line: line)
 
-        // Each side learned the other's three addresses, at the other's MAC:
-        // x from the answers, y from the requests (their target was local).
-        lanadX.assertArpTable([ArpEntry("0x0014", y.mac), ArpEntry(Self.objectY, y.mac), ArpEntry("10.0.0.20", y.mac)])
-        lanadY.assertArpTable([ArpEntry("0x000a", x.mac), ArpEntry(Self.objectX, x.mac), ArpEntry("10.0.0.10", x.mac)])
-        XCTAssertEqual(lanadX.nonzeroDrops(), [:], "x drops")
-        XCTAssertEqual(lanadY.nonzeroDrops(), [:], "y drops")
+        // Each side learned the other, at the other's MAC: x from the
+        // answer, y from the request (its target was local).
+        lanadX.assertArpTable([ArpEntry(e.xLearns, y.mac)], file: file, line: line)
+        lanadY.assertArpTable([ArpEntry(e.yLearns, x.mac)], file: file, line: line)
+        XCTAssertEqual(lanadX.nonzeroDrops(), [:], "x drops", file: file, line: line)
+        XCTAssertEqual(lanadY.nonzeroDrops(), [:], "y drops", file: file, line: line)
     }
 
     func diagnostics(_ nodes: Lanad...) -> String {

@@ -7,8 +7,9 @@ import LANATestSupport
 /// (a veth with the MAC the test chose) is plugged into it.
 ///
 /// Like ``VethNamespaces``, IPv6 is off everywhere before any link comes
-/// up, so the kernels send nothing of their own: every frame on the
-/// segment is one a test, a `lanad` or a Linux host answering them sent.
+/// up, and the bridge snoops no multicast, so the kernels send nothing of
+/// their own: every frame on the segment is one a test, a `lanad` or a
+/// Linux host answering them sent.
 /// Every host's MAC is a static entry of the bridge's forwarding table, so
 /// a unicast frame reaches its addressee alone from the first frame on
 /// (a learning bridge floods until it has seen the addressee send, and
@@ -39,7 +40,9 @@ final class BridgedLAN: @unchecked Sendable {
         switchNamespace = "lanaflip-\(tag)-sw"
         do {
             try addNamespace(switchNamespace)
-            try Self.ip("-n", switchNamespace, "link", "add", "br0", "type", "bridge")
+            // Without multicast snooping the bridge joins no group, so it
+            // sends no IGMP report of its own.
+            try Self.ip("-n", switchNamespace, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")
             try Self.sysctl(switchNamespace, "net.ipv6.conf.br0.disable_ipv6=1")
             try Self.ip("-n", switchNamespace, "link", "set", "br0", "up")
             for (index, (name, mac)) in specification.enumerated() {

@@ -217,6 +217,12 @@ extension Lanad {
         return total
     }
 
+    /// Packets a counter block counted going up, from `fbctl show` (the
+    /// synchronous truth; its status file follows within 200 ms).
+    func counted(_ block: String) -> UInt64? {
+        showValue((try? fbctl("show", block))?.stdout ?? "", line: "ingress", key: "packets")
+    }
+
     /// The reasons of the `drops` file with a count above zero.
     func nonzeroDrops() -> [String: UInt64] {
         drops().filter { $0.value > 0 }
