@@ -72,7 +72,11 @@
 #   --no-build), --no-build (use the existing release binaries), --run-base DIR
 #   (where lanad's run directories go, default /dev/shm),
 #   --skip-rx, --skip-idle, --skip-reconfig, --keep (keep the work directory),
-#   --callgrind N (also count instructions, see below).
+#   --callgrind N (also count instructions, see below),
+#   --flip (FLIP frames instead of 0x88B5 ones, docs/flip.md: the generator
+#   sends FLIP data packets to 10.0.0.2 from 16 sources, and the chains are
+#   k = 0, eth → counter, and k = 2, eth → arp → flip → counter, with flip's
+#   address 10.0.0.2: the protocol path against the bare receive path).
 #
 # Instruction counts (--callgrind N, needs valgrind): CPU times on a shared,
 # loaded machine move by ±50 % between runs; instruction counts do not.
@@ -105,6 +109,9 @@ do_idle=1
 do_reconfig=1
 keep=0
 callgrind_frames=0
+chains="0 1 10"
+gen_flags=()
+flip=0
 scratch=${LANA_SCRATCH_PATH:-.build}
 run_base=/dev/shm
 bin_dir=${LANA_BIN_DIR:-}
@@ -127,6 +134,7 @@ while [[ $# -gt 0 ]]; do
         --skip-reconfig) do_reconfig=0; shift ;;
         --keep) keep=1; shift ;;
         --callgrind) callgrind_frames=$2; shift 2 ;;
+        --flip) flip=1; chains="0 2"; gen_flags=(-F); shift ;;
         -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
         *) echo "bench-rx: unknown option $1 (see --help)" >&2; exit 64 ;;
     esac
@@ -314,11 +322,17 @@ apply_lines() {
     rm -f "$f"
 }
 
-# The chain rx0 → d1 → … → dk → c.
+# The chain rx0 → d1 → … → dk → c; with --flip and k = 2, rx0 → a (arp)
+# → f (flip) → c.
 chain_lines() {
     local k=$1 lower=rx0 i
     echo "vlink ethernet hook rx0"
     echo "fbctl add c counter"
+    if [[ $flip -eq 1 && $k -eq 2 ]]; then
+        printf '%s\n' "fbctl add a arp" "fbctl add f flip" "fbctl set f address=10.0.0.2" \
+            "fbctl bind a rx0" "fbctl bind f a" "fbctl bind c f"
+        return
+    fi
     for (( i = 1; i <= k; i++ )); do echo "fbctl add d$i dummy"; done
     for (( i = 1; i <= k; i++ )); do echo "fbctl bind d$i $lower"; lower=d$i; done
     echo "fbctl bind c $lower"
@@ -362,7 +376,7 @@ measure() {
 
     local gen_seconds
     gen_seconds=$(awk -v w="$warmup" -v x="$window" 'BEGIN { print w + x + 0.6 }')
-    ip netns exec "$ns_tx" "$work/bin/tx-ring-gen" -i tx0 -c 0 -r "$gen_rate" -t "$gen_seconds" -f 16 -d "$dst_mac" >"$work/gen.out" &
+    ip netns exec "$ns_tx" "$work/bin/tx-ring-gen" -i tx0 -c 0 -r "$gen_rate" -t "$gen_seconds" -f 16 -d "$dst_mac" "${gen_flags[@]}" >"$work/gen.out" &
     local gen_pid=$!
     pids+=("$gen_pid")
     sleep "$warmup"
@@ -423,15 +437,17 @@ if [[ $do_rx -eq 1 ]]; then
                     # The order rotates from round to round, so that a drift
                     # within a round (the generator, the host) does not
                     # favour one receiver.
-                    order=(c lana0 lana1 lana10)
-                    for (( i = 0; i < 4; i++ )); do
-                        measure "$load" "$r" interleaved "${order[(i + r - 1) % 4]}"
+                    order=(c)
+                    for k in $chains; do order+=("lana$k"); done
+                    for (( i = 0; i < ${#order[@]}; i++ )); do
+                        measure "$load" "$r" interleaved "${order[(i + r - 1) % ${#order[@]}]}"
                     done
                 elif [[ $pairing == simultaneous ]]; then
                     # Which receiver starts first alternates from round to
                     # round: the calibration pairing shows that the order
                     # alone can favour one side by 10-15 % for a while.
-                    for rcv in lana0 lana1 lana10; do
+                    for k in $chains; do
+                        rcv=lana$k
                         if (( r % 2 )); then measure "$load" "$r" simultaneous "$rcv" c
                         else measure "$load" "$r" simultaneous c "$rcv"; fi
                     done
@@ -447,7 +463,7 @@ if [[ $do_rx -eq 1 ]]; then
     # median of the per-round ratios, "paired"). Simultaneous: the median of
     # the per-window ratios, each LANA window against the C receiver that
     # ran in the same window; that is what its goals are judged on.
-    awk '
+    awk -v chains="$chains" '
         function field(name,   i) { for (i = 1; i <= NF; i++) if (index($i, name "=") == 1) return substr($i, length(name) + 2); return "" }
         function median(list,   a, n, i, j, t) {
             n = split(list, a, " ")
@@ -483,10 +499,10 @@ if [[ $do_rx -eq 1 ]]; then
                     load, w, median(cpu[fk]), median(cpu[sk]), median(pc), lo, hi
             }
             split("interleaved simultaneous", pairings, " ")
-            split("0 1 10", ks, " ")
+            nk = split(chains, ks, " ")
             for (li = 1; li <= 2; li++) for (pi = 1; pi <= 2; pi++) {
                 load = loads[li]; pairing = pairings[pi]
-                for (ki = 1; ki <= 3; ki++) {
+                for (ki = 1; ki <= nk; ki++) {
                     k = ks[ki]; lk = load " " pairing " lana" k
                     ck = load " " pairing " " (pairing == "simultaneous" ? "c" k : "c")
                     if (!(lk in recv) || !(ck in recv)) continue
@@ -517,7 +533,7 @@ if [[ $callgrind_frames -gt 0 ]]; then
     command -v valgrind >/dev/null || { echo "bench-rx: --callgrind needs valgrind" >&2; exit 1; }
     # valgrind 3.19 cannot read DWARF 5; the symbol table is enough.
     objcopy --strip-debug "$work/bin/lanad" "$work/bin/lanad-cg"
-    for k in 0 1 10; do
+    for k in $chains; do
         run="$run_base/bench-rx.$$.$RANDOM$RANDOM"
         cg="$work/callgrind.$k"
         mkdir -p "$cg"
@@ -532,7 +548,7 @@ if [[ $callgrind_frames -gt 0 ]]; then
         applied() { fb apply "$cg/apply.conf" >/dev/null 2>&1; }
         wait_for 30 applied || { log "bench-rx: fbctl apply failed under valgrind"; exit 1; }
         callgrind_control -z "$lanad_pid" >/dev/null
-        in_tx "$work/bin/tx-ring-gen" -i tx0 -c 0 -r 20000 -n "$callgrind_frames" -d "$dst_mac" >"$work/gen.out"
+        in_tx "$work/bin/tx-ring-gen" -i tx0 -c 0 -r 20000 -n "$callgrind_frames" -d "$dst_mac" "${gen_flags[@]}" >"$work/gen.out"
         counted() { [[ $(lana_count) -ge $callgrind_frames ]]; }
         wait_for 60 counted || log "bench-rx: lanad counted $(lana_count) of $callgrind_frames frames"
         callgrind_control --dump=window "$lanad_pid" >/dev/null

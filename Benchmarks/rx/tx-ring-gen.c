@@ -16,10 +16,13 @@
 // Frames: destination MAC from -d (default broadcast), source MAC
 // 02:00:00:00:<flow hi>:<flow lo> with the flow cycling over -f flows (so a
 // fanout hash can spread them), EtherType 0x88B5, then a 64-bit sequence
-// number and the 32-bit flow number; the rest is zero.
+// number and the 32-bit flow number; the rest is zero. With -F the frames
+// are FLIP data packets instead (EtherType 0x2020, docs/flip.md): meta
+// `94 50`, destination 10.0.0.2, Type 0x88B5, source 10.1.<flow>, Length =
+// the body; sequence and flow follow the 14-byte FLIP header.
 //
 // Usage: tx-ring-gen -i IFNAME [-c CPU] [-r RATE] [-n COUNT] [-t SECONDS]
-//                    [-s SIZE] [-f FLOWS] [-d DST_MAC] [-b BATCH]
+//                    [-s SIZE] [-f FLOWS] [-d DST_MAC] [-b BATCH] [-F]
 //
 // Build: gcc -O2 -Wall -o tx-ring-gen tx-ring-gen.c
 #define _GNU_SOURCE
@@ -58,7 +61,7 @@ static void die(const char *what) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: tx-ring-gen -i IFNAME [-c CPU] [-r RATE] [-n COUNT] [-t SECONDS] [-s SIZE] [-f FLOWS] [-d DST_MAC] [-b BATCH]\n");
+    fprintf(stderr, "usage: tx-ring-gen -i IFNAME [-c CPU] [-r RATE] [-n COUNT] [-t SECONDS] [-s SIZE] [-f FLOWS] [-d DST_MAC] [-b BATCH] [-F]\n");
     exit(64);
 }
 
@@ -74,9 +77,10 @@ int main(int argc, char **argv) {
     double rate = 0, seconds = 0;
     uint64_t count = 0;
     unsigned size = 64, flows = 1, batch = 64;
+    int flip = 0;
     uint8_t dst[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
     int opt;
-    while ((opt = getopt(argc, argv, "i:c:r:n:t:s:f:d:b:h")) != -1) {
+    while ((opt = getopt(argc, argv, "i:c:r:n:t:s:f:d:b:Fh")) != -1) {
         switch (opt) {
         case 'i': ifname = optarg; break;
         case 'c': cpu = atoi(optarg); break;
@@ -86,6 +90,7 @@ int main(int argc, char **argv) {
         case 's': size = (unsigned)atoi(optarg); break;
         case 'f': flows = (unsigned)atoi(optarg); break;
         case 'b': batch = (unsigned)atoi(optarg); break;
+        case 'F': flip = 1; break;
         case 'd':
             if (sscanf(optarg, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &dst[0], &dst[1], &dst[2], &dst[3], &dst[4], &dst[5]) != 6)
                 usage();
@@ -139,7 +144,17 @@ int main(int argc, char **argv) {
         d[6] = 0x02;
         d[12] = 0x88;
         d[13] = 0xB5;
+        if (flip) {
+            static const uint8_t header[14] = { 0x94, 0x50, 10, 0, 0, 2, 0x88, 0xB5, 10, 1, 0, 0, 0, 0 };
+            d[12] = 0x20;
+            d[13] = 0x20;
+            memcpy(d + 14, header, sizeof header);
+            d[26] = (uint8_t)((size - 14) >> 8);
+            d[27] = (uint8_t)(size - 14);
+        }
     }
+    // Where the sequence and flow numbers go: after the FLIP header.
+    const unsigned at = flip ? 28 : 14;
 
     uint64_t start = now_ns();
     uint64_t deadline = seconds > 0 ? start + (uint64_t)(seconds * 1e9) : UINT64_MAX;
@@ -171,8 +186,12 @@ int main(int argc, char **argv) {
             uint8_t *d = (uint8_t *)h + DATA_OFFSET;
             d[10] = (uint8_t)(flow >> 8);
             d[11] = (uint8_t)flow;
-            memcpy(d + 14, &seq, 8);
-            memcpy(d + 22, &flow, 4);
+            memcpy(d + at, &seq, 8);
+            memcpy(d + at + 8, &flow, 4);
+            if (flip) {
+                d[24] = (uint8_t)(flow >> 8);
+                d[25] = (uint8_t)flow;
+            }
             h->tp_len = size;
             __atomic_store_n(&h->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
             slot = slot + 1 == FRAME_COUNT ? 0 : slot + 1;

@@ -85,7 +85,7 @@ public final class ARPConfiguration: BlockConfiguration, @unchecked Sendable {
     }
 
     /// The Source a request for an address of `kind` carries (docs/flip.md
-    /// §9.2): a local address of the same size, else a 4-byte one, else
+    /// §10.2): a local address of the same size, else a 4-byte one, else
     /// 0.0.0.0 (which peers answer but do not learn).
     @inline(__always)
     func requesterAddress(for kind: FLIPAddress.Kind) -> FLIPAddress {

@@ -102,10 +102,8 @@ public final class BpfConfiguration: BlockConfiguration, @unchecked Sendable {
             }
             return BpfConfiguration(program: program, origin: origin, direction: d, jit: jit)
         case "jit":
-            guard value == "on" || value == "off" else {
-                throw BlockOptionError("jit takes on or off, not '\(value)'")
-            }
-            return BpfConfiguration(program: program, origin: origin, direction: direction, jit: value == "on")
+            return BpfConfiguration(program: program, origin: origin, direction: direction,
+                                    jit: try OnOff.parse(value, option: key))
         default:
             throw BlockOptionError("unknown option \(key)")
         }

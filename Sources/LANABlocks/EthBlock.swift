@@ -16,6 +16,11 @@ public final class EthBlock: FunctionalBlock, LinkBlock, @unchecked Sendable {
     public static let type = BlockType(
         name: "eth",
         summary: "a hooked network interface: frames in at ingress, egress packets transmitted",
+        portFamilies: [
+            .init(prefix: "up.type.", placeholder: "<ethertype>",
+                  help: "received frames of one EtherType (0x0806 or decimal); the others go to up",
+                  key: { FLIPBlock.parseType($0).map(UInt32.init) }),
+        ],
         isDevice: true
     ) { _ in preconditionFailure("eth blocks are made by the ethernet device kind (EthernetDevice), never by the registry") }
 
@@ -52,9 +57,20 @@ public final class EthBlock: FunctionalBlock, LinkBlock, @unchecked Sendable {
     }
 
     public override func process(_ burst: Burst, _ context: BlockContext) {
-        // Frames fresh from the interface: all go up, decided once.
+        let ports = context.ports
+        // Frames fresh from the interface: all go up, decided once — unless
+        // blocks are bound to EtherTypes of their own.
         if burst.uniformDirection == .ingress {
-            burst.forwardAll(context.ports)
+            if !ports.hasMembers {
+                burst.forwardAll(ports)
+                return
+            }
+            var i = 0
+            while i < burst.count {
+                let p = burst[i]
+                p.verdict = Self.upward(p, ports)
+                i &+= 1
+            }
             return
         }
         let engine = context.engine.index
@@ -65,7 +81,7 @@ public final class EthBlock: FunctionalBlock, LinkBlock, @unchecked Sendable {
         while i < burst.count {
             let p = burst[i]
             if p.direction == .ingress {
-                p.verdict = context.ports.verdict(for: .ingress)
+                p.verdict = Self.upward(p, ports)
             } else if canSend, transmitters[engine]._withUnsafeGuaranteedRef({ $0.enqueue(UnsafeRawBufferPointer(p.bytes)) }) {
                 sent &+= 1
                 bytes &+= p.length
@@ -86,6 +102,16 @@ public final class EthBlock: FunctionalBlock, LinkBlock, @unchecked Sendable {
             lana_add_owned_u64(slot + Slot.txBytes.rawValue, UInt64(bytes))
         }
         if failed > 0 { lana_add_owned_u64(slot + Slot.txErrors.rawValue, UInt64(failed)) }
+    }
+
+    /// The upper port for a received frame: its EtherType's, else `up`.
+    @inline(__always)
+    static func upward(_ p: Packet, _ ports: BlockPorts) -> Verdict {
+        if ports.hasMembers, let type = p.loadUInt16(at: 12) {
+            let typed = ports.member(UInt32(type))
+            if !typed.isNone { return .forward(typed) }
+        }
+        return ports.verdict(for: .ingress)
     }
 
     /// Totals over engines: received, transmitted, transmit errors.

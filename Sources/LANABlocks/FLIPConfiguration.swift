@@ -55,8 +55,8 @@ public final class FLIPConfiguration: BlockConfiguration, @unchecked Sendable {
 enum OnOff {
     static func parse(_ value: String, option: String) throws(BlockOptionError) -> Bool {
         switch value {
-        case "on", "1", "yes", "true": return true
-        case "off", "0", "no", "false": return false
+        case "on": return true
+        case "off": return false
         default: throw BlockOptionError("\(option) takes on or off, not '\(value)'")
         }
     }

@@ -43,6 +43,11 @@ public struct BlockPorts: @unchecked Sendable {
         return extras[index]
     }
 
+    /// Whether any member of the type's port families is bound (a block
+    /// can then skip reading the key of each packet).
+    @inlinable
+    public var hasMembers: Bool { memberCount != 0 }
+
     /// The family member bound under `key`, or ``IDP/none``. Members are
     /// sorted by key: a binary search, a few compares for a few members.
     @inlinable

@@ -18,7 +18,8 @@ import Synchronization
 public final class EmbeddedGraph: @unchecked Sendable {
     public let registry: Registry
     public let engines: EngineGroup
-    private let injector = InjectionSource()
+    /// One per engine.
+    private let injectors: [InjectionSource]
 
     public init(types: [BlockType] = [], engineCount: Int = 1, poolCapacity: Int = 1024, backlogCapacity: Int = 256) {
         registry = Registry(engineCount: engineCount)
@@ -26,20 +27,23 @@ public final class EmbeddedGraph: @unchecked Sendable {
         registry.register(CaptureBlock.type)
         engines = EngineGroup(registry: registry, cpus: Array(repeating: nil, count: engineCount),
                               poolCapacity: poolCapacity, backlogCapacity: backlogCapacity)
-        registry.attachSource(injector, engine: 0)
+        injectors = (0..<engineCount).map { _ in InjectionSource() }
+        for (e, injector) in injectors.enumerated() { registry.attachSource(injector, engine: e) }
     }
 
-    /// Queues `frame` to enter the graph at block `name`, going `direction`.
-    public func send(_ frame: [UInt8], to name: String, direction: Direction = .ingress) throws(RegistryError) {
+    /// Queues `frame` to enter the graph at block `name`, going `direction`,
+    /// on engine `engine`.
+    public func send(_ frame: [UInt8], to name: String, direction: Direction = .ingress, engine: Int = 0) throws(RegistryError) {
         guard let idp = registry.idp(of: name) else {
             throw RegistryError(.noSuchFileOrDirectory, "no block named \(name)")
         }
-        injector.queue(frame, entry: idp, direction: direction)
+        injectors[engine].queue(frame, entry: idp, direction: direction)
     }
 
-    /// Drives every queued packet through the graph until none is left.
+    /// Drives every queued packet of engine `engine` through the graph
+    /// until none is left.
     @discardableResult
-    public func run() -> Int { engines.engines[0].runUntilIdle() }
+    public func run(engine: Int = 0) -> Int { engines.engines[engine].runUntilIdle() }
 
     /// Engine counters (received, drops by reason, …).
     public var counters: EngineCounters { engines.stats.total() }
@@ -47,6 +51,10 @@ public final class EmbeddedGraph: @unchecked Sendable {
     /// Free buffers in engine 0's pool (returns to capacity when nothing leaks).
     public var poolAvailable: Int { engines.engines[0].pool.available }
     public var poolCapacity: Int { engines.engines[0].pool.capacity }
+
+    /// Free buffers in every engine's pool, summed.
+    public var allPoolsAvailable: Int { engines.engines.reduce(0) { $0 + $1.pool.available } }
+    public var allPoolsCapacity: Int { engines.engines.reduce(0) { $0 + $1.pool.capacity } }
 
     /// Packets that reached the `capture` block `name`.
     public func captured(_ name: String) -> [CapturedPacket] {

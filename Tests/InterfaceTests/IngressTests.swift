@@ -97,6 +97,23 @@ final class IngressTests: InterfaceTestCase, @unchecked Sendable {
 
     /// A veth link whose inside end is hooked by a new daemon, with a
     /// counter `c` bound on top of its eth block.
+    /// eth's per-EtherType upper ports: a block bound on `up.type.0x88b5`
+    /// gets exactly the frames of that EtherType, `up` all the others.
+    func testEtherTypePortsSplitReceivedFrames() throws {
+        let (link, d) = try counterOnHookedLink()
+        try d.fb("add", "t", "counter")
+        try d.fb("bind", "t", link.inside, "up.type.0x88b5")
+        XCTAssertEqual(try sendFromPeer(link.peer, count: 500, sizes: [60, 200], kind: .custom), 500)
+        XCTAssertEqual(try sendFromPeer(link.peer, count: 300, sizes: [80], kind: .udp, flows: 7), 300)
+        XCTAssertTrue(waitUntil(within: 10) { d.counter("t")?.packets == 500 && d.counter("c")?.packets == 300 },
+                      "t \(String(describing: d.counter("t"))), c \(String(describing: d.counter("c")))")
+        XCTAssertEqual(d.counter("t")?.bytes, 250 * 60 + 250 * 200)
+        XCTAssertEqual(d.counter("c")?.bytes, 300 * 80)
+        let show = try d.fbctl("show", link.inside)
+        XCTAssertTrue(show.stdout.contains("up.type.0x88b5"), show.stdout)
+        XCTAssertNotEqual(try d.fbctl("bind", "t", link.inside, "up.type.0x10000").status, 0)
+    }
+
     private func counterOnHookedLink(engines: Int = 2) throws -> (TestNetwork.VethLink, Lanad) {
         let link = try net.addLink()
         let d = try startDaemon(engines: engines)

@@ -1,4 +1,5 @@
-import LANABlocks
+import Glibc
+@testable import LANABlocks
 import LANACore
 import LANAPosix
 import LANATestSupport
@@ -183,6 +184,31 @@ final class ARPBlockTests: XCTestCase {
         XCTAssertEqual(a.drops(.unknownIDP), 3)
         let c = a.graph.counters
         XCTAssertEqual(c.received + c.created, c.ended + c.delivered + c.totalDrops)
+    }
+
+    /// Packets wait on the engine that sent them; the answer may arrive on
+    /// another, whose learning wakes the first (its queue's timer fires at
+    /// once), and the queue goes out there.
+    func testAnswerOnAnotherEngineReleasesTheQueue() throws {
+        let a = try FLIPTestNode(mac: macA, flipAddresses: "10.0.0.1", engines: 2)
+        try a.send(Array("hello".utf8), FLIPMetadata(sending: Self.v2Fields), engine: 1)
+        XCTAssertEqual(a.wire.frames, [hexBytes(Self.v11)])
+        try a.receive(hexBytes(Self.v12), engine: 0)
+        XCTAssertEqual(a.wire.frames.count, 1, "engine 0 holds nothing for 10.0.0.2")
+        // A sleeping engine 1 would wake: its queue's timer is readable now.
+        var wake = pollfd(fd: a.arp.pendingSources[1].pollDescriptor, events: Int16(POLLIN), revents: 0)
+        XCTAssertTrue(waitUntil(within: 1) { poll(&wake, 1, 0) == 1 }, "engine 1's timer fires once another engine learned")
+        var quiet = pollfd(fd: a.arp.pendingSources[0].pollDescriptor, events: Int16(POLLIN), revents: 0)
+        XCTAssertEqual(poll(&quiet, 1, 0), 0, "engine 0 waits for nothing")
+        // Engine 1's timer was armed to fire now: its next turn releases the queue.
+        XCTAssertTrue(waitUntil(within: 2) {
+            a.graph.run(engine: 1)
+            return a.wire.frames.count == 2
+        })
+        XCTAssertEqual(a.wire.frames.last, hexBytes(FLIPBlockTests.v2))
+        XCTAssertEqual(a.graph.allPoolsAvailable, a.graph.allPoolsCapacity)
+        wake.revents = 0
+        XCTAssertEqual(poll(&wake, 1, 0), 0, "with nothing queued the timer is disarmed: the engine may sleep")
     }
 
     func testLedgerHoldsThroughResolution() throws {

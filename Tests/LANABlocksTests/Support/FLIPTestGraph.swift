@@ -72,8 +72,8 @@ struct FLIPTestNode {
     let graph: EmbeddedGraph
     var registry: Registry { graph.registry }
 
-    init(mac: MACAddress, flipAddresses: String, options: [String] = [], arpOptions: [String] = []) throws {
-        graph = EmbeddedGraph(types: BuiltinBlocks.types + [TestLink.type(mac), TestApp.type])
+    init(mac: MACAddress, flipAddresses: String, options: [String] = [], arpOptions: [String] = [], engines: Int = 1) throws {
+        graph = EmbeddedGraph(types: BuiltinBlocks.types + [TestLink.type(mac), TestApp.type], engineCount: engines)
         let r = graph.registry
         _ = try r.add("wire", type: "testlink")
         _ = try r.add("a", type: "arp")
@@ -92,17 +92,17 @@ struct FLIPTestNode {
     var arp: ARPBlock { registry.block(named: "a") as! ARPBlock }
     var arpStatus: String { (try? registry.show("a").status) ?? nil ?? "" }
 
-    /// A frame arriving from the link.
-    func receive(_ frame: [UInt8]) throws {
-        try graph.send(frame, to: "a", direction: .ingress)
-        graph.run()
+    /// A frame arriving from the link, on engine `engine`.
+    func receive(_ frame: [UInt8], engine: Int = 0) throws {
+        try graph.send(frame, to: "a", direction: .ingress, engine: engine)
+        graph.run(engine: engine)
     }
 
-    /// `payload` sent by the application with `metadata`.
-    func send(_ payload: [UInt8], _ metadata: FLIPMetadata) throws {
+    /// `payload` sent by the application with `metadata`, on engine `engine`.
+    func send(_ payload: [UInt8], _ metadata: FLIPMetadata, engine: Int = 0) throws {
         app.queueSend(metadata)
-        try graph.send(payload, to: "app", direction: .egress)
-        graph.run()
+        try graph.send(payload, to: "app", direction: .egress, engine: engine)
+        graph.run(engine: engine)
     }
 
     func drops(_ reason: DropReason) -> UInt64 { graph.counters.drops[Int(reason.rawValue)] }
