@@ -129,8 +129,8 @@ final class ArpOverFLIPTests: FLIPInteropTestCase, @unchecked Sendable {
     }
 
     /// Every frame of `echoes` answers one of `sent`, once: to `mac`, with
-    /// Destination and Source swapped, the same Type and payload, TTL 64 and
-    /// a valid checksum.
+    /// Destination and Source swapped, the same payload, Type 0x88b6 (echo's
+    /// default `reply-type`, docs/design.md §6), TTL 64 and a valid checksum.
     func assertEchoes(_ echoes: [[UInt8]], of sent: [[UInt8]], to mac: [UInt8], file: StaticString = #filePath, line: UInt = #line) {
         var unseen = Dictionary(sent.compactMap { f in FLIPPacket(body: WireFrame.body(f)).map { ($0.payload, $0) } },
                                 uniquingKeysWith: { a, _ in a })
@@ -142,7 +142,8 @@ final class ArpOverFLIPTests: FLIPInteropTestCase, @unchecked Sendable {
             }
             XCTAssertEqual(echo.destination, original.source, "\(echo)", file: file, line: line)
             XCTAssertEqual(echo.source, original.destination, "\(echo)", file: file, line: line)
-            XCTAssertEqual(echo.type, original.type, "\(echo)", file: file, line: line)
+            XCTAssertEqual(original.type, 0x88B5, "\(original)", file: file, line: line)
+            XCTAssertEqual(echo.type, 0x88B6, "\(echo)", file: file, line: line)
             XCTAssertEqual(echo.ttl, 64, "\(echo)", file: file, line: line)
             XCTAssertNotNil(echo.checksum, "\(echo)", file: file, line: line)
             XCTAssertTrue(echo.checksumIsValid, "\(echo): \(hexString(echo.packet))", file: file, line: line)
