@@ -117,6 +117,12 @@ let package = Package(
             dependencies: ["LANABPF", "LANAFuzzSupport"],
             swiftSettings: strictSwift
         ),
+        // libFuzzer target for the FLIP and ARP decoders; see the README.
+        .executableTarget(
+            name: "LANAFLIPFuzz",
+            dependencies: ["LANABlocks", "LANACore", "LANAPosix", "LANAFuzzSupport"],
+            swiftSettings: strictSwift
+        ),
         .executableTarget(
             name: "fbctl",
             dependencies: [
@@ -143,7 +149,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LANABlocksTests",
-            dependencies: ["LANACore", "LANABlocks", "LANAEmbedded", "LANAExamples", "LANATestSupport"]
+            dependencies: ["LANACore", "LANABlocks", "LANAEmbedded", "LANAExamples", "LANAPosix", "LANATestSupport"]
         ),
         .testTarget(name: "LANABPFTests", dependencies: ["LANABPF", "LANABlocks", "LANACore", "LANAEmbedded", "CPcap", "CLANASupport", "LANATestSupport"]),
         .testTarget(name: "BpfBlockTests", dependencies: ["LANABPF", "LANABlocks", "LANACore", "LANAEmbedded"]),

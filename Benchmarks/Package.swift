@@ -6,7 +6,8 @@
 //   Scripts/bench-engine.sh            # from the repository root
 //
 // builds this package with plain `-c release` and runs
-// `lana-bench engine` with the malloc interposer preloaded.
+// `lana-bench engine` with the malloc interposer preloaded
+// (Scripts/bench-flip.sh does the same for `lana-bench flip`).
 import PackageDescription
 
 let package = Package(
@@ -31,6 +32,7 @@ let package = Package(
                 .product(name: "LANABlocks", package: mainPackage),
                 .product(name: "LANAControl", package: mainPackage),
                 .product(name: "LANABPF", package: mainPackage),
+                .product(name: "LANAPosix", package: mainPackage),
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ],
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]

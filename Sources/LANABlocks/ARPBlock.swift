@@ -8,7 +8,7 @@ import Synchronization
 /// and ARP-over-FLIP for every address size.
 ///
 /// Ingress (frames from the link): ARP messages are answered when they ask
-/// for a local address, learned from (§10.5), and end here; FLIP frames go
+/// for a local address, learned from (§10.6), and end here; FLIP frames go
 /// up after the table learned their 4-byte source; every other frame goes
 /// up unchanged. Unicast frames for another MAC are dropped (`other-host`).
 ///
@@ -22,7 +22,7 @@ import Synchronization
 /// (``ARPConfiguration``): nothing needs to be typed twice.
 public final class ARPBlock: FunctionalBlock, @unchecked Sendable {
     public static let etherType: UInt16 = 0x0806
-    /// How long a request waits for its answer (docs/flip.md §10.6).
+    /// How long a request waits for its answer (docs/flip.md §10.7).
     static let resolveTimeout: UInt64 = 2_000_000_000
 
     public static let type = BlockType(
@@ -128,7 +128,7 @@ public final class ARPBlock: FunctionalBlock, @unchecked Sendable {
         return context.ports.up.isNone ? .end : .forward(context.ports.up)
     }
 
-    /// docs/flip.md §10.5 a and §10.6: learn, answer, end.
+    /// docs/flip.md §10.6 a and §10.7: learn, answer, end.
     @inline(__always)
     private func handleMessage(_ p: Packet, _ body: UnsafeMutableRawBufferPointer, _ linkSource: MACAddress,
                                _ c: ARPConfiguration, _ context: BlockContext) -> Verdict {
@@ -153,7 +153,7 @@ public final class ARPBlock: FunctionalBlock, @unchecked Sendable {
         return .forward(context.ports.down)
     }
 
-    /// docs/flip.md §10.5 b: a FLIP data packet for us with a 4-byte Source
+    /// docs/flip.md §10.6 b: a FLIP data packet for us with a 4-byte Source
     /// teaches its sender's MAC. The common case — the table already says
     /// so — costs a peek at the header and one lookup; only a change gets
     /// the full check that the packet is one flip delivers locally.
@@ -217,7 +217,7 @@ public final class ARPBlock: FunctionalBlock, @unchecked Sendable {
         return .forward(down)
     }
 
-    /// docs/flip.md §10.6 step 3: queue the packet, and ask if nobody has.
+    /// docs/flip.md §10.7: queue the packet, and ask if nobody has.
     private func wait(_ p: Packet, for hop: FLIPAddress, _ c: ARPConfiguration, _ context: BlockContext) -> Verdict {
         let engine = context.engine.index
         let now = MonotonicClock.now()

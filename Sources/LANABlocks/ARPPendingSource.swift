@@ -20,7 +20,7 @@ import LANACore
 import LANAPosix
 
 /// The queue `arp` keeps on one engine for packets whose next hop is being
-/// resolved (docs/flip.md §10.6): at most ``perAddress`` packets for each
+/// resolved (docs/flip.md §10.7): at most ``perAddress`` packets for each
 /// of up to ``addressSlots`` addresses. As a ``PacketSource`` it is polled
 /// every burst (a word read while nothing waits); it moves the packets of a
 /// resolved address into the engine's backlog, back to the `arp` block,

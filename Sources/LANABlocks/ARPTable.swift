@@ -21,7 +21,7 @@ import LANAPosix
 
 /// A table from FLIP addresses (2, 4 or 16 bytes; the size is part of the
 /// key) to MAC addresses, shared by the engines of one `arp` block
-/// (docs/flip.md §10.4). Incomplete entries mark an address being resolved:
+/// (docs/flip.md §10.5). Incomplete entries mark an address being resolved:
 /// a request is in flight and its deadline says when it expires.
 struct ARPTable: @unchecked Sendable {
     enum State: UInt8 { case empty = 0, incomplete = 1, learned = 2 }

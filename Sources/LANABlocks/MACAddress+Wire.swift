@@ -4,6 +4,15 @@ import LANAPosix
 /// The link address on the data path: read from and written to frames
 /// without allocating, parsed from option values.
 extension MACAddress {
+    /// The 48 bits, first byte most significant (``rawValue``).
+    @inline(__always)
+    public var value: UInt64 { rawValue }
+
+    public init(value: UInt64) {
+        precondition(value >> 48 == 0, "MAC address value \(value) has more than 48 bits")
+        self.init(rawValue: value)
+    }
+
     /// Reads 6 bytes at `pointer` (any alignment).
     @inline(__always)
     public init(at pointer: UnsafeRawPointer) {

@@ -5,7 +5,11 @@
 //                     [--terminal sink|drop] [--cpu 1] [--report median|best]
 //                     [--no-malloc-check]
 //
-// Prints one line per configuration on standard output:
+//   lana-bench flip   (see FLIPBench.swift)
+//   lana-bench bpf    (see BPFBench.swift)
+//   lana-bench control (see ControlBench.swift)
+//
+// `engine` prints one line per configuration on standard output:
 //   engine blocks=<k> engines=<n> mpps=<x> ns_per_packet=<y> mallocs_per_burst=<z>
 // and the per-repetition detail on standard error. Run it through
 // Scripts/bench-engine.sh, which builds in release and preloads the malloc
@@ -87,6 +91,8 @@ do {
         try runControlBenchmark(arguments.dropFirst())
     case "bpf":
         try runBPFBenchmark(arguments.dropFirst())
+    case "flip":
+        try runFLIPBenchmark(arguments.dropFirst())
     case "-h", "--help":
         print(usage)
     default:
