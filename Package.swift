@@ -166,5 +166,9 @@ let package = Package(
             dependencies: ["LANAPosix", "LANATestSupport"]
         ),
         .testTarget(name: "InterfaceTests", dependencies: ["LANAControl", "LANACore", "LANABlocks", "LANAPosix", "LANATestSupport"]),
+        // The flip and arp blocks against Linux and each other: real lanad
+        // daemons in network namespaces on a bridge, with arping, tcpdump
+        // and raw sockets; it reads FLIP on its own, without LANABlocks.
+        .testTarget(name: "FLIPInteropTests", dependencies: ["LANATestSupport"]),
     ]
 )

@@ -1,22 +1,21 @@
 import Foundation
 import Glibc
-import LANAPosix
 
 /// Reads a classic pcap file as `tcpdump -w` writes it (microsecond or
 /// nanosecond timestamps, either byte order).
-enum Pcap {
-    struct Record {
-        let seconds: UInt32
-        let fraction: UInt32
-        let originalLength: Int
-        let bytes: [UInt8]
+public enum Pcap {
+    public struct Record: Sendable {
+        public let seconds: UInt32
+        public let fraction: UInt32
+        public let originalLength: Int
+        public let bytes: [UInt8]
     }
 
-    struct FormatError: Error, CustomStringConvertible {
-        let description: String
+    public struct FormatError: Error, CustomStringConvertible {
+        public let description: String
     }
 
-    static func read(_ path: String) throws -> (linkType: UInt32, records: [Record]) {
+    public static func read(_ path: String) throws -> (linkType: UInt32, records: [Record]) {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw FormatError(description: "cannot read \(path)")
         }
@@ -47,39 +46,4 @@ enum Pcap {
         let v = UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24
         return bigEndian ? v.byteSwapped : v
     }
-}
-
-private protocol Runnable: AnyObject { func run() }
-
-private final class NamespaceTask<T>: Runnable, @unchecked Sendable {
-    let name: String
-    let body: () throws -> T
-    var result: Result<T, any Error>?
-    init(name: String, body: @escaping () throws -> T) { self.name = name; self.body = body }
-    func run() {
-        do {
-            try NetworkNamespace.enter(name: name)
-            result = Result { try body() }
-        } catch {
-            result = .failure(error)
-        }
-    }
-}
-
-/// Runs `body` on a new thread that first moves into network namespace
-/// `name`, and returns its result. Sockets opened there stay in that
-/// namespace and can be used from any thread; the test's own threads
-/// never change namespace (the thread ends right after `body`).
-func inNamespace<T>(_ name: String, _ body: @escaping () throws -> T) throws -> T {
-    let task = NamespaceTask(name: name, body: body)
-    var tid = pthread_t()
-    let arg = Unmanaged.passRetained(task as AnyObject).toOpaque()
-    let rc = pthread_create(&tid, nil, { arg in
-        let object = Unmanaged<AnyObject>.fromOpaque(arg!).takeRetainedValue()
-        (object as! any Runnable).run()
-        return nil
-    }, arg)
-    precondition(rc == 0, "pthread_create: \(rc)")
-    pthread_join(tid, nil)
-    return try task.result!.get()
 }

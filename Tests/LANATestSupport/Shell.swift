@@ -1,29 +1,30 @@
 import Foundation
 import Glibc
-import LANATestSupport
-import XCTest
 
-func seconds(since start: ContinuousClock.Instant) -> Double {
+/// Seconds from `start` to now.
+public func seconds(since start: ContinuousClock.Instant) -> Double {
     let d = ContinuousClock.now - start
     return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
 }
 
 /// What a finished command printed.
-struct CommandResult: CustomStringConvertible {
-    let status: Int32
-    let stdout: String
-    let stderr: String
-    var description: String { "exit \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
+public struct CommandResult: CustomStringConvertible, Sendable {
+    public let status: Int32
+    public let stdout: String
+    public let stderr: String
+    public var description: String { "exit \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
 }
 
-struct CommandFailure: Error, CustomStringConvertible {
-    let description: String
+/// A command that failed or could not run, with what it printed.
+public struct CommandFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(description: String) { self.description = description }
 }
 
-enum Shell {
+public enum Shell {
     /// Runs a command to completion (bounded by `timeout`) and returns its
     /// status and output.
-    static func run(_ arguments: [String], timeout: Double = 20, logDirectory: String = NSTemporaryDirectory()) throws -> CommandResult {
+    public static func run(_ arguments: [String], timeout: Double = 20, logDirectory: String = NSTemporaryDirectory()) throws -> CommandResult {
         let path = arguments[0].hasPrefix("/") ? arguments[0] : try which(arguments[0])
         let result = try ChildProcess.run([path] + arguments.dropFirst(), timeout: timeout, logDirectory: logDirectory)
         guard !result.timedOut else {
@@ -34,7 +35,7 @@ enum Shell {
 
     /// Runs a command that must succeed.
     @discardableResult
-    static func must(_ arguments: String..., timeout: Double = 20) throws -> String {
+    public static func must(_ arguments: String..., timeout: Double = 20) throws -> String {
         let r = try run(arguments, timeout: timeout)
         guard r.status == 0 else {
             throw CommandFailure(description: "\(arguments.joined(separator: " ")) failed: \(r)")
@@ -42,7 +43,7 @@ enum Shell {
         return r.stdout
     }
 
-    static func which(_ tool: String) throws -> String {
+    public static func which(_ tool: String) throws -> String {
         for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin", "/usr/local/sbin"] {
             if FileManager.default.isExecutableFile(atPath: dir + "/" + tool) { return dir + "/" + tool }
         }
