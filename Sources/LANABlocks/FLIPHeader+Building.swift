@@ -143,14 +143,26 @@ extension FLIPHeader {
     /// The forwarding update of docs/flip.md §7, in place: TTL down by one
     /// and the checksum recomputed in full; no other byte changes. `packet`
     /// is the body that this header was parsed from.
+    ///
+    /// The checksum is updated incrementally (RFC 1624, eqn. 3) from the
+    /// one `parse` verified: only the TTL byte changed, by one, in the high
+    /// or the low half of its 16-bit word. That gives exactly what a full
+    /// recomputation gives (docs/flip.md §7), because a FLIP packet is never
+    /// all zeros, so its sum is never the one's-complement zero where the
+    /// two could differ; the tests check it against `FLIPChecksum.reference`.
+    @inline(__always)
     public func forward(_ packet: UnsafeMutableRawBufferPointer) -> FLIPForwardResult {
         guard let ttl = fields.ttl, let base = packet.baseAddress else { return .unchanged }
         guard ttl > 1 else { return .drop(.ttlExpired) }
-        base.storeBytes(of: ttl - 1, toByteOffset: ttlOffset, as: UInt8.self)
-        if checksumOffset >= 0 {
-            let c = FLIPChecksum.compute(UnsafeRawPointer(base), count: packetLength, skipping: checksumOffset)
-            base.storeBytes(of: UInt8(truncatingIfNeeded: c >> 8), toByteOffset: checksumOffset, as: UInt8.self)
-            base.storeBytes(of: UInt8(truncatingIfNeeded: c), toByteOffset: checksumOffset + 1, as: UInt8.self)
+        base.storeBytes(of: ttl &- 1, toByteOffset: ttlOffset, as: UInt8.self)
+        if checksumOffset >= 0, let old = checksum {
+            // HC' = ~(~HC + ~m + m'), where m' = m - 0x0100 (TTL in the high
+            // half) or m - 1 (low half): ~m + m' is the complement of that step.
+            var sum = UInt32(~old) &+ (ttlOffset & 1 == 0 ? 0xFEFF : 0xFFFE)
+            sum = (sum & 0xFFFF) &+ (sum >> 16)
+            sum = (sum & 0xFFFF) &+ (sum >> 16)
+            let c = ~UInt16(truncatingIfNeeded: sum)
+            base.storeBytes(of: c.bigEndian, toByteOffset: checksumOffset, as: UInt16.self)
         }
         return .decremented
     }

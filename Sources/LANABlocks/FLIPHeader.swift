@@ -23,15 +23,20 @@ public struct FLIPAddress: Hashable, Sendable, CustomStringConvertible {
     let low: UInt64
 
     /// Reads `kind.size` bytes at `pointer`.
+    @inline(__always)
     public init(kind: Kind, at pointer: UnsafeRawPointer) {
-        var words: (UInt64, UInt64) = (0, 0)
-        for i in 0..<kind.size {
-            let byte = UInt64(pointer.load(fromByteOffset: i, as: UInt8.self))
-            if i < 8 { words.0 |= byte << (56 - 8 * i) } else { words.1 |= byte << (56 - 8 * (i - 8)) }
+        switch kind {
+        case .short:
+            high = UInt64(UInt16(bigEndian: pointer.loadUnaligned(as: UInt16.self))) << 48
+            low = 0
+        case .ipv4:
+            high = UInt64(UInt32(bigEndian: pointer.loadUnaligned(as: UInt32.self))) << 32
+            low = 0
+        case .objectID:
+            high = UInt64(bigEndian: pointer.loadUnaligned(as: UInt64.self))
+            low = UInt64(bigEndian: pointer.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
         }
         self.kind = kind
-        self.high = words.0
-        self.low = words.1
     }
 
     /// An address from its bytes; nil unless there are 2, 4 or 16 of them.
@@ -70,8 +75,17 @@ public struct FLIPAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    @inline(__always)
     public func write(to pointer: UnsafeMutableRawPointer) {
-        for i in 0..<kind.size { pointer.storeBytes(of: self[i], toByteOffset: i, as: UInt8.self) }
+        switch kind {
+        case .short:
+            pointer.storeBytes(of: UInt16(truncatingIfNeeded: high >> 48).bigEndian, as: UInt16.self)
+        case .ipv4:
+            pointer.storeBytes(of: UInt32(truncatingIfNeeded: high >> 32).bigEndian, as: UInt32.self)
+        case .objectID:
+            pointer.storeBytes(of: high.bigEndian, as: UInt64.self)
+            pointer.storeBytes(of: low.bigEndian, toByteOffset: 8, as: UInt64.self)
+        }
     }
 
     public var bytes: [UInt8] { (0..<size).map { self[$0] } }

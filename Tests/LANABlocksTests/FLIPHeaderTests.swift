@@ -254,6 +254,53 @@ final class FLIPHeaderTests: XCTestCase {
             }
         }
     }
+    /// The word-at-a-time checksum against the reference, over random
+    /// bytes, lengths, alignments and skipped fields.
+    func testChecksumMatchesTheReference() {
+        var rng = SplitMix64(seed: 0x1071)
+        for round in 0..<20_000 {
+            let count = Int(rng.next() % 1600) + 1
+            let offset = Int(rng.next() % 8)
+            var bytes = (0..<(count + offset)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            if round % 7 == 0 { for j in bytes.indices { bytes[j] = 0xFF } }
+            let skip = count >= 2 && rng.next() % 3 != 0 ? Int(rng.next() % UInt64(count - 1)) : -1
+            // All zeros around a skipped field: never a FLIP packet (see compute).
+            let rest = bytes[offset...].enumerated().filter { skip < 0 || ($0.offset != skip && $0.offset != skip + 1) }
+            if skip >= 0 && rest.allSatisfy({ $0.element == 0 }) { continue }
+            bytes.withUnsafeBytes { raw in
+                let base = raw.baseAddress! + offset
+                XCTAssertEqual(FLIPChecksum.compute(base, count: count, skipping: skip),
+                               FLIPChecksum.reference(base, count: count, skipping: skip),
+                               "round \(round): \(count) bytes at +\(offset), skipping \(skip)")
+            }
+        }
+    }
+
+    /// Forwarding updates the checksum incrementally: it must equal a full
+    /// recomputation for every packet, whatever the TTL's offset parity.
+    func testForwardingChecksumEqualsAFullRecomputation() throws {
+        var rng = SplitMix64(seed: 0x1624)
+        let kinds: [FLIPAddress.Kind?] = [nil, .short, .ipv4, .objectID]
+        for round in 0..<5_000 {
+            func address() -> FLIPAddress? {
+                kinds[Int(rng.next() % 4)].map { k in FLIPAddress((0..<k.size).map { _ in UInt8(truncatingIfNeeded: rng.next()) })! }
+            }
+            let fields = FLIPFields(
+                priority: rng.next() % 2 == 0 ? UInt8(rng.next() % 16) : nil, destination: address(),
+                type: rng.next() % 2 == 0 ? UInt16(truncatingIfNeeded: rng.next()) : nil,
+                ttl: UInt8(2 + rng.next() % 254), flow: rng.next() % 2 == 0 ? UInt32(truncatingIfNeeded: rng.next()) : nil,
+                source: address(), hasLength: true, hasChecksum: true)
+            let payload = (0..<Int(rng.next() % 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            var body = try build(fields, payload: payload)
+            let h = try header(body)
+            XCTAssertEqual(body.withUnsafeMutableBytes { h.forward($0) }, .decremented)
+            let stored = UInt16(body[h.checksumOffset]) << 8 | UInt16(body[h.checksumOffset + 1])
+            let full = body.withUnsafeBytes { FLIPChecksum.reference($0.baseAddress!, count: body.count, skipping: h.checksumOffset) }
+            XCTAssertEqual(stored, full, "round \(round): TTL at \(h.ttlOffset)")
+            XCTAssertEqual(body[h.ttlOffset], fields.ttl! - 1)
+        }
+    }
+
 }
 
 extension FLIPParseResult {
@@ -263,5 +310,5 @@ extension FLIPParseResult {
     }
 }
 
-struct NotAPacket: Error {}
-
+struct NotAPacket: Error {
+}
