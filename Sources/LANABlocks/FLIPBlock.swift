@@ -24,6 +24,8 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
     public static let type: BlockType = {
         precondition(MemoryLayout<FLIPMetadata>.size <= PacketPool.annotationSize,
                      "FLIPMetadata (\(MemoryLayout<FLIPMetadata>.size) bytes) must fit a packet's annotation area")
+        precondition(MemoryLayout<FLIPMetadata>.offset(of: \FLIPMetadata.fields) == 0,
+                     "FLIPMetadata.fields must come first: the parser writes it through the area's start")
         return BlockType(
             name: "flip",
             summary: "FLIP network layer: delivers by Type, forwards (TTL, checksum), builds headers for senders above",
@@ -104,39 +106,39 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
             return drop(engine, .notFLIP, .filtered)
         }
         let body = UnsafeMutableRawBufferPointer(start: base + header, count: frame.count &- header)
-        switch FLIPHeader.parse(UnsafeRawBufferPointer(body)) {
+        let m = p.flipMetadataStorage
+        // The fields go straight into the packet's metadata (offset 0).
+        let fields = UnsafeMutableRawPointer(m).assumingMemoryBound(to: FLIPFields.self)
+        var layout = FLIPLayout()
+        switch FLIPHeader.parse(UnsafeRawBufferPointer(body), fields: fields, layout: &layout) {
         case .drop(let reason):
             return drop(reason, engine)
         case .esp(let esp):
-            var m = FLIPMetadata(sending: FLIPFields())
-            m.linkSource = MACAddress(at: base + 6)
-            m.espWidth = esp.width
-            m.espValue = esp.value
-            p.setFLIPMetadata(m)
+            fields.pointee = FLIPFields()
+            m.pointee.fillReceived(linkSource: MACAddress(at: base + 6))
+            m.pointee.espWidth = esp.width
+            m.pointee.espValue = esp.value
+            p.annotationKind = FLIPMetadata.annotationKind
             p.removeFront(p.length)
             counters.add(engine, Counter.esp.rawValue)
             return ports.up.isNone ? .end : .forward(ports.up)
-        case .packet(let h):
-            let destination = h.fields.destination
+        case .packet:
+            let destination = fields.pointee.destination
+            m.pointee.fillReceived(linkSource: MACAddress(at: base + 6))
+            p.annotationKind = FLIPMetadata.annotationKind
             if destination == nil || destination.unsafelyUnwrapped.isBroadcast || configuration.isLocal(destination.unsafelyUnwrapped) {
-                var m = FLIPMetadata(sending: h.fields)
-                m.linkSource = MACAddress(at: base + 6)
-                p.setFLIPMetadata(m)
-                p.truncate(to: header &+ h.packetLength)
-                p.removeFront(header &+ h.headerLength)
+                p.truncate(to: header &+ layout.packetLength)
+                p.removeFront(header &+ layout.headerLength)
                 counters.add(engine, Counter.delivered.rawValue)
-                let typed = ports.member(UInt32(h.fields.type ?? 0))
+                let typed = ports.hasMembers ? ports.member(UInt32(fields.pointee.type ?? 0)) : .none
                 let port = typed.isNone ? ports.up : typed
                 return port.isNone ? .end : .forward(port)
             }
             guard configuration.forward else { return drop(engine, .noRoute, .noRoute) }
-            if case .drop(let reason) = h.forward(body) { return drop(reason, engine) }
-            var m = FLIPMetadata(sending: h.fields)
-            m.linkSource = MACAddress(at: base + 6)
-            m.nextHop = destination
-            m.linkHeaderLength = UInt8(header)
-            p.setFLIPMetadata(m)
-            p.truncate(to: header &+ h.packetLength)
+            if case .drop(let reason) = layout.forward(body) { return drop(reason, engine) }
+            m.pointee.nextHop = destination
+            m.pointee.linkHeaderLength = UInt8(header)
+            p.truncate(to: header &+ layout.packetLength)
             p.removeFront(header)
             p.direction = .egress
             counters.add(engine, Counter.forwarded.rawValue)

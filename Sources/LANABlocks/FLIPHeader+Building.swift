@@ -141,8 +141,17 @@ public enum FLIPForwardResult: Equatable, Sendable {
 
 extension FLIPHeader {
     /// The forwarding update of docs/flip.md §7, in place: TTL down by one
-    /// and the checksum recomputed in full; no other byte changes. `packet`
-    /// is the body that this header was parsed from.
+    /// and the checksum updated; no other byte changes. `packet` is the
+    /// body that this header was parsed from.
+    public func forward(_ packet: UnsafeMutableRawBufferPointer) -> FLIPForwardResult {
+        layout.forward(packet)
+    }
+}
+
+extension FLIPLayout {
+    /// The forwarding update of docs/flip.md §7 on the body this layout
+    /// was parsed from: TTL down by one (read from the packet), checksum
+    /// updated; no other byte changes.
     ///
     /// The checksum is updated incrementally (RFC 1624, eqn. 3) from the
     /// one `parse` verified: only the TTL byte changed, by one, in the high
@@ -152,7 +161,8 @@ extension FLIPHeader {
     /// two could differ; the tests check it against `FLIPChecksum.reference`.
     @inline(__always)
     public func forward(_ packet: UnsafeMutableRawBufferPointer) -> FLIPForwardResult {
-        guard let ttl = fields.ttl, let base = packet.baseAddress else { return .unchanged }
+        guard ttlOffset >= 0, let base = packet.baseAddress else { return .unchanged }
+        let ttl = base.load(fromByteOffset: ttlOffset, as: UInt8.self)
         guard ttl > 1 else { return .drop(.ttlExpired) }
         base.storeBytes(of: ttl &- 1, toByteOffset: ttlOffset, as: UInt8.self)
         if checksumOffset >= 0, let old = checksum {

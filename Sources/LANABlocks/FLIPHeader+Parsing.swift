@@ -27,9 +27,26 @@ extension FLIPHeader {
     /// is dropped for the first one. `arp` admits the ARP
     /// request/reply flags, which a data frame must not carry.
     public static func parse(_ body: UnsafeRawBufferPointer, arp: Bool = false) -> FLIPParseResult {
+        var fields = FLIPFields()
+        var layout = FLIPLayout()
+        switch withUnsafeMutablePointer(to: &fields, { parse(body, arp: arp, fields: $0, layout: &layout) }) {
+        case .packet: return .packet(FLIPHeader(fields: fields, layout: layout))
+        case .esp(let esp): return .esp(esp)
+        case .drop(let reason): return .drop(reason)
+        }
+    }
+
+    /// The parser of the data path: the same checks as ``parse(_:arp:)``,
+    /// the fields written where `fields` points (a packet's metadata: one
+    /// store per field, no copy of a whole header) and their places in
+    /// `layout`. On a drop, what it wrote is meaningless.
+    @inline(__always)
+    public static func parse(_ body: UnsafeRawBufferPointer, arp: Bool = false,
+                             fields: UnsafeMutablePointer<FLIPFields>, layout: inout FLIPLayout) -> FLIPParseStatus {
         let count = body.count
         guard count > 0, let base = body.baseAddress else { return .drop(.emptyBody) }
         @inline(__always) func byte(_ i: Int) -> UInt8 { base.load(fromByteOffset: i, as: UInt8.self) }
+        @inline(__always) func word(_ i: Int) -> UInt16 { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: i, as: UInt16.self)) }
 
         let m1 = byte(0)
         if m1 & FLIPMeta.esp != 0 {
@@ -54,92 +71,109 @@ extension FLIPHeader {
         if m3 & FLIPMeta.reserved != 0 { return .drop(.reservedBit) }
 
         let hasVersion = m1 & FLIPMeta.version != 0
-        let destinationKind = FLIPAddress.Kind(rawValue: (m1 >> FLIPMeta.destinationShift) & 3)
+        let destinationCode = (m1 >> FLIPMeta.destinationShift) & 3
         let hasType = m1 & FLIPMeta.type != 0
         let hasTTL = m1 & FLIPMeta.ttl != 0
         let hasFlow = m1 & FLIPMeta.flow != 0
-        let sourceKind = FLIPAddress.Kind(rawValue: (m2 >> FLIPMeta.sourceShift) & 3)
+        let sourceCode = (m2 >> FLIPMeta.sourceShift) & 3
         let hasLength = m2 & FLIPMeta.length != 0
         let hasChecksum = m2 & FLIPMeta.checksum != 0
         let hasOffset = m3 & FLIPMeta.fragmentOffset != 0
 
         var headerLength = metaLength
-        headerLength += hasVersion ? 1 : 0
-        headerLength += destinationKind?.size ?? 0
-        headerLength += hasType ? 2 : 0
-        headerLength += hasTTL ? 1 : 0
-        headerLength += hasFlow ? 4 : 0
-        headerLength += sourceKind?.size ?? 0
-        headerLength += hasLength ? 2 : 0
-        headerLength += hasChecksum ? 2 : 0
-        headerLength += hasOffset ? 2 : 0
+        headerLength &+= hasVersion ? 1 : 0
+        headerLength &+= FLIPAddress.size(code: destinationCode)
+        headerLength &+= hasType ? 2 : 0
+        headerLength &+= hasTTL ? 1 : 0
+        headerLength &+= hasFlow ? 4 : 0
+        headerLength &+= FLIPAddress.size(code: sourceCode)
+        headerLength &+= hasLength ? 2 : 0
+        headerLength &+= hasChecksum ? 2 : 0
+        headerLength &+= hasOffset ? 2 : 0
         guard count >= headerLength else { return .drop(.truncated) }
 
-        @inline(__always) func word(_ i: Int) -> UInt16 { UInt16(byte(i)) << 8 | UInt16(byte(i + 1)) }
-        var fields = FLIPFields(
-            hasLength: hasLength, hasChecksum: hasChecksum,
-            dontFragment: m2 & FLIPMeta.dontFragment != 0, lastFragment: m3 & FLIPMeta.lastFragment != 0,
-            arpRequest: m2 & FLIPMeta.arpRequest != 0, arpReply: m2 & FLIPMeta.arpReply != 0)
+        let f = fields
+        f.pointee.hasLength = hasLength
+        f.pointee.hasChecksum = hasChecksum
+        f.pointee.dontFragment = m2 & FLIPMeta.dontFragment != 0
+        f.pointee.lastFragment = m3 & FLIPMeta.lastFragment != 0
+        f.pointee.arpRequest = m2 & FLIPMeta.arpRequest != 0
+        f.pointee.arpReply = m2 & FLIPMeta.arpReply != 0
         var at = metaLength
         if hasVersion {
             let v = byte(at)
             if v & 0xF0 != 0 { return .drop(.version) }
-            fields.priority = v
-            at += 1
+            f.pointee.priority = v
+            at &+= 1
+        } else {
+            f.pointee.priority = nil
         }
-        if let kind = destinationKind {
-            fields.destination = FLIPAddress(kind: kind, at: base + at)
-            at += kind.size
+        if let kind = FLIPAddress.Kind(rawValue: destinationCode) {
+            f.pointee.destination = FLIPAddress(kind: kind, at: base + at)
+            at &+= kind.size
+        } else {
+            f.pointee.destination = nil
         }
         if hasType {
-            fields.type = word(at)
-            at += 2
+            f.pointee.type = word(at)
+            at &+= 2
+        } else {
+            f.pointee.type = nil
         }
         var ttlOffset = -1
         if hasTTL {
             ttlOffset = at
-            fields.ttl = byte(at)
-            at += 1
+            f.pointee.ttl = byte(at)
+            at &+= 1
+        } else {
+            f.pointee.ttl = nil
         }
         if hasFlow {
-            fields.flow = UInt32(word(at)) << 16 | UInt32(word(at + 2))
-            at += 4
+            f.pointee.flow = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: at, as: UInt32.self))
+            at &+= 4
+        } else {
+            f.pointee.flow = nil
         }
-        if let kind = sourceKind {
-            fields.source = FLIPAddress(kind: kind, at: base + at)
-            at += kind.size
+        if let kind = FLIPAddress.Kind(rawValue: sourceCode) {
+            f.pointee.source = FLIPAddress(kind: kind, at: base + at)
+            at &+= kind.size
+        } else {
+            f.pointee.source = nil
         }
         var packetLength = count
-        var length: UInt16?
+        layout.length = nil
         if hasLength {
             let l = word(at)
             guard Int(l) >= headerLength && Int(l) <= count else { return .drop(.length) }
-            length = l
+            layout.length = l
             packetLength = Int(l)
-            at += 2
+            at &+= 2
         }
         var checksumOffset = -1
-        var checksum: UInt16?
+        layout.checksum = nil
         if hasChecksum {
             checksumOffset = at
             let c = word(at)
             guard FLIPChecksum.compute(base, count: packetLength, skipping: at) == c else {
                 return .drop(.checksum)
             }
-            checksum = c
-            at += 2
+            layout.checksum = c
+            at &+= 2
         }
+        f.pointee.fragmentOffset = nil
         if hasOffset {
             let offset = word(at)
             // Only a "fragment" that is the whole packet is acceptable without reassembly.
-            guard offset == 0 && fields.lastFragment else { return .drop(.fragment) }
-            fields.fragmentOffset = offset
+            guard offset == 0 && m3 & FLIPMeta.lastFragment != 0 else { return .drop(.fragment) }
+            f.pointee.fragmentOffset = offset
         }
-        return .packet(
-            FLIPHeader(
-                fields: fields, meta: (m1, m2, m3), metaLength: metaLength, headerLength: headerLength,
-                packetLength: packetLength, length: length, checksum: checksum,
-                ttlOffset: ttlOffset, checksumOffset: checksumOffset))
+        layout.meta = (m1, m2, m3)
+        layout.metaLength = metaLength
+        layout.headerLength = headerLength
+        layout.packetLength = packetLength
+        layout.ttlOffset = ttlOffset
+        layout.checksumOffset = checksumOffset
+        return .packet
     }
 }
 

@@ -56,6 +56,13 @@ public struct FLIPAddress: Hashable, Sendable, CustomStringConvertible {
 
     public var size: Int { kind.size }
 
+    /// Bytes of an address with size code `code` (D or S): 0, 2, 4 or 16.
+    @inline(__always)
+    static func size(code: UInt8) -> Int {
+        // Four 5-bit entries packed in one word: no table in memory.
+        Int(truncatingIfNeeded: (UInt32(16 << 15 | 4 << 10 | 2 << 5) >> (UInt32(code & 3) &* 5)) & 0x1F)
+    }
+
     public subscript(index: Int) -> UInt8 {
         precondition(index >= 0 && index < kind.size, "FLIP address byte \(index) out of 0..<\(kind.size)")
         return index < 8
@@ -159,6 +166,40 @@ public struct FLIPESP: Equatable, Sendable {
     }
 }
 
+/// Where a parsed FLIP packet's parts sit in its body: what a forwarder
+/// needs to rewrite TTL and checksum in place, and a receiver to find the
+/// payload. Kept apart from the fields so that the data path parses the
+/// fields straight into a packet's metadata and this small value on the stack.
+public struct FLIPLayout: Equatable, Sendable {
+    public var meta: (UInt8, UInt8, UInt8) = (0, 0, 0)
+    public var metaLength = 0
+    public var headerLength = 0
+    /// The packet's extent in the body: the Length field, or the whole body.
+    public var packetLength = 0
+    /// The Length and Checksum values as received.
+    public var length: UInt16?
+    public var checksum: UInt16?
+    /// Byte offsets of TTL and Checksum, -1 when absent.
+    public var ttlOffset = -1
+    public var checksumOffset = -1
+
+    public init() {}
+
+    public static func == (a: FLIPLayout, b: FLIPLayout) -> Bool {
+        a.meta == b.meta && a.metaLength == b.metaLength && a.headerLength == b.headerLength
+            && a.packetLength == b.packetLength && a.length == b.length && a.checksum == b.checksum
+            && a.ttlOffset == b.ttlOffset && a.checksumOffset == b.checksumOffset
+    }
+}
+
+/// What the data-path parser says of a body (its fields and layout go
+/// where the caller pointed).
+public enum FLIPParseStatus: Equatable, Sendable {
+    case packet
+    case esp(FLIPESP)
+    case drop(FLIPDropReason)
+}
+
 /// A parsed FLIP packet: its fields plus where they sit, so that a forwarder
 /// can rewrite TTL and checksum in place.
 public struct FLIPHeader: Equatable, Sendable {
@@ -177,6 +218,19 @@ public struct FLIPHeader: Equatable, Sendable {
     public var checksumOffset: Int
 
     public var payloadRange: Range<Int> { headerLength..<packetLength }
+
+    init(fields: FLIPFields, layout l: FLIPLayout) {
+        self.fields = fields
+        meta = l.meta; metaLength = l.metaLength; headerLength = l.headerLength; packetLength = l.packetLength
+        length = l.length; checksum = l.checksum; ttlOffset = l.ttlOffset; checksumOffset = l.checksumOffset
+    }
+
+    var layout: FLIPLayout {
+        var l = FLIPLayout()
+        l.meta = meta; l.metaLength = metaLength; l.headerLength = headerLength; l.packetLength = packetLength
+        l.length = length; l.checksum = checksum; l.ttlOffset = ttlOffset; l.checksumOffset = checksumOffset
+        return l
+    }
 
     public static func == (a: FLIPHeader, b: FLIPHeader) -> Bool {
         a.fields == b.fields && a.meta == b.meta && a.metaLength == b.metaLength

@@ -25,6 +25,9 @@ public struct FLIPMetadata: Sendable {
     /// The packet's ``Packet/annotationKind`` when it carries FLIP metadata.
     public static let annotationKind: UInt8 = 1
 
+    /// Received: the parsed header. To send: the fields to put in it.
+    /// First, at offset 0: `flip` parses a header straight into it.
+    public var fields: FLIPFields
     /// The EtherType the link block writes (0x2020).
     public var etherType: UInt16
     /// Bytes in front of the packet that are its old link header, which the
@@ -37,8 +40,6 @@ public struct FLIPMetadata: Sendable {
     /// The address the link block resolves to a MAC; `nil` = broadcast.
     public var nextHop: FLIPAddress?
     public var espValue: UInt16
-    /// Received: the parsed header. To send: the fields to put in it.
-    public var fields: FLIPFields
 
     /// Metadata for sending `fields` (an application's request).
     public init(sending fields: FLIPFields) {
@@ -58,6 +59,18 @@ public struct FLIPMetadata: Sendable {
         espValue = esp.value
     }
 
+    /// Sets everything but `fields` for a packet just received from
+    /// `linkSource` (no ESP, no next hop).
+    @inline(__always)
+    mutating func fillReceived(linkSource: MACAddress) {
+        etherType = FLIPBlock.etherType
+        linkHeaderLength = 0
+        espWidth = 0
+        espValue = 0
+        self.linkSource = linkSource
+        nextHop = nil
+    }
+
     /// The ESP a received packet carried, if it was one.
     public var esp: FLIPESP? { espWidth == 0 ? nil : FLIPESP(value: espValue, width: espWidth) }
 }
@@ -68,6 +81,13 @@ extension Packet {
     public var flipMetadata: UnsafeMutablePointer<FLIPMetadata>? {
         guard annotationKind == FLIPMetadata.annotationKind else { return nil }
         return annotation.assumingMemoryBound(to: FLIPMetadata.self)
+    }
+
+    /// The annotation area as FLIP metadata about to be written in full
+    /// (the receive path; it sets the kind when it is done).
+    @inline(__always)
+    var flipMetadataStorage: UnsafeMutablePointer<FLIPMetadata> {
+        annotation.bindMemory(to: FLIPMetadata.self, capacity: 1)
     }
 
     /// Stores `metadata` in the packet's annotation area.
