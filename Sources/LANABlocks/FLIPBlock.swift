@@ -162,16 +162,17 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
                   (try? esp.write(into: p.bytes)) != nil else { return drop(engine, .sendRefused, .malformed) }
             m.pointee.nextHop = nil
         } else {
-            let fields = m.pointee.fields
-            let headerLength = fields.headerLength
+            // The fields stay where they are (offset 0 of the metadata).
+            let fields = UnsafeMutableRawPointer(m).assumingMemoryBound(to: FLIPFields.self)
+            let headerLength = fields.pointee.headerLength
             guard headerLength &+ payload <= Self.maximumPacketLength else { return drop(engine, .sendRefused, .oversize) }
             guard p.prependFront(headerLength) else { return drop(engine, .sendRefused, .oversize) }
             do throws(FLIPBuildError) {
-                _ = try fields.write(into: p.bytes, payloadLength: payload)
+                _ = try fields.pointee.write(into: p.bytes, headerLength: headerLength, payloadLength: payload)
             } catch {
                 return drop(engine, .sendRefused, .malformed)
             }
-            let destination = fields.destination
+            let destination = fields.pointee.destination
             m.pointee.nextHop = destination == nil || destination.unsafelyUnwrapped.isBroadcast ? nil : destination
         }
         m.pointee.etherType = Self.etherType

@@ -1,5 +1,6 @@
 extension FLIPFields {
     /// The fewest meta bytes that carry these fields and flags.
+    @inline(__always)
     public var metaLength: Int {
         if fragmentOffset != nil || lastFragment { return 3 }
         if source != nil || hasLength || hasChecksum || dontFragment || arpRequest || arpReply { return 2 }
@@ -7,17 +8,18 @@ extension FLIPFields {
     }
 
     /// Meta-header plus fields, in bytes.
+    @inline(__always)
     public var headerLength: Int {
         var n = metaLength
-        n += priority != nil ? 1 : 0
-        n += destination?.size ?? 0
-        n += type != nil ? 2 : 0
-        n += ttl != nil ? 1 : 0
-        n += flow != nil ? 4 : 0
-        n += source?.size ?? 0
-        n += hasLength || hasChecksum ? 2 : 0
-        n += hasChecksum ? 2 : 0
-        n += fragmentOffset != nil ? 2 : 0
+        n &+= priority != nil ? 1 : 0
+        n &+= destination?.size ?? 0
+        n &+= type != nil ? 2 : 0
+        n &+= ttl != nil ? 1 : 0
+        n &+= flow != nil ? 4 : 0
+        n &+= source?.size ?? 0
+        n &+= hasLength || hasChecksum ? 2 : 0
+        n &+= hasChecksum ? 2 : 0
+        n &+= fragmentOffset != nil ? 2 : 0
         return n
     }
 
@@ -28,83 +30,118 @@ extension FLIPFields {
     /// it a receiver could not tell link padding from payload.
     @discardableResult
     public func write(into packet: UnsafeMutableRawBufferPointer, payloadLength: Int) throws(FLIPBuildError) -> Int {
-        let headerLength = self.headerLength
-        let total = headerLength + payloadLength
+        try write(into: packet, headerLength: headerLength, payloadLength: payloadLength)
+    }
+
+    /// ``write(into:payloadLength:)`` for a caller that already knows
+    /// ``headerLength`` (it made room for it).
+    @inline(__always)
+    @discardableResult
+    public func write(into packet: UnsafeMutableRawBufferPointer, headerLength: Int,
+                      payloadLength: Int) throws(FLIPBuildError) -> Int {
+        let total = headerLength &+ payloadLength
         guard let base = packet.baseAddress, packet.count >= total else {
             throw .bufferTooSmall(needed: total, available: packet.count)
         }
         if let priority, priority > 15 { throw .priority(priority) }
         guard total <= Int(UInt16.max) else { throw .tooLong(total) }
 
-        @inline(__always) func put(_ value: UInt8, _ at: Int) { base.storeBytes(of: value, toByteOffset: at, as: UInt8.self) }
-        @inline(__always) func put16(_ value: UInt16, _ at: Int) {
-            put(UInt8(truncatingIfNeeded: value >> 8), at)
-            put(UInt8(truncatingIfNeeded: value), at + 1)
+        // The header's share of the checksum is summed from the values
+        // as they are written (a field of `width` bytes ending at an even
+        // offset counts as its value, at an odd one as its value × 256):
+        // reading the header back right after its narrow stores would wait
+        // on every one of them.
+        var headerSum: UInt64 = 0
+        @inline(__always) func add(_ value: UInt64, _ width: Int, _ at: Int) {
+            let folded = (value & 0xFFFF_FFFF) &+ (value >> 32)
+            headerSum &+= (at &+ width) & 1 == 0 ? folded : folded << 8
         }
-
-        let metaLength = self.metaLength
         let withLength = hasLength || hasChecksum
-        var m1: UInt8 = metaLength > 1 ? FLIPMeta.more : 0
+        let hasByte3 = fragmentOffset != nil || lastFragment
+        let hasByte2 = hasByte3 || source != nil || withLength || dontFragment || arpRequest || arpReply
+        var m1: UInt8 = hasByte2 ? FLIPMeta.more : 0
         if priority != nil { m1 |= FLIPMeta.version }
         m1 |= (destination?.kind.rawValue ?? 0) << FLIPMeta.destinationShift
         if type != nil { m1 |= FLIPMeta.type }
         if ttl != nil { m1 |= FLIPMeta.ttl }
         if flow != nil { m1 |= FLIPMeta.flow }
-        put(m1, 0)
-        if metaLength > 1 {
-            var m2: UInt8 = metaLength > 2 ? FLIPMeta.more : 0
+        base.storeBytes(of: m1, as: UInt8.self)
+        add(UInt64(m1), 1, 0)
+        var at = 1
+        if hasByte2 {
+            var m2: UInt8 = hasByte3 ? FLIPMeta.more : 0
             m2 |= (source?.kind.rawValue ?? 0) << FLIPMeta.sourceShift
             if withLength { m2 |= FLIPMeta.length }
             if hasChecksum { m2 |= FLIPMeta.checksum }
             if dontFragment { m2 |= FLIPMeta.dontFragment }
             if arpRequest { m2 |= FLIPMeta.arpRequest }
             if arpReply { m2 |= FLIPMeta.arpReply }
-            put(m2, 1)
+            base.storeBytes(of: m2, toByteOffset: 1, as: UInt8.self)
+            add(UInt64(m2), 1, 1)
+            at = 2
+            if hasByte3 {
+                var m3: UInt8 = 0
+                if fragmentOffset != nil { m3 |= FLIPMeta.fragmentOffset }
+                if lastFragment { m3 |= FLIPMeta.lastFragment }
+                base.storeBytes(of: m3, toByteOffset: 2, as: UInt8.self)
+                add(UInt64(m3), 1, 2)
+                at = 3
+            }
         }
-        if metaLength > 2 {
-            var m3: UInt8 = 0
-            if fragmentOffset != nil { m3 |= FLIPMeta.fragmentOffset }
-            if lastFragment { m3 |= FLIPMeta.lastFragment }
-            put(m3, 2)
-        }
-
-        var at = metaLength
         if let priority {
-            put(priority, at)
-            at += 1
+            base.storeBytes(of: priority, toByteOffset: at, as: UInt8.self)
+            add(UInt64(priority), 1, at)
+            at &+= 1
         }
         if let destination {
             destination.write(to: base + at)
-            at += destination.size
+            destination.addToSum(add, at)
+            at &+= destination.size
         }
         if let type {
-            put16(type, at)
-            at += 2
+            base.storeBytes(of: type.bigEndian, toByteOffset: at, as: UInt16.self)
+            add(UInt64(type), 2, at)
+            at &+= 2
         }
         if let ttl {
-            put(ttl, at)
-            at += 1
+            base.storeBytes(of: ttl, toByteOffset: at, as: UInt8.self)
+            add(UInt64(ttl), 1, at)
+            at &+= 1
         }
         if let flow {
-            put16(UInt16(truncatingIfNeeded: flow >> 16), at)
-            put16(UInt16(truncatingIfNeeded: flow), at + 2)
-            at += 4
+            base.storeBytes(of: flow.bigEndian, toByteOffset: at, as: UInt32.self)
+            add(UInt64(flow), 4, at)
+            at &+= 4
         }
         if let source {
             source.write(to: base + at)
-            at += source.size
+            source.addToSum(add, at)
+            at &+= source.size
         }
         if withLength {
-            put16(UInt16(total), at)
-            at += 2
+            base.storeBytes(of: UInt16(truncatingIfNeeded: total).bigEndian, toByteOffset: at, as: UInt16.self)
+            add(UInt64(total), 2, at)
+            at &+= 2
         }
         let checksumAt = at
-        if hasChecksum { at += 2 }
+        if hasChecksum { at &+= 2 }
         if let fragmentOffset {
-            put16(fragmentOffset, at)
-            at += 2
+            base.storeBytes(of: fragmentOffset.bigEndian, toByteOffset: at, as: UInt16.self)
+            add(UInt64(fragmentOffset), 2, at)
         }
-        if hasChecksum { put16(FLIPChecksum.compute(base, count: total, skipping: checksumAt), checksumAt) }
+        if hasChecksum {
+            // The payload from memory (written long before), its share
+            // turned by a byte if it starts at an odd offset.
+            var payloadSum = UInt64(FLIPChecksum.sum(base + headerLength, count: payloadLength))
+            if headerLength & 1 == 1 { payloadSum = (payloadSum << 8 | payloadSum >> 8) & 0xFFFF }
+            var sum = headerSum &+ payloadSum
+            sum = (sum & 0xFFFF_FFFF) &+ (sum >> 32)
+            sum = (sum & 0xFFFF) &+ (sum >> 16)
+            sum = (sum & 0xFFFF) &+ (sum >> 16)
+            sum = (sum & 0xFFFF) &+ (sum >> 16)
+            let c = ~UInt16(truncatingIfNeeded: sum)
+            base.storeBytes(of: c.bigEndian, toByteOffset: checksumAt, as: UInt16.self)
+        }
         return total
     }
 }

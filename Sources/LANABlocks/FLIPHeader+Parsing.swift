@@ -217,6 +217,14 @@ public enum FLIPChecksum {
     /// checksum never is: its second meta byte has the K bit.
     @inline(__always)
     public static func compute(_ base: UnsafeRawPointer, count: Int, skipping: Int = -1) -> UInt16 {
+        ~sum(base, count: count, skipping: skipping)
+    }
+
+    /// The one's-complement sum itself (not complemented), folded to 16
+    /// bits in network order, of `count` bytes starting at an even offset
+    /// of the packet (see ``compute(_:count:skipping:)``).
+    @inline(__always)
+    public static func sum(_ base: UnsafeRawPointer, count: Int, skipping: Int = -1) -> UInt16 {
         var sum: UInt64 = 0
         var i = 0
         while i &+ 8 <= count {
@@ -246,7 +254,7 @@ public enum FLIPChecksum {
         sum = (sum & 0xFFFF) &+ (sum >> 16)
         sum = (sum & 0xFFFF) &+ (sum >> 16)
         // Host order back to network order.
-        return ~UInt16(bigEndian: UInt16(truncatingIfNeeded: sum))
+        return UInt16(bigEndian: UInt16(truncatingIfNeeded: sum))
     }
 
     /// The reference computation, two bytes at a time in network order

@@ -70,6 +70,19 @@ public struct FLIPAddress: Hashable, Sendable, CustomStringConvertible {
             : UInt8(truncatingIfNeeded: low >> (56 - 8 * (index - 8)))
     }
 
+    /// Adds the address's share of a checksum, written at offset `at`,
+    /// through `add(value, width, offset)` (see `FLIPFields.write`).
+    @inline(__always)
+    func addToSum(_ add: (UInt64, Int, Int) -> Void, _ at: Int) {
+        switch kind {
+        case .short: add(high >> 48, 2, at)
+        case .ipv4: add(high >> 32, 4, at)
+        case .objectID:
+            add(high, 8, at)
+            add(low, 8, at &+ 8)
+        }
+    }
+
     /// All zeros (0.0.0.0: an RFC 5227 probe's sender, never learned).
     public var isZero: Bool { high == 0 && low == 0 }
 
