@@ -94,16 +94,24 @@ public final class ARPBlock: FunctionalBlock, @unchecked Sendable {
     var pendingSources: [ARPPendingSource] { ownedSources.withLock { $0 } }
 
     public override func process(_ burst: Burst, _ context: BlockContext) {
-        context.withConfiguration(ARPConfiguration.self) { configuration in
+        let ports = context.ports
+        let allOnward = context.withConfiguration(ARPConfiguration.self) { configuration in
+            // Whether every packet went on through its direction's default
+            // port (passed up, or resolved and sent down): the engine can
+            // then move the burst as a whole.
+            var onward = burst.uniformDirection != nil
             var i = 0
             while i < burst.count {
                 let p = burst[i]
-                p.verdict = p.direction == .ingress
-                    ? receive(p, configuration, context)
-                    : send(p, configuration, context)
+                let d = p.direction
+                let v = d == .ingress ? receive(p, configuration, context) : send(p, configuration, context)
+                p.verdict = v
+                onward = onward && p.direction == d && v == ports.verdict(for: d)
                 i &+= 1
             }
+            return onward
         }
+        if allOnward && burst.count > 0 { burst.forwardAll(ports) }
     }
 
     // MARK: Ingress

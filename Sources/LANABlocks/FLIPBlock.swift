@@ -80,17 +80,25 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
     deinit { counters.deallocate() }
 
     public override func process(_ burst: Burst, _ context: BlockContext) {
-        context.withConfiguration(FLIPConfiguration.self) { configuration in
+        let ports = context.ports
+        let allOnward = context.withConfiguration(FLIPConfiguration.self) { configuration in
             let engine = context.engine.index
+            // Whether every packet went on through its direction's default
+            // port (delivered to `up`, sent `down`): the engine can then
+            // move the burst as a whole.
+            var onward = burst.uniformDirection != nil
             var i = 0
             while i < burst.count {
                 let p = burst[i]
-                p.verdict = p.direction == .ingress
-                    ? receive(p, configuration, context.ports, engine)
-                    : send(p, context.ports, engine)
+                let d = p.direction
+                let v = d == .ingress ? receive(p, configuration, ports, engine) : send(p, ports, engine)
+                p.verdict = v
+                onward = onward && p.direction == d && v == ports.verdict(for: d)
                 i &+= 1
             }
+            return onward
         }
+        if allOnward && burst.count > 0 { burst.forwardAll(ports) }
     }
 
     // MARK: Receive (docs/flip.md §6)
@@ -156,7 +164,7 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
             return ports.down.isNone ? .drop(.unboundPort) : .forward(ports.down)
         }
         let payload = p.length
-        if let esp = m.pointee.esp {
+        if m.pointee.espWidth != 0, let esp = m.pointee.esp {
             let length = esp.width == 6 ? 1 : 2
             guard payload == 0, p.prependFront(length),
                   (try? esp.write(into: p.bytes)) != nil else { return drop(engine, .sendRefused, .malformed) }

@@ -90,6 +90,19 @@ extension Packet {
         annotation.bindMemory(to: FLIPMetadata.self, capacity: 1)
     }
 
+    /// Asks `flip` to send the packet's bytes as the payload of a packet
+    /// with `fields` (what an application block does before it passes a
+    /// packet down): the fields and the two words `flip` checks, without
+    /// writing the whole metadata.
+    @inline(__always)
+    public func setFLIPSendRequest(_ fields: FLIPFields) {
+        let m = flipMetadataStorage
+        UnsafeMutableRawPointer(m).assumingMemoryBound(to: FLIPFields.self).pointee = fields
+        m.pointee.linkHeaderLength = 0
+        m.pointee.espWidth = 0
+        annotationKind = FLIPMetadata.annotationKind
+    }
+
     /// Stores `metadata` in the packet's annotation area.
     @inline(__always)
     public func setFLIPMetadata(_ metadata: FLIPMetadata) {

@@ -78,9 +78,14 @@ public struct Packet {
     /// in a source's memory). `false` if the headroom is too small or the
     /// frame does not fit a buffer: then drop it.
     @inlinable public func prependFront(_ count: Int) -> Bool {
-        guard pool.detach(handle) else { return false }
         let start = UInt(bitPattern: pool.buffer(handle))
-        guard meta.pointee.address &- start >= UInt(count) else { return false }
+        var offset = meta.pointee.address &- start
+        if offset >= UInt(pool.bufferSize) {
+            // Still in a source's memory: into the packet's own buffer first.
+            guard pool.detach(handle) else { return false }
+            offset = meta.pointee.address &- start
+        }
+        guard offset >= UInt(count) else { return false }
         meta.pointee.address &-= UInt(count)
         meta.pointee.length &+= UInt32(truncatingIfNeeded: count)
         return true

@@ -4,7 +4,11 @@
 // - One pool per engine. Only the owning engine thread allocates, frees and
 //   touches packet bytes or metadata; other threads may read `available`
 //   (an advisory value for tests and statistics) once the engine is stopped.
-// - Every buffer is `bufferSize` bytes at a 64-byte aligned address. A
+// - Every buffer is `bufferSize` bytes at a 64-byte aligned address;
+//   buffers are `bufferStride` = `bufferSize` + 64 bytes apart, so that the
+//   same offset in consecutive buffers falls in different cache sets (with
+//   a power-of-two stride, the headers of a whole burst compete for two
+//   sets of a 32 KiB L1 and evict each other). A
 //   packet's bytes are `length` bytes at `address`: either inside its own
 //   buffer (`address + length <= buffer + bufferSize`), or — for a packet a
 //   source handed over without copying — inside the source's memory (a
@@ -79,6 +83,8 @@ public struct PacketPool: @unchecked Sendable {
     #endif
     public let capacity: Int
     public let bufferSize: Int
+    /// Distance between consecutive buffers (see the invariants).
+    @usableFromInline var bufferStride: Int { bufferSize &+ 64 }
     public let headroom: Int
     public let engine: UInt16
 
@@ -101,7 +107,7 @@ public struct PacketPool: @unchecked Sendable {
 
     @inlinable
     public func buffer(_ handle: PacketHandle) -> UnsafeMutableRawPointer {
-        buffers + Int(handle) &* bufferSize
+        buffers + Int(handle) &* bufferStride
     }
 
     /// Takes a buffer off the free stack, with metadata reset and the
@@ -142,7 +148,7 @@ public struct PacketPool: @unchecked Sendable {
         let m = metas + Int(h)
         m.pointee.length = UInt32(truncatingIfNeeded: bytes.count)
         if let base = bytes.baseAddress {
-            (buffers + Int(h) &* bufferSize + headroom).copyMemory(from: base, byteCount: bytes.count)
+            (buffer(h) + headroom).copyMemory(from: base, byteCount: bytes.count)
         }
         return h
     }
@@ -215,7 +221,7 @@ public final class PacketPoolStorage: @unchecked Sendable {
     public init(capacity: Int, bufferSize: Int = 2048, headroom: Int = 128, engine: UInt16 = 0) {
         precondition(capacity > 0 && capacity <= Int(UInt32.max))
         precondition(bufferSize % 64 == 0 && headroom < bufferSize)
-        let buffers = UnsafeMutableRawPointer.allocate(byteCount: capacity * bufferSize, alignment: 64)
+        let buffers = UnsafeMutableRawPointer.allocate(byteCount: capacity * (bufferSize + 64), alignment: 64)
         let metas = UnsafeMutablePointer<PacketMeta>.allocate(capacity: capacity)
         metas.initialize(repeating: PacketMeta(), count: capacity)
         let annotations = UnsafeMutableRawPointer.allocate(byteCount: capacity * PacketPool.annotationSize, alignment: 64)

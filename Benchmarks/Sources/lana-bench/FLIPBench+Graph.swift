@@ -129,7 +129,7 @@ extension FLIPBenchmark {
         case .deliver, .forward:
             MemorySource(frame: op.input, count: count, entry: entry, direction: .ingress)
         case .send:
-            FLIPSendSource(payload: op.input, metadata: FLIPMetadata(sending: FLIPVectors.v2Fields), count: count, entry: entry)
+            FLIPSendSource(payload: op.input, fields: FLIPVectors.v2Fields, count: count, entry: entry)
         }
     }
 
@@ -181,16 +181,16 @@ extension FLIPBenchmark {
 final class FLIPSendSource: PacketSource, @unchecked Sendable {
     private let payload: UnsafeMutableRawPointer
     private let payloadLength: Int
-    private let metadata: FLIPMetadata
+    private let fields: FLIPFields
     private let entry: IDP
     private let counter: UnsafeMutablePointer<UInt64>
 
-    init(payload: [UInt8], metadata: FLIPMetadata, count: UInt64, entry: IDP) {
+    init(payload: [UInt8], fields: FLIPFields, count: UInt64, entry: IDP) {
         payloadLength = payload.count
         let bytes = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(payload.count, 1), alignment: 64)
         payload.withUnsafeBytes { if let b = $0.baseAddress { bytes.copyMemory(from: b, byteCount: $0.count) } }
         self.payload = bytes
-        self.metadata = metadata
+        self.fields = fields
         self.entry = entry
         counter = .allocate(capacity: 1)
         counter.initialize(to: count)
@@ -218,7 +218,7 @@ final class FLIPSendSource: PacketSource, @unchecked Sendable {
             let m = pool.meta(h)
             template.store(to: m)
             m.pointee.address = UInt(bitPattern: destination)
-            pool.packet(h).setFLIPMetadata(metadata)
+            pool.packet(h).setFLIPSendRequest(fields)
             i &+= 1
         }
         counter.pointee = left &- UInt64(n)
