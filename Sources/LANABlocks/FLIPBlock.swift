@@ -72,12 +72,17 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
     }
 
     let counters: EngineCounterSlots
+    private let headers: FLIPHeaderCache
 
     init(engineCount: Int) {
         counters = EngineCounterSlots(engineCount: engineCount, words: Counter.allCases.count)
+        headers = FLIPHeaderCache(engineCount: engineCount)
     }
 
-    deinit { counters.deallocate() }
+    deinit {
+        counters.deallocate()
+        headers.deallocate()
+    }
 
     public override func process(_ burst: Burst, _ context: BlockContext) {
         let ports = context.ports
@@ -172,13 +177,25 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         } else {
             // The fields stay where they are (offset 0 of the metadata).
             let fields = UnsafeMutableRawPointer(m).assumingMemoryBound(to: FLIPFields.self)
-            let headerLength = fields.pointee.headerLength
-            guard headerLength &+ payload <= Self.maximumPacketLength else { return drop(engine, .sendRefused, .oversize) }
-            guard p.prependFront(headerLength) else { return drop(engine, .sendRefused, .oversize) }
-            do throws(FLIPBuildError) {
-                _ = try fields.pointee.write(into: p.bytes, headerLength: headerLength, payloadLength: payload)
-            } catch {
-                return drop(engine, .sendRefused, .malformed)
+            // The engine's last header, if these are its fields: copied,
+            // Length and Checksum written (see FLIPHeaderCache).
+            var cached = 0
+            if payload &+ 64 <= Self.maximumPacketLength, p.prependFront(0), p.headroom >= 64 {
+                cached = headers.write(fields, payload: p.bytes.baseAddress.unsafelyUnwrapped, payloadLength: payload, engine: engine)
+            }
+            if cached > 0 {
+                p.restoreFront(cached)
+            } else {
+                let headerLength = fields.pointee.headerLength
+                guard headerLength &+ payload <= Self.maximumPacketLength else { return drop(engine, .sendRefused, .oversize) }
+                guard p.prependFront(headerLength) else { return drop(engine, .sendRefused, .oversize) }
+                do throws(FLIPBuildError) {
+                    _ = try fields.pointee.write(into: p.bytes, headerLength: headerLength, payloadLength: payload)
+                } catch {
+                    return drop(engine, .sendRefused, .malformed)
+                }
+                headers.remember(fields, header: UnsafeRawPointer(p.bytes.baseAddress.unsafelyUnwrapped),
+                                 headerLength: headerLength, engine: engine)
             }
             let destination = fields.pointee.destination
             m.pointee.nextHop = destination == nil || destination.unsafelyUnwrapped.isBroadcast ? nil : destination

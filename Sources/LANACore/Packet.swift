@@ -91,6 +91,13 @@ public struct Packet {
         return true
     }
 
+    /// Free bytes in front of the packet's bytes in its own buffer, or 0
+    /// while they are still in a source's memory.
+    @inlinable public var headroom: Int {
+        let offset = meta.pointee.address &- UInt(bitPattern: pool.buffer(handle))
+        return offset < UInt(pool.bufferSize) ? Int(offset) : 0
+    }
+
     /// Cuts the packet to its first `count` bytes (link padding after a
     /// packet whose length field says where it ends).
     @inlinable public func truncate(to count: Int) {

@@ -167,6 +167,38 @@ final class FLIPBlockTests: XCTestCase {
         XCTAssertEqual(a.wire.frames, [hexBytes(Self.v2), hexBytes(Self.v3), hexBytes(Self.v4)])
     }
 
+    /// Consecutive packets with the same fields reuse the engine's last
+    /// header (only Length and Checksum rewritten): every frame must be what
+    /// a fresh build gives, whatever the payload length's parity, and new
+    /// fields must not get the old header.
+    func testRepeatedFieldsGiveTheSameFramesAsAFreshBuild() throws {
+        let a = try nodeA(["static=10.0.0.2@02:00:00:00:00:02,0xabcd@02:00:00:00:00:02,"
+                           + "0x1112131415161718191a1b1c1d1e1f20@02:00:00:00:00:02"])
+        var rng = SplitMix64(seed: 0xCAC4E)
+        let destinations: [FLIPAddress] = [.ipv4(10, 0, 0, 2), FLIPAddress([0xab, 0xcd])!, Self.objectB]
+        var expected: [[UInt8]] = []
+        for round in 0..<60 {
+            let fields = FLIPFields(
+                priority: round % 3 == 0 ? UInt8(rng.next() % 16) : nil, destination: destinations[round / 20],
+                type: round % 2 == 0 ? 0x88b5 : nil, ttl: round % 4 < 2 ? 9 : nil,
+                flow: round % 5 == 0 ? 0xdead_beef : nil, source: round % 7 < 3 ? .ipv4(10, 0, 0, 1) : Self.objectA,
+                hasLength: round % 6 != 0, hasChecksum: round % 3 != 2)
+            for _ in 0..<3 {
+                let payload = (0..<Int(rng.next() % 40)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                try a.send(payload, FLIPMetadata(sending: fields))
+                expected.append(FLIPBlockTests.macB.bytes + FLIPBlockTests.macA.bytes + [0x20, 0x20]
+                                + frame(fields, payload: payload, from: .zero, to: .zero).dropFirst(14))
+            }
+        }
+        XCTAssertEqual(a.wire.frames.count, expected.count)
+        for (i, (got, want)) in zip(a.wire.frames, expected).enumerated() where got != want {
+            XCTFail("frame \(i): \(hexString(got)) != \(hexString(want))")
+            break
+        }
+    }
+
+    func hexString(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }
+
     func testSendsESPsToBroadcast() throws {
         let a = try nodeA()
         try a.send([], FLIPMetadata(sendingESP: FLIPESP(value: 42, width: 6)))

@@ -1,0 +1,120 @@
+// Unsafe code: one engine's cache of the last FLIP header `flip` built.
+//
+// Invariants
+// - One slot per engine (cache-line aligned, `slotBytes` each), read and
+//   written by that engine only, from `FLIPBlock.send`; freed with the block.
+// - A slot is valid when `valid` is 1; then `fields` holds the raw bytes of
+//   the FLIPFields the header was built from, and `header` the header bytes
+//   right-aligned in 64 bytes (it ends at byte 64), with its Length and
+//   Checksum fields zeroed; `headerSum` is the one's-complement sum of those
+//   bytes as they sit in a packet (from offset 0).
+// - Fields are compared as raw bytes: equal bytes are equal fields (every
+//   byte that carries a value is compared); unequal bytes with equal values
+//   (an Optional's unused payload) only cost a miss.
+
+import LANACore
+
+/// What makes sending a stream of packets with the same fields cheap: the
+/// header is built once, then copied, with only Length and Checksum
+/// written per packet — as a socket's cached route and header do.
+struct FLIPHeaderCache: @unchecked Sendable {
+    static let slotBytes = 256
+    static let fieldsBytes = MemoryLayout<FLIPFields>.size
+    private let base: UnsafeMutableRawPointer
+    let engineCount: Int
+
+    // Slot layout.
+    private static let fieldsAt = 0          // fieldsBytes (< 96)
+    private static let headerAt = 96         // 64 bytes, right-aligned
+    private static let validAt = 160         // UInt8
+    private static let headerLengthAt = 168  // Int
+    private static let lengthOffsetAt = 176  // Int, -1 without Length
+    private static let checksumOffsetAt = 184 // Int, -1 without Checksum
+    private static let headerSumAt = 192     // UInt64
+
+    init(engineCount: Int) {
+        precondition(Self.fieldsBytes <= Self.headerAt, "FLIPFields outgrew its cache slot")
+        self.engineCount = engineCount
+        base = UnsafeMutableRawPointer.allocate(byteCount: engineCount * Self.slotBytes, alignment: 64)
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: engineCount * Self.slotBytes)
+    }
+
+    func deallocate() { base.deallocate() }
+
+    /// Writes the header for `fields` in front of the `payloadLength`
+    /// bytes at `payload` (room already made, at least 64 bytes of the
+    /// buffer in front of the payload) if the engine's last header was
+    /// built from the same fields. Returns the header length, or 0 on a miss.
+    @inline(__always)
+    func write(_ fields: UnsafePointer<FLIPFields>, payload: UnsafeMutableRawPointer, payloadLength: Int, engine: Int) -> Int {
+        let slot = base + engine &* Self.slotBytes
+        guard slot.load(fromByteOffset: Self.validAt, as: UInt8.self) == 1,
+              Self.same(UnsafeRawPointer(fields), UnsafeRawPointer(slot + Self.fieldsAt)) else { return 0 }
+        let headerLength = slot.load(fromByteOffset: Self.headerLengthAt, as: Int.self)
+        // 64 bytes ending where the payload starts: the header, and bytes
+        // of the headroom that the link header overwrites.
+        (payload - 64).copyMemory(from: slot + Self.headerAt, byteCount: 64)
+        let start = payload - headerLength
+        let total = headerLength &+ payloadLength
+        var sum = slot.load(fromByteOffset: Self.headerSumAt, as: UInt64.self)
+        let lengthOffset = slot.load(fromByteOffset: Self.lengthOffsetAt, as: Int.self)
+        if lengthOffset >= 0 {
+            start.storeBytes(of: UInt16(truncatingIfNeeded: total).bigEndian, toByteOffset: lengthOffset, as: UInt16.self)
+            let l = UInt64(total)
+            sum &+= lengthOffset & 1 == 0 ? l : l << 8
+        }
+        let checksumOffset = slot.load(fromByteOffset: Self.checksumOffsetAt, as: Int.self)
+        if checksumOffset >= 0 {
+            var p = UInt64(FLIPChecksum.sum(payload, count: payloadLength))
+            if headerLength & 1 == 1 { p = (p << 8 | p >> 8) & 0xFFFF }
+            sum &+= p
+            sum = (sum & 0xFFFF_FFFF) &+ (sum >> 32)
+            sum = (sum & 0xFFFF) &+ (sum >> 16)
+            sum = (sum & 0xFFFF) &+ (sum >> 16)
+            sum = (sum & 0xFFFF) &+ (sum >> 16)
+            start.storeBytes(of: (~UInt16(truncatingIfNeeded: sum)).bigEndian, toByteOffset: checksumOffset, as: UInt16.self)
+        }
+        return headerLength
+    }
+
+    /// Remembers the header just built at `header` for `fields`.
+    func remember(_ fields: UnsafePointer<FLIPFields>, header: UnsafeRawPointer, headerLength: Int, engine: Int) {
+        guard headerLength <= 64 else { return }
+        let slot = base + engine &* Self.slotBytes
+        let lengthOffset = fields.pointee.hasLength || fields.pointee.hasChecksum
+            ? headerLength - (fields.pointee.hasChecksum ? 4 : 2) - (fields.pointee.fragmentOffset != nil ? 2 : 0) : -1
+        let checksumOffset = fields.pointee.hasChecksum ? lengthOffset + 2 : -1
+        // The header with Length and Checksum zeroed, left-aligned for its sum.
+        var copy = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        let sum = withUnsafeMutableBytes(of: &copy) { buffer -> UInt16 in
+            let b = buffer.baseAddress!
+            b.copyMemory(from: header, byteCount: headerLength)
+            if lengthOffset >= 0 { b.storeBytes(of: UInt16(0), toByteOffset: lengthOffset, as: UInt16.self) }
+            if checksumOffset >= 0 { b.storeBytes(of: UInt16(0), toByteOffset: checksumOffset, as: UInt16.self) }
+            (slot + Self.headerAt + 64 - headerLength).copyMemory(from: b, byteCount: headerLength)
+            return FLIPChecksum.sum(b, count: headerLength)
+        }
+        (slot + Self.fieldsAt).copyMemory(from: UnsafeRawPointer(fields), byteCount: Self.fieldsBytes)
+        slot.storeBytes(of: headerLength, toByteOffset: Self.headerLengthAt, as: Int.self)
+        slot.storeBytes(of: lengthOffset, toByteOffset: Self.lengthOffsetAt, as: Int.self)
+        slot.storeBytes(of: checksumOffset, toByteOffset: Self.checksumOffsetAt, as: Int.self)
+        slot.storeBytes(of: UInt64(sum), toByteOffset: Self.headerSumAt, as: UInt64.self)
+        slot.storeBytes(of: UInt8(1), toByteOffset: Self.validAt, as: UInt8.self)
+    }
+
+    /// Raw equality of two FLIPFields.
+    @inline(__always)
+    private static func same(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer) -> Bool {
+        var diff: UInt64 = 0
+        var i = 0
+        while i &+ 8 <= fieldsBytes {
+            diff |= a.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            i &+= 8
+        }
+        while i < fieldsBytes {
+            diff |= UInt64(a.load(fromByteOffset: i, as: UInt8.self) ^ b.load(fromByteOffset: i, as: UInt8.self))
+            i &+= 1
+        }
+        return diff == 0
+    }
+}
