@@ -10,7 +10,8 @@ extension PacketTransmitter {
     /// The frame leaves at the next `flush()`.
     @discardableResult
     public func enqueue(_ frame: UnsafeRawBufferPointer) -> Bool {
-        if frame.count >= Self.minimumFrameLength { return ring.enqueue(copying: frame) }
+        // (Shorter than an Ethernet header: refused as ever, not padded.)
+        if frame.count >= Self.minimumFrameLength || frame.count < 14 { return ring.enqueue(copying: frame) }
         // The link pads short frames, as an Ethernet card would: a Linux
         // bridge drops an ARP frame whose body is under 8 bytes.
         return ring.enqueue(length: Self.minimumFrameLength) { slot in

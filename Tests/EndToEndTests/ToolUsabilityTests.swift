@@ -108,7 +108,7 @@ final class ToolUsabilityTests: EndToEndTestCase {
         assertOK(help)
         // Help text is wrapped to the terminal's width.
         let words = { (text: String) in text.split(whereSeparator: \.isWhitespace).joined(separator: " ") }
-        XCTAssertTrue(words(help.stdout).contains("Types lanad registered: bpf, counter, dummy, tee. 'fbctl types' describes them and their options."),
+        XCTAssertTrue(words(help.stdout).contains("Types lanad registered: arp, bpf, counter, dummy, echo, flip, tee. 'fbctl types' describes them and their options."),
                       "eth blocks are made by vlink, not listed: \(help.stdout)")
         XCTAssertEqual(lanad.fbctl("add", "--help").stdout, help.stdout)
 
@@ -118,9 +118,9 @@ final class ToolUsabilityTests: EndToEndTestCase {
         let json = lanad.fbctl("--json", "types")
         assertOK(json)
         let objects = try json.stdoutLines.map { try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
-        XCTAssertEqual(objects.compactMap { $0["type"] as? String }.sorted(), ["bpf", "counter", "dummy", "tee"])
+        XCTAssertEqual(objects.compactMap { $0["type"] as? String }.sorted(), ["arp", "bpf", "counter", "dummy", "echo", "flip", "tee"])
         assertRefused(lanad.fbctl("types", "nosuch"),
-                      "fbctl: types nosuch: No such file or directory (ENOENT): unknown block type nosuch (known types: bpf, counter, dummy, tee)")
+                      "fbctl: types nosuch: No such file or directory (ENOENT): unknown block type nosuch (known types: arp, bpf, counter, dummy, echo, flip, tee)")
 
         // Without a lanad the help says where the list comes from.
         let offline = runProgram(Binaries.fbctl, ["--run-dir", freshRunDirectory(), "add", "--help"])

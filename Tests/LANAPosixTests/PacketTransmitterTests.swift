@@ -61,6 +61,17 @@ final class PacketTransmitterTests: VethTestCase {
         XCTAssertEqual(peer.receive(timeoutMilliseconds: 5000), frame)
     }
 
+    /// The link pads short frames to 60 bytes with zeros, as a card does
+    /// (a Linux bridge drops an ARP frame with a body under 8 bytes).
+    func testPadsShortFramesToTheEthernetMinimum() throws {
+        let peer = try openPeerB()
+        let transmitter = try openTransmitterA()
+        let frame = Array(TestFrames.frame(sequence: 7, size: 60).prefix(20))
+        XCTAssertTrue(frame.withUnsafeBytes { transmitter.enqueue($0) })
+        try transmitter.flush()
+        XCTAssertEqual(peer.receive(timeoutMilliseconds: 5000), frame + [UInt8](repeating: 0, count: 40))
+    }
+
     func testRefusesBadLengthsAndCountsThem() throws {
         let transmitter = try openTransmitterA()
         XCTAssertEqual(transmitter.maximumFrameLength, 1518, "MTU 1500 + header + one VLAN tag")
