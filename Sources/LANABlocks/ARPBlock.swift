@@ -94,24 +94,11 @@ public final class ARPBlock: FunctionalBlock, @unchecked Sendable {
     var pendingSources: [ARPPendingSource] { ownedSources.withLock { $0 } }
 
     public override func process(_ burst: Burst, _ context: BlockContext) {
-        let ports = context.ports
-        let allOnward = context.withConfiguration(ARPConfiguration.self) { configuration in
-            // Whether every packet went on through its direction's default
-            // port (passed up, or resolved and sent down): the engine can
-            // then move the burst as a whole.
-            var onward = burst.uniformDirection != nil
-            var i = 0
-            while i < burst.count {
-                let p = burst[i]
-                let d = p.direction
-                let v = d == .ingress ? receive(p, configuration, context) : send(p, configuration, context)
-                p.verdict = v
-                onward = onward && p.direction == d && v == ports.verdict(for: d)
-                i &+= 1
+        context.withConfiguration(ARPConfiguration.self) { configuration in
+            burst.forwardEach(context.ports) { p in
+                p.direction == .ingress ? receive(p, configuration, context) : send(p, configuration, context)
             }
-            return onward
         }
-        if allOnward && burst.count > 0 { burst.forwardAll(ports) }
     }
 
     // MARK: Ingress

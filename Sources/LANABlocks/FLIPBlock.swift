@@ -86,24 +86,12 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
 
     public override func process(_ burst: Burst, _ context: BlockContext) {
         let ports = context.ports
-        let allOnward = context.withConfiguration(FLIPConfiguration.self) { configuration in
-            let engine = context.engine.index
-            // Whether every packet went on through its direction's default
-            // port (delivered to `up`, sent `down`): the engine can then
-            // move the burst as a whole.
-            var onward = burst.uniformDirection != nil
-            var i = 0
-            while i < burst.count {
-                let p = burst[i]
-                let d = p.direction
-                let v = d == .ingress ? receive(p, configuration, ports, engine) : send(p, ports, engine)
-                p.verdict = v
-                onward = onward && p.direction == d && v == ports.verdict(for: d)
-                i &+= 1
+        let engine = context.engine.index
+        context.withConfiguration(FLIPConfiguration.self) { configuration in
+            burst.forwardEach(ports) { p in
+                p.direction == .ingress ? receive(p, configuration, ports, engine) : send(p, ports, engine)
             }
-            return onward
         }
-        if allOnward && burst.count > 0 { burst.forwardAll(ports) }
     }
 
     // MARK: Receive (docs/flip.md §6)

@@ -214,6 +214,26 @@ public struct Burst {
         summary.pointee = BurstSummary(rawValue: seen != 3 && first < BurstSummary.allConsumed.rawValue ? first : 0)
     }
 
+    /// Sets every packet's verdict to what `decide` returns and, when each
+    /// packet went on through its direction's default port (and kept its
+    /// direction), reports the burst as forwarded whole (``forwardAll(_:)``),
+    /// so that the engine moves it on as one group. For blocks that decide
+    /// packet by packet but usually pass everything on (a protocol layer).
+    @inlinable
+    public func forwardEach(_ ports: BlockPorts, _ decide: (Packet) -> Verdict) {
+        var onward = direction < Burst.mixedDirections
+        var i = 0
+        while i < count {
+            let p = self[i]
+            let d = p.direction
+            let v = decide(p)
+            p.verdict = v
+            onward = onward && p.direction == d && v == ports.verdict(for: d)
+            i &+= 1
+        }
+        if onward && count > 0 { forwardAll(ports) }
+    }
+
     #if LANA_INTERNAL_CHECKS
     /// `forwardAll` sends a uniform burst along the direction it came in
     /// with: a packet the block turned around would go the wrong way.
