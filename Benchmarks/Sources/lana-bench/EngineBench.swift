@@ -228,28 +228,9 @@ struct EngineBenchmark {
                              direction: .ingress), engine: e)
         }
         let slots = (0..<n).map { group.stats.slot($0) }
-        let timeout: UInt64 = 120_000_000_000
-
-        let c0 = processCPUNanoseconds()
-        Allocations.start()
-        let t0 = nowNanoseconds()
-        group.start()
-        var t1 = t0
-        while true {
-            usleep(500)
-            var done = true
-            for s in slots where !Self.accountedFor(s, packets) { done = false; break }
-            t1 = nowNanoseconds()
-            if done { break }
-            if t1 &- t0 > timeout {
-                _ = Allocations.stop()
-                group.stop()
-                throw UsageError("timed out: blocks=\(k) engines=\(n) received=\(slots.map { $0.load(.received) })")
-            }
+        let window = try MeasuredWindow.run(group, slots: slots, packets: packets) {
+            UsageError("timed out: blocks=\(k) engines=\(n) received=\(slots.map { $0.load(.received) })")
         }
-        let allocations = Allocations.stop()
-        let c1 = processCPUNanoseconds()
-        group.stop()
 
         // Check that every packet went the whole way.
         let total = group.stats.total()
@@ -276,19 +257,9 @@ struct EngineBenchmark {
         }
         if !problems.isEmpty { throw UsageError("blocks=\(k) engines=\(n): " + problems.joined(separator: "; ")) }
 
-        return Run(blocks: k, engines: n, packets: expected, nanoseconds: t1 &- t0, bursts: total.bursts,
-                   mallocs: allocations.mallocs, frees: allocations.frees, blockCalls: total.blockCalls,
-                   cpuNanoseconds: c1 &- c0)
-    }
-
-    /// received == packets and received == drops + delivered, from relaxed
-    /// loads that allocate nothing.
-    private static func accountedFor(_ s: EngineStatsSlot, _ packets: UInt64) -> Bool {
-        let received = s.load(.received)
-        if received != packets { return false }
-        var gone = s.load(.delivered)
-        for r in DropReason.allCases { gone &+= s.drops(r) }
-        return gone == received
+        return Run(blocks: k, engines: n, packets: expected, nanoseconds: window.nanoseconds, bursts: total.bursts,
+                   mallocs: window.allocations.mallocs, frees: window.allocations.frees, blockCalls: total.blockCalls,
+                   cpuNanoseconds: window.cpuNanoseconds)
     }
 }
 

@@ -183,28 +183,9 @@ struct FLIPBenchmark {
         let (registry, entry) = try Self.makeGraph(op, check: check)
         let group = EngineGroup(registry: registry, cpus: [options.cpu])
         registry.attachSource(Self.makeSource(op, count: packets, entry: entry), engine: 0)
-        let slot = group.stats.slot(0)
-        let timeout: UInt64 = 120_000_000_000
-
-        let c0 = processCPUNanoseconds()
-        Allocations.start()
-        let t0 = nowNanoseconds()
-        group.start()
-        var t1 = t0
-        while true {
-            usleep(500)
-            let done = Self.accountedFor(slot, packets)
-            t1 = nowNanoseconds()
-            if done { break }
-            if t1 &- t0 > timeout {
-                _ = Allocations.stop()
-                group.stop()
-                throw BenchFailure("flip op=\(op.rawValue): timed out, received \(slot.load(.received)) of \(packets)")
-            }
+        let window = try MeasuredWindow.run(group, slots: [group.stats.slot(0)], packets: packets) {
+            BenchFailure("flip op=\(op.rawValue): timed out, received \(group.stats.slot(0).load(.received)) of \(packets)")
         }
-        let allocations = Allocations.stop()
-        let c1 = processCPUNanoseconds()
-        group.stop()
 
         let total = group.stats.total()
         var problems: [String] = []
@@ -221,18 +202,8 @@ struct FLIPBenchmark {
             problems.append("pool \(e.pool.available)/\(e.pool.capacity) after the run")
         }
         if !problems.isEmpty { throw BenchFailure("flip op=\(op.rawValue): " + problems.joined(separator: "; ")) }
-        return Run(packets: packets, nanoseconds: t1 &- t0, bursts: total.bursts, mallocs: allocations.mallocs,
-                   frees: allocations.frees, cpuNanoseconds: c1 &- c0)
-    }
-
-    /// received == packets and received == drops + delivered, from relaxed
-    /// loads that allocate nothing.
-    private static func accountedFor(_ s: EngineStatsSlot, _ packets: UInt64) -> Bool {
-        let received = s.load(.received)
-        if received != packets { return false }
-        var gone = s.load(.delivered)
-        for r in DropReason.allCases { gone &+= s.drops(r) }
-        return gone == received
+        return Run(packets: packets, nanoseconds: window.nanoseconds, bursts: total.bursts, mallocs: window.allocations.mallocs,
+                   frees: window.allocations.frees, cpuNanoseconds: window.cpuNanoseconds)
     }
 
     private func formatRate(_ x: Double) -> String {

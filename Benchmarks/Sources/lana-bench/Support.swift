@@ -1,4 +1,5 @@
 import CBenchSupport
+import LANACore
 
 #if canImport(Glibc)
 import Glibc
@@ -71,4 +72,50 @@ func note(_ text: String) {
 struct UsageError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// One measured window of an engine group: starts it with the allocation
+/// counter on, waits until every slot has accounted for `packets` (all
+/// received, each delivered or dropped) or `timeout` passes, and stops it.
+struct MeasuredWindow {
+    let nanoseconds: UInt64
+    let cpuNanoseconds: UInt64
+    let allocations: (mallocs: Int, frees: Int)
+
+    /// Throws `onTimeout()` when the packets are not all accounted for in time.
+    static func run(_ group: EngineGroup, slots: [EngineStatsSlot], packets: UInt64,
+                    timeout: UInt64 = 120_000_000_000, onTimeout: () -> any Error) throws -> MeasuredWindow {
+        let c0 = processCPUNanoseconds()
+        Allocations.start()
+        let t0 = nowNanoseconds()
+        group.start()
+        var t1 = t0
+        while true {
+            usleep(500)
+            var done = true
+            for s in slots where !accountedFor(s, packets) { done = false; break }
+            t1 = nowNanoseconds()
+            if done { break }
+            if t1 &- t0 > timeout {
+                _ = Allocations.stop()
+                group.stop()
+                throw onTimeout()
+            }
+        }
+        let allocations = Allocations.stop()
+        let c1 = processCPUNanoseconds()
+        group.stop()
+        return MeasuredWindow(nanoseconds: t1 &- t0, cpuNanoseconds: c1 &- c0,
+                              allocations: (allocations.mallocs, allocations.frees))
+    }
+
+    /// received == packets and received == drops + delivered, from relaxed
+    /// loads that allocate nothing.
+    static func accountedFor(_ s: EngineStatsSlot, _ packets: UInt64) -> Bool {
+        let received = s.load(.received)
+        if received != packets { return false }
+        var gone = s.load(.delivered)
+        for r in DropReason.allCases { gone &+= s.drops(r) }
+        return gone == received
+    }
 }
