@@ -124,7 +124,9 @@ public final class ARPBlock: FunctionalBlock, @unchecked Sendable {
     }
 
     /// docs/flip.md §10.6 a and §10.7: learn, answer, end.
-    @inline(__always)
+    // Out of line: ARP messages are few beside data, and inlined, their
+    // code made every data packet's call pay a larger frame.
+    @inline(never)
     private func handleMessage(_ p: Packet, _ body: UnsafeMutableRawBufferPointer, _ linkSource: MACAddress,
                                _ c: ARPConfiguration, _ context: BlockContext) -> Verdict {
         let engine = context.engine.index
@@ -156,6 +158,13 @@ public final class ARPBlock: FunctionalBlock, @unchecked Sendable {
     private func learnFromData(_ body: UnsafeRawBufferPointer, _ linkSource: MACAddress, _ c: ARPConfiguration, _ engine: Int) {
         guard let source = FLIPHeader.peekIPv4Source(body) else { return }
         if case .learned(let known) = table.lookup(source), known == linkSource { return }
+        learnFromData(source, body, linkSource, c, engine)
+    }
+
+    /// The rest of ``learnFromData(_:_:_:_:)`` when the table would change.
+    @inline(never)
+    private func learnFromData(_ source: FLIPAddress, _ body: UnsafeRawBufferPointer, _ linkSource: MACAddress,
+                               _ c: ARPConfiguration, _ engine: Int) {
         guard !source.isBroadcast, !source.isZero, c.staticMAC(source) == nil,
               case .packet(let h) = FLIPHeader.parse(body) else { return }
         let d = h.fields.destination
@@ -213,6 +222,7 @@ public final class ARPBlock: FunctionalBlock, @unchecked Sendable {
     }
 
     /// docs/flip.md §10.7: queue the packet, and ask if nobody has.
+    @inline(never)
     private func wait(_ p: Packet, for hop: FLIPAddress, _ c: ARPConfiguration, _ context: BlockContext) -> Verdict {
         let engine = context.engine.index
         let now = MonotonicClock.now()
@@ -241,6 +251,7 @@ public final class ARPBlock: FunctionalBlock, @unchecked Sendable {
     }
 
     /// Broadcasts one request for `hop` in the encoding its size calls for.
+    @inline(never)
     private func request(_ hop: FLIPAddress, _ c: ARPConfiguration, _ context: BlockContext) {
         guard let r = context.engine.allocate() else { return }
         let encoding: ARPEncoding = hop.kind == .ipv4 ? c.ipv4Encoding : .flip
