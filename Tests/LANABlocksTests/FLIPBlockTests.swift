@@ -120,6 +120,19 @@ final class FLIPBlockTests: XCTestCase {
         XCTAssertTrue(try c.registry.show("f").details.joined().contains("ttl-expired=1"))
     }
 
+    /// Without a TTL field a packet is forwarded unchanged (docs/flip.md
+    /// §7): only the Ethernet header is new; broadcasts are never forwarded.
+    func testForwardsWithoutTTLUnchangedAndNeverForwardsBroadcast() throws {
+        let b = try FLIPTestNode(mac: Self.macB, flipAddresses: "10.0.0.9", options: ["forward=on"],
+                                 arpOptions: ["static=10.0.0.2@02:00:00:00:00:03"])
+        try b.receive(hexBytes(Self.v2))  // V2: no TTL, checksum
+        XCTAssertEqual(b.wire.frames, [hexBytes("020000000003" + "020000000002" + Self.v2.dropFirst(24))])
+        let broadcast = FLIPFields(destination: .broadcast(.ipv4), ttl: 5, source: .ipv4(10, 0, 0, 1), hasChecksum: true)
+        try b.receive(frame(broadcast, payload: [9], from: Self.macA, to: .broadcast))
+        XCTAssertEqual(b.wire.frames.count, 1, "a broadcast is delivered, never forwarded")
+        XCTAssertEqual(b.app.deliveries.map(\.payload), [[9]])
+    }
+
     func testForwardingTrimsLinkPadding() throws {
         let b = try FLIPTestNode(mac: Self.macB, flipAddresses: "10.0.0.9", options: ["forward=on"],
                                  arpOptions: ["static=10.0.0.2@02:00:00:00:00:03"])
