@@ -123,9 +123,9 @@ public final class ARPBlock: FunctionalBlock, @unchecked Sendable {
         return context.ports.up.isNone ? .end : .forward(context.ports.up)
     }
 
-    /// docs/flip.md §10.6 a and §10.7: learn, answer, end.
-    // Out of line: ARP messages are few beside data, and inlined, their
-    // code made every data packet's call pay a larger frame.
+    /// docs/flip.md §10.6 a and §10.7: learn, answer, end. Out of line:
+    /// ARP messages are few beside data, and inlined, their code made every
+    /// data packet's call pay a larger frame.
     @inline(never)
     private func handleMessage(_ p: Packet, _ body: UnsafeMutableRawBufferPointer, _ linkSource: MACAddress,
                                _ c: ARPConfiguration, _ context: BlockContext) -> Verdict {

@@ -113,11 +113,13 @@ public final class ARPConfiguration: BlockConfiguration, @unchecked Sendable {
             guard let at = item.firstIndex(of: "@") else {
                 throw BlockOptionError("static entry '\(item)': expected <address>@<mac>, as 10.0.0.3@02:00:00:00:00:03")
             }
-            guard let address = FLIPAddress(parsing: item[..<at]) else {
-                throw BlockOptionError("static entry '\(item)': '\(item[..<at])' is not a FLIP address "
-                    + "(expected 10.0.0.2, 0xabcd or 32 hex digits)")
+            let address: FLIPAddress, mac: MACAddress
+            do throws(BlockOptionError) {
+                address = try FLIPAddress.parse(item[..<at])
+                mac = try MACAddress.parse(item[item.index(after: at)...])
+            } catch {
+                throw BlockOptionError("static entry '\(item)': \(error.message)")
             }
-            let mac = try MACAddress.parse(item[item.index(after: at)...])
             out.removeAll { $0.address == address }
             out.append(StaticEntry(address: address, mac: mac))
         }

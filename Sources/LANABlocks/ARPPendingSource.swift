@@ -11,8 +11,10 @@
 //   why only this engine may free them — also after the block has left the
 //   graph: `retire` asks the engine to, and the registry keeps the source
 //   in the snapshot until `isDrained`.
-// - `kicked` and `retired` are the only words other threads write
-//   (release), with the timer armed to wake the engine.
+// - `flags` are the only words other threads write (release): a kick or
+//   the retirement, each after arming the timer to wake the engine; the
+//   engine clears a kick and acknowledges the retirement, disarming the
+//   timer, so that a timer left readable never keeps it from sleeping.
 
 import CLANASupport
 import Glibc
@@ -46,7 +48,8 @@ final class ARPPendingSource: PacketSource, @unchecked Sendable {
     private let handles: UnsafeMutablePointer<PacketHandle>
     /// [0] packets queued in all, [1] the deadline the timer is armed for (0: none).
     private let state: UnsafeMutablePointer<UInt64>
-    /// [0] kicked (another engine resolved something), [1] retired.
+    /// [0] kicked (another engine resolved something), [1] retiring or
+    /// acknowledged (see `retire`).
     private let flags: UnsafeMutablePointer<UInt32>
 
     init(storage: ARPStorage, entry: IDP, engine: Int) {
@@ -82,12 +85,21 @@ final class ARPPendingSource: PacketSource, @unchecked Sendable {
 
     override var pollDescriptor: Int32 { descriptor }
     override var holdsPackets: Bool { true }
-    override var isDrained: Bool { lana_load_relaxed_u64(state) == 0 }
+    /// Retired, and its engine has freed what it held and said so (so the
+    /// registry drops it only after the engine has seen the retirement).
+    override var isDrained: Bool { lana_load_acquire_u32(flags + 1) == Self.acknowledged }
 
     override func retire() {
-        lana_store_release_u32(flags + 1, 1)
+        // The timer first, the flag second: an engine that saw the flag
+        // and disarmed the timer cannot be re-woken by a late arm.
         timer?.arm(afterNanoseconds: 1)
+        lana_store_release_u32(flags + 1, Self.retiring)
     }
+
+    /// `flags[1]`: the block left (`retiring`); the engine emptied the
+    /// queue and disarmed the timer (`acknowledged`).
+    private static let retiring: UInt32 = 1
+    private static let acknowledged: UInt32 = 2
 
     /// Packets queued now (any thread; relaxed).
     var pendingCount: UInt64 { lana_load_relaxed_u64(state) }
@@ -104,8 +116,10 @@ final class ARPPendingSource: PacketSource, @unchecked Sendable {
     /// Another engine learned an address: look at the queue soon.
     func kick() {
         guard pendingCount > 0 else { return }
-        lana_store_release_u32(flags, 1)
+        // Armed before flagged (see `retire`): the engine that clears the
+        // flag also disarms, so no expiration is left to wake it in vain.
         timer?.arm(afterNanoseconds: 1)
+        lana_store_release_u32(flags, 1)
     }
 
     enum QueueResult { case queued, full, tooLong }
@@ -143,8 +157,21 @@ final class ARPPendingSource: PacketSource, @unchecked Sendable {
     }
 
     override func receive(into out: UnsafeMutablePointer<PacketHandle>, max: Int, engine: EngineContext) -> Int {
-        if state[0] == 0 { return 0 }
-        let retired = lana_load_acquire_u32(flags + 1) != 0
+        let retired = lana_load_acquire_u32(flags + 1) == Self.retiring
+        if state[0] == 0 {
+            // Nothing held: only a timer armed by a kick or a retirement
+            // to clear (else a readable timer would keep the engine awake).
+            if _slowPath(retired) {
+                timer?.disarm()
+                state[1] = 0
+                lana_store_release_u32(flags + 1, Self.acknowledged)
+            } else if _slowPath(lana_load_acquire_u32(flags) != 0) {
+                lana_store_release_u32(flags, 0)
+                timer?.disarm()
+                state[1] = 0
+            }
+            return 0
+        }
         let now = MonotonicClock.now()
         var left: UInt64 = 0
         var earliest: UInt64 = 0
@@ -174,8 +201,9 @@ final class ARPPendingSource: PacketSource, @unchecked Sendable {
         // Re-arm only when what the timer stands for changed: a syscall
         // per change, none per burst.
         if left == 0 {
-            if state[1] != 0 || kicked { timer?.disarm() }
+            if state[1] != 0 || kicked || retired { timer?.disarm() }
             state[1] = 0
+            if retired { lana_store_release_u32(flags + 1, Self.acknowledged) }
         } else if kicked || now >= state[1] || earliest != state[1] {
             state[1] = earliest
             timer?.arm(afterNanoseconds: earliest > now ? earliest &- now : 1)

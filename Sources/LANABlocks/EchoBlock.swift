@@ -17,7 +17,7 @@ public final class EchoBlock: FunctionalBlock, @unchecked Sendable {
         summary: "answers FLIP packets: sends each back to its source with Type reply-type (ping responder)",
         options: [.init("reply-type", "Type of the answers (default 0x88b6); packets of this Type are not answered")],
         configurator: .init(initial: { EchoConfiguration(replyType: EchoBlock.defaultReplyType) }) { _, key, value throws(BlockOptionError) in
-            guard let t = FLIPBlock.parseType(Substring(value)) else {
+            guard let t = parseUInt16Key(Substring(value)) else {
                 throw BlockOptionError("\(key) takes a FLIP Type, 0x0000-0xffff or decimal, not '\(value)'")
             }
             return .configure(EchoConfiguration(replyType: t))

@@ -19,7 +19,7 @@ public final class EthBlock: FunctionalBlock, LinkBlock, @unchecked Sendable {
         portFamilies: [
             .init(prefix: "up.type.", placeholder: "<ethertype>",
                   help: "received frames of one EtherType (0x0806 or decimal); the others go to up",
-                  key: { FLIPBlock.parseType($0).map(UInt32.init) }),
+                  key: { parseUInt16Key($0).map(UInt32.init) }),
         ],
         isDevice: true
     ) { _ in preconditionFailure("eth blocks are made by the ethernet device kind (EthernetDevice), never by the registry") }

@@ -36,21 +36,11 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
             portFamilies: [
                 .init(prefix: "up.type.", placeholder: "<type>",
                       help: "locally delivered packets of one FLIP Type (0x88b5 or decimal); the rest go to up",
-                      key: { FLIPBlock.parseType($0).map(UInt32.init) }),
+                      key: { parseUInt16Key($0).map(UInt32.init) }),
             ],
             configurator: FLIPConfiguration.configurator
         ) { env in FLIPBlock(engineCount: env.engineCount) }
     }()
-
-    /// A Type as a port suffix: `0x` and up to 4 hex digits, or decimal.
-    static func parseType(_ text: Substring) -> UInt16? {
-        if text.hasPrefix("0x") || text.hasPrefix("0X") {
-            let digits = text.dropFirst(2)
-            guard !digits.isEmpty, digits.count <= 4 else { return nil }
-            return UInt16(digits, radix: 16)
-        }
-        return UInt16(text, radix: 10)
-    }
 
     enum Counter: Int, CaseIterable {
         case delivered, esp, forwarded, sent, malformed, checksum, fragment, ttlExpired, noRoute, sendRefused, notFLIP
@@ -157,7 +147,7 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
             return ports.down.isNone ? .drop(.unboundPort) : .forward(ports.down)
         }
         let payload = p.length
-        if m.pointee.espWidth != 0, let esp = m.pointee.esp {
+        if let esp = m.pointee.esp {
             let length = esp.width == 6 ? 1 : 2
             guard payload == 0, p.prependFront(length),
                   (try? esp.write(into: p.bytes)) != nil else { return drop(engine, .sendRefused, .malformed) }

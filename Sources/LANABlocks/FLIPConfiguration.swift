@@ -50,14 +50,3 @@ public final class FLIPConfiguration: BlockConfiguration, @unchecked Sendable {
         }
     }
 }
-
-/// `on`/`off` option values.
-enum OnOff {
-    static func parse(_ value: String, option: String) throws(BlockOptionError) -> Bool {
-        switch value {
-        case "on": return true
-        case "off": return false
-        default: throw BlockOptionError("\(option) takes on or off, not '\(value)'")
-        }
-    }
-}

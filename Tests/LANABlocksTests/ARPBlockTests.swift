@@ -177,14 +177,36 @@ final class ARPBlockTests: XCTestCase {
         let a = try nodeA()
         for _ in 0..<3 { try a.send([7], FLIPMetadata(sending: Self.v2Fields)) }
         XCTAssertLessThan(a.graph.poolAvailable, a.graph.poolCapacity)
+        let queue = a.arp.pendingSources[0]
+        XCTAssertFalse(queue.isDrained)
         try a.registry.unbind("f", "a")
         try a.registry.unbind("a", "wire")
         try a.registry.remove("a")
+        XCTAssertFalse(queue.isDrained, "the engine has not seen the retirement yet: the queue stays listed")
         a.graph.run()
         XCTAssertEqual(a.graph.poolAvailable, a.graph.poolCapacity)
         XCTAssertEqual(a.drops(.unknownIDP), 3)
         let c = a.graph.counters
         XCTAssertEqual(c.received + c.created, c.ended + c.delivered + c.totalDrops)
+        XCTAssertTrue(queue.isDrained)
+        var timer = pollfd(fd: queue.pollDescriptor, events: Int16(POLLIN), revents: 0)
+        XCTAssertEqual(poll(&timer, 1, 0), 0, "the retired queue's timer is disarmed: the engine may sleep")
+    }
+
+    /// A block removed with nothing queued: its engine still acknowledges
+    /// the retirement and disarms the timer that woke it.
+    func testRemovingAnIdleBlockLeavesNoTimerArmed() throws {
+        let a = try nodeA()
+        let queue = a.arp.pendingSources[0]
+        try a.registry.unbind("f", "a")
+        try a.registry.unbind("a", "wire")
+        try a.registry.remove("a")
+        var timer = pollfd(fd: queue.pollDescriptor, events: Int16(POLLIN), revents: 0)
+        XCTAssertTrue(waitUntil(within: 1) { poll(&timer, 1, 0) == 1 }, "the retirement wakes the engine")
+        a.graph.run()
+        XCTAssertTrue(queue.isDrained)
+        timer.revents = 0
+        XCTAssertEqual(poll(&timer, 1, 0), 0)
     }
 
     /// Packets wait on the engine that sent them; the answer may arrive on

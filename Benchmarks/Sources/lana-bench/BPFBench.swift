@@ -244,16 +244,12 @@ func runBPFBenchmark(_ args: ArraySlice<String>) throws {
           filters: \(BPFBenchmark.filters.map(\.name).joined(separator: ", "))
         """
     var o = BPFBenchmark.Options()
-    var it = args.makeIterator()
-    func int(_ flag: String, min: Int) throws -> Int {
-        guard let v = it.next(), let x = Int(v), x >= min else { throw UsageError("\(flag): expected an integer ≥ \(min)") }
-        return x
-    }
+    var it = BenchArguments(args)
     while let a = it.next() {
         switch a {
-        case "--reps": o.repetitions = try int(a, min: 1)
-        case "--evaluations": o.evaluations = try int(a, min: 1)
-        case "--cpu": o.cpu = try int(a, min: 0)
+        case "--reps": o.repetitions = try it.int(a, min: 1)
+        case "--evaluations": o.evaluations = try it.int(a, min: 1)
+        case "--cpu": o.cpu = try it.int(a, min: 0)
         case "--filter":
             guard let v = it.next() else { throw UsageError("--filter needs a list of filter names") }
             o.filters = v.split(separator: ",").map(String.init)

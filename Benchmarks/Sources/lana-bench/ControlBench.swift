@@ -69,26 +69,17 @@ struct ControlBenchmark {
     static func parse(_ args: ArraySlice<String>) throws -> Options {
         var o = Options()
         if let env = getenv("LANA_BENCH_LANAD"), env.pointee != 0 { o.lanad = String(cString: env) }
-        var it = args.makeIterator()
-        func value(_ flag: String) throws -> String {
-            guard let v = it.next() else { throw UsageError("\(flag) needs a value") }
-            return v
-        }
-        func int(_ flag: String, min: Int) throws -> Int {
-            let v = try value(flag)
-            guard let x = Int(v), x >= min else { throw UsageError("\(flag): expected an integer ≥ \(min), not '\(v)'") }
-            return x
-        }
+        var it = BenchArguments(args)
         while let a = it.next() {
             switch a {
-            case "--lanad": o.lanad = try value(a)
-            case "--run-dir": o.runDirectory = try value(a)
-            case "--iterations": o.iterations = try int(a, min: 100)
-            case "--warmup": o.warmUp = try int(a, min: 0)
-            case "--rounds": o.rounds = try int(a, min: 1)
-            case "--engines": o.engines = try int(a, min: 1)
-            case "--graph": o.graph = try int(a, min: 0)
-            case "--addrm-iterations": o.addRemoveIterations = try int(a, min: 10)
+            case "--lanad": o.lanad = try it.value(a)
+            case "--run-dir": o.runDirectory = try it.value(a)
+            case "--iterations": o.iterations = try it.int(a, min: 100)
+            case "--warmup": o.warmUp = try it.int(a, min: 0)
+            case "--rounds": o.rounds = try it.int(a, min: 1)
+            case "--engines": o.engines = try it.int(a, min: 1)
+            case "--graph": o.graph = try it.int(a, min: 0)
+            case "--addrm-iterations": o.addRemoveIterations = try it.int(a, min: 10)
             case "-h", "--help":
                 print(usage)
                 exit(0)

@@ -222,35 +222,26 @@ func runFLIPBenchmark(_ args: ArraySlice<String>) throws {
                                [--cpu 1] [--report median|best] [--no-malloc-check] [--lana-only]
         """
     var o = FLIPBenchmark.Options()
-    var it = args.makeIterator()
-    func value(_ flag: String) throws -> String {
-        guard let v = it.next() else { throw UsageError("\(flag) needs a value") }
-        return v
-    }
-    func int(_ flag: String, min: Int) throws -> Int {
-        let v = try value(flag)
-        guard let x = Int(v), x >= min else { throw UsageError("\(flag): expected an integer ≥ \(min), not '\(v)'") }
-        return x
-    }
+    var it = BenchArguments(args)
     while let a = it.next() {
         switch a {
         case "--ops":
-            let v = try value(a)
+            let v = try it.value(a)
             let names = v.split(separator: ",").map(String.init)
             let ops = names.compactMap(FLIPBenchmark.Operation.init(rawValue:))
             guard !ops.isEmpty, ops.count == names.count else {
                 throw UsageError("--ops: a list of \(FLIPBenchmark.Operation.allCases.map(\.rawValue).joined(separator: ", ")), not '\(v)'")
             }
             o.operations = ops
-        case "--reps": o.repetitions = try int(a, min: 1)
-        case "--packets": o.packets = UInt64(try int(a, min: 1))
+        case "--reps": o.repetitions = try it.int(a, min: 1)
+        case "--packets": o.packets = UInt64(try it.int(a, min: 1))
         case "--seconds":
-            let v = try value(a)
+            let v = try it.value(a)
             guard let s = Double(v), s > 0 else { throw UsageError("--seconds: expected a positive number, not '\(v)'") }
             o.seconds = s
-        case "--cpu": o.cpu = try int(a, min: 0)
+        case "--cpu": o.cpu = try it.int(a, min: 0)
         case "--report":
-            let v = try value(a)
+            let v = try it.value(a)
             guard v == "median" || v == "best" else { throw UsageError("--report: median or best, not '\(v)'") }
             o.report = v
         case "--no-malloc-check": o.requireMallocCounting = false

@@ -119,3 +119,25 @@ struct MeasuredWindow {
         return gone == received
     }
 }
+
+/// Command-line words of one benchmark, read flag by flag.
+struct BenchArguments {
+    private var words: IndexingIterator<ArraySlice<String>>
+
+    init(_ args: ArraySlice<String>) { words = args.makeIterator() }
+
+    mutating func next() -> String? { words.next() }
+
+    /// The value after `flag`.
+    mutating func value(_ flag: String) throws -> String {
+        guard let v = words.next() else { throw UsageError("\(flag) needs a value") }
+        return v
+    }
+
+    /// An integer value after `flag`, at least `min`.
+    mutating func int(_ flag: String, min: Int = 1) throws -> Int {
+        let v = try value(flag)
+        guard let x = Int(v), x >= min else { throw UsageError("\(flag): expected an integer ≥ \(min), not '\(v)'") }
+        return x
+    }
+}

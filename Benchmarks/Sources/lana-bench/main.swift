@@ -27,13 +27,9 @@ let usage = """
 
 func parseEngineOptions(_ args: ArraySlice<String>) throws -> EngineBenchmark.Options {
     var o = EngineBenchmark.Options()
-    var it = args.makeIterator()
-    func value(_ flag: String) throws -> String {
-        guard let v = it.next() else { throw UsageError("\(flag) needs a value") }
-        return v
-    }
+    var it = BenchArguments(args)
     func list(_ flag: String) throws -> [Int] {
-        let v = try value(flag)
+        let v = try it.value(flag)
         if v.isEmpty || v == "none" { return [] }
         let xs = v.split(separator: ",").compactMap { Int($0) }
         guard xs.count == v.split(separator: ",").count, xs.allSatisfy({ $0 >= 1 }) else {
@@ -41,34 +37,29 @@ func parseEngineOptions(_ args: ArraySlice<String>) throws -> EngineBenchmark.Op
         }
         return xs
     }
-    func int(_ flag: String, min: Int = 1) throws -> Int {
-        let v = try value(flag)
-        guard let x = Int(v), x >= min else { throw UsageError("\(flag): expected an integer ≥ \(min), not '\(v)'") }
-        return x
-    }
     while let a = it.next() {
         switch a {
         case "--blocks": o.blocks = try list(a)
         case "--dual-blocks": o.dualBlocks = try list(a)
-        case "--reps": o.repetitions = try int(a)
-        case "--dual-reps": o.dualRepetitions = try int(a)
-        case "--packets": o.packets = UInt64(try int(a))
+        case "--reps": o.repetitions = try it.int(a)
+        case "--dual-reps": o.dualRepetitions = try it.int(a)
+        case "--packets": o.packets = UInt64(try it.int(a))
         case "--seconds":
-            let v = try value(a)
+            let v = try it.value(a)
             guard let s = Double(v), s > 0 else { throw UsageError("--seconds: expected a positive number") }
             o.seconds = s
         case "--terminal":
-            let v = try value(a)
+            let v = try it.value(a)
             guard let t = EngineBenchmark.Terminal(rawValue: v) else { throw UsageError("--terminal: sink or drop") }
             o.terminal = t
-        case "--cpu": o.cpu = try int(a, min: 0)
+        case "--cpu": o.cpu = try it.int(a, min: 0)
         case "--report":
-            let v = try value(a)
+            let v = try it.value(a)
             guard v == "median" || v == "best" else { throw UsageError("--report: median or best") }
             o.report = v
         case "--no-malloc-check": o.requireMallocCounting = false
         case "--bpf":
-            let v = try value(a)
+            let v = try it.value(a)
             guard BPFBenchmark.filters.contains(where: { $0.name == v }) else {
                 throw UsageError("--bpf: one of \(BPFBenchmark.filters.map(\.name).joined(separator: ", "))")
             }
