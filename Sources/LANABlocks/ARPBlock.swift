@@ -9,8 +9,10 @@ import Synchronization
 ///
 /// Ingress (frames from the link): ARP messages are answered when they ask
 /// for a local address, learned from (§10.6), and end here; FLIP frames go
-/// up after the table learned their 4-byte source; every other frame goes
-/// up unchanged. Unicast frames for another MAC are dropped (`other-host`).
+/// up unchanged, as every other frame does; the `flip` block above teaches
+/// the table the 4-byte sources of the packets it delivers
+/// (``learnFromDelivered(_:_:_:engine:)``). Unicast frames for another MAC
+/// are dropped (`other-host`).
 ///
 /// Egress (packets from above): the next hop of the packet's metadata is
 /// resolved — static entry, table, or a request broadcast once while up to
@@ -95,6 +97,13 @@ public final class ARPBlock: FunctionalBlock, @unchecked Sendable {
 
     public override func process(_ burst: Burst, _ context: BlockContext) {
         context.withConfiguration(ARPConfiguration.self) { configuration in
+            // The common burst: data frames from the link for this host,
+            // all going up. One look at each, then the whole burst moves on.
+            if burst.uniformDirection == .ingress && !context.ports.up.isNone && allPassUp(burst, configuration.ownMAC) {
+                counters.add(context.engine.index, Counter.passedUp.rawValue, UInt64(burst.count))
+                burst.forwardAll(context.ports)
+                return
+            }
             burst.forwardEach(context.ports) { p in
                 p.direction == .ingress ? receive(p, configuration, context) : send(p, configuration, context)
             }
@@ -102,6 +111,25 @@ public final class ARPBlock: FunctionalBlock, @unchecked Sendable {
     }
 
     // MARK: Ingress
+
+    /// Whether every frame of `burst` is one that ``receive(_:_:_:)``
+    /// passes up unchanged: for `own` (or multicast, or any when the MAC is
+    /// not known yet) and not an ARP message.
+    @inline(__always)
+    private func allPassUp(_ burst: Burst, _ own: MACAddress) -> Bool {
+        var i = 0
+        while i < burst.count {
+            let frame = burst[i].bytes
+            guard frame.count >= 14, let base = frame.baseAddress else { return false }
+            if own.rawValue != 0 {
+                let destination = MACAddress(at: base)
+                if destination != own && !destination.isMulticast { return false }
+            }
+            if base.load(fromByteOffset: 12, as: UInt16.self) == Self.etherType.bigEndian { return false }
+            i &+= 1
+        }
+        return true
+    }
 
     @inline(__always)
     private func receive(_ p: Packet, _ c: ARPConfiguration, _ context: BlockContext) -> Verdict {
@@ -118,7 +146,6 @@ public final class ARPBlock: FunctionalBlock, @unchecked Sendable {
         if etherType == Self.etherType {
             return handleMessage(p, body, MACAddress(at: base + 6), c, context)
         }
-        if etherType == FLIPBlock.etherType { learnFromData(UnsafeRawBufferPointer(body), MACAddress(at: base + 6), c, engine) }
         counters.add(engine, Counter.passedUp.rawValue)
         return context.ports.up.isNone ? .end : .forward(context.ports.up)
     }
@@ -150,25 +177,21 @@ public final class ARPBlock: FunctionalBlock, @unchecked Sendable {
         return .forward(context.ports.down)
     }
 
-    /// docs/flip.md §10.6 b: a FLIP data packet for us with a 4-byte Source
-    /// teaches its sender's MAC. The common case — the table already says
-    /// so — costs a peek at the header and one lookup; only a change gets
-    /// the full check that the packet is one flip delivers locally.
+    /// docs/flip.md §10.6 b: a FLIP data packet delivered locally with a
+    /// 4-byte Source teaches its sender's MAC. Called by the `flip` block
+    /// bound above, which parses the packet and alone knows whether it
+    /// delivers it (see ``FLIPConfiguration``). The common case — the table
+    /// already says so — costs one lock-free lookup.
     @inline(__always)
-    private func learnFromData(_ body: UnsafeRawBufferPointer, _ linkSource: MACAddress, _ c: ARPConfiguration, _ engine: Int) {
-        guard let source = FLIPHeader.peekIPv4Source(body) else { return }
+    func learnFromDelivered(_ source: FLIPAddress, _ linkSource: MACAddress, _ c: ARPConfiguration, engine: Int) {
         if case .learned(let known) = table.lookup(source), known == linkSource { return }
-        learnFromData(source, body, linkSource, c, engine)
+        learnChanged(source, linkSource, c, engine: engine)
     }
 
-    /// The rest of ``learnFromData(_:_:_:_:)`` when the table would change.
+    /// The rest of ``learnFromDelivered(_:_:_:engine:)`` when the table would change.
     @inline(never)
-    private func learnFromData(_ source: FLIPAddress, _ body: UnsafeRawBufferPointer, _ linkSource: MACAddress,
-                               _ c: ARPConfiguration, _ engine: Int) {
-        guard !source.isBroadcast, !source.isZero, c.staticMAC(source) == nil,
-              case .packet(let h) = FLIPHeader.parse(body) else { return }
-        let d = h.fields.destination
-        guard d == nil || d.unsafelyUnwrapped.isBroadcast || c.isLocal(d.unsafelyUnwrapped) else { return }
+    private func learnChanged(_ source: FLIPAddress, _ linkSource: MACAddress, _ c: ARPConfiguration, engine: Int) {
+        guard !source.isBroadcast, !source.isZero, c.staticMAC(source) == nil else { return }
         learned(table.learn(source, linkSource), engine)
     }
 

@@ -24,8 +24,10 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
     public static let type: BlockType = {
         precondition(MemoryLayout<FLIPMetadata>.size <= PacketPool.annotationSize,
                      "FLIPMetadata (\(MemoryLayout<FLIPMetadata>.size) bytes) must fit a packet's annotation area")
-        precondition(MemoryLayout<FLIPMetadata>.offset(of: \FLIPMetadata.fields) == 0,
-                     "FLIPMetadata.fields must come first: the parser writes it through the area's start")
+        precondition(MemoryLayout<FLIPMetadata>.offset(of: \FLIPMetadata.storage) == 0,
+                     "FLIPMetadata.storage must come first: the parser writes it through the area's start")
+        precondition(MemoryLayout<FLIPFields>.size >= FLIPMetadata.rawHeaderCapacity,
+                     "FLIPFields (\(MemoryLayout<FLIPFields>.size) bytes) must hold a received header's bytes")
         return BlockType(
             name: "flip",
             summary: "FLIP network layer: delivers by Type, forwards (TTL, checksum), builds headers for senders above",
@@ -96,12 +98,95 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         guard base.load(fromByteOffset: 12, as: UInt16.self) == Self.etherType.bigEndian else {
             return drop(engine, .notFLIP, .filtered)
         }
-        let body = UnsafeMutableRawBufferPointer(start: base + header, count: frame.count &- header)
+        // A stream's packets share their meta bytes: one of the shape the
+        // engine saw last, for a local address, is delivered at once.
+        let shape = headers.shape(engine)
+        let count = frame.count &- header
+        if count >= 4, shape.pointee.matches(UInt32(littleEndian: UnsafeRawPointer(base + header).loadUnaligned(as: UInt32.self))),
+           let verdict = deliver(p, shape, base, count, configuration, ports, engine) {
+            return verdict
+        }
+        return receiveInFull(p, base, configuration, ports, engine)
+    }
+
+    /// Local delivery of a packet whose meta bytes have the shape `s`:
+    /// the checks of docs/flip.md §6 in their order, the header kept as
+    /// bytes in the metadata (decoded when a block above reads it). `nil`
+    /// when the packet is not one to deliver here or a check fails: the
+    /// full path then says why.
+    @inline(__always)
+    private func deliver(_ p: Packet, _ s: UnsafeMutablePointer<FLIPShape>, _ frame: UnsafeMutableRawPointer, _ count: Int,
+                         _ configuration: FLIPConfiguration, _ ports: BlockPorts, _ engine: Int) -> Verdict? {
+        let body = UnsafeRawPointer(frame + Self.ethernetHeaderLength)
+        @inline(__always) func word(_ i: Int8) -> UInt16 {
+            UInt16(bigEndian: body.loadUnaligned(fromByteOffset: Int(i), as: UInt16.self))
+        }
+        let headerLength = Int(s.pointee.headerLength)
+        guard count >= headerLength, s.pointee.fragmentAt < 0 else { return nil }
+        let versionAt = s.pointee.versionAt
+        if versionAt >= 0 && body.load(fromByteOffset: Int(versionAt), as: UInt8.self) & 0xF0 != 0 { return nil }
+        var packetLength = count
+        let lengthAt = s.pointee.lengthAt
+        if lengthAt >= 0 {
+            let l = Int(word(lengthAt))
+            guard l >= headerLength && l <= count else { return nil }
+            packetLength = l
+        }
+        let checksumAt = s.pointee.checksumAt
+        if checksumAt >= 0 && FLIPChecksum.compute(body, count: packetLength, skipping: Int(checksumAt)) != word(checksumAt) {
+            return nil
+        }
+        let destinationKind = s.pointee.destinationKind
+        if destinationKind != 0 {
+            let d = FLIPAddress(kind: FLIPAddress.Kind(rawValue: destinationKind).unsafelyUnwrapped,
+                                at: body + Int(s.pointee.destinationAt))
+            guard d.isBroadcast || configuration.isLocal(d) else { return nil }
+        }
+        let m = p.flipMetadataStorage
+        let linkSource = MACAddress(at: frame + 6)
+        m.pointee.fillReceived(linkSource: linkSource)
+        m.pointee.keepReceivedHeader(body, count: headerLength)
+        p.annotationKind = FLIPMetadata.annotationKind
+        p.truncate(to: Self.ethernetHeaderLength &+ packetLength)
+        p.removeFront(Self.ethernetHeaderLength &+ headerLength)
+        counters.add(engine, Counter.delivered.rawValue)
+        if s.pointee.sourceKind == FLIPAddress.Kind.ipv4.rawValue {
+            learn(FLIPAddress(kind: .ipv4, at: body + Int(s.pointee.sourceAt)), linkSource, configuration, engine)
+        }
+        var typed = IDP.none
+        if ports.hasMembers {
+            let typeAt = s.pointee.typeAt
+            typed = ports.member(UInt32(typeAt >= 0 ? word(typeAt) : 0))
+        }
+        let port = typed.isNone ? ports.up : typed
+        return port.isNone ? .end : .forward(port)
+    }
+
+    /// docs/flip.md §10.6 b: the `arp` block below learns the 4-byte
+    /// Source of a delivered packet.
+    @inline(__always)
+    private func learn(_ source: FLIPAddress, _ linkSource: MACAddress, _ configuration: FLIPConfiguration, _ engine: Int) {
+        guard let learner = configuration.learner else { return }
+        learner.configuration._withUnsafeGuaranteedRef { c in
+            learner.block._withUnsafeGuaranteedRef { $0.learnFromDelivered(source, linkSource, c, engine: engine) }
+        }
+    }
+
+    /// Every packet the fast path leaves: parsed in full (its shape kept
+    /// for the packets after it), dropped with its reason, delivered,
+    /// forwarded or refused.
+    @inline(never)
+    private func receiveInFull(_ p: Packet, _ base: UnsafeMutableRawPointer, _ configuration: FLIPConfiguration,
+                               _ ports: BlockPorts, _ engine: Int) -> Verdict {
+        let header = Self.ethernetHeaderLength
+        let body = UnsafeMutableRawBufferPointer(start: base + header, count: p.length &- header)
         let m = p.flipMetadataStorage
         // The fields go straight into the packet's metadata (offset 0).
         let fields = UnsafeMutableRawPointer(m).assumingMemoryBound(to: FLIPFields.self)
         var layout = FLIPLayout()
-        switch FLIPHeader.parse(UnsafeRawBufferPointer(body), fields: fields, layout: &layout) {
+        m.pointee.rawHeaderLength = 0
+        switch FLIPHeader.parse(UnsafeRawBufferPointer(body), arp: false, fields: fields, layout: &layout,
+                                shape: &headers.shape(engine).pointee) {
         case .drop(let reason):
             return drop(reason, engine)
         case .esp(let esp):
@@ -115,12 +200,14 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
             return ports.up.isNone ? .end : .forward(ports.up)
         case .packet:
             let destination = fields.pointee.destination
-            m.pointee.fillReceived(linkSource: MACAddress(at: base + 6))
+            let linkSource = MACAddress(at: base + 6)
+            m.pointee.fillReceived(linkSource: linkSource)
             p.annotationKind = FLIPMetadata.annotationKind
             if destination == nil || destination.unsafelyUnwrapped.isBroadcast || configuration.isLocal(destination.unsafelyUnwrapped) {
                 p.truncate(to: header &+ layout.packetLength)
                 p.removeFront(header &+ layout.headerLength)
                 counters.add(engine, Counter.delivered.rawValue)
+                if let source = fields.pointee.source, source.kind == .ipv4 { learn(source, linkSource, configuration, engine) }
                 let typed = ports.hasMembers ? ports.member(UInt32(fields.pointee.type ?? 0)) : .none
                 let port = typed.isNone ? ports.up : typed
                 return port.isNone ? .end : .forward(port)
@@ -153,6 +240,8 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
                   (try? esp.write(into: p.bytes)) != nil else { return drop(engine, .sendRefused, .malformed) }
             m.pointee.nextHop = nil
         } else {
+            // A received packet sent on as it is: its header bytes decoded.
+            if m.pointee.rawHeaderLength != 0 { m.pointee.fields = m.pointee.fields }
             // The fields stay where they are (offset 0 of the metadata).
             let fields = UnsafeMutableRawPointer(m).assumingMemoryBound(to: FLIPFields.self)
             // The engine's last header, if these are its fields: copied,

@@ -43,10 +43,20 @@ extension FLIPHeader {
     @inline(__always)
     public static func parse(_ body: UnsafeRawBufferPointer, arp: Bool = false,
                              fields: UnsafeMutablePointer<FLIPFields>, layout: inout FLIPLayout) -> FLIPParseStatus {
+        var shape = FLIPShape.none
+        return parse(body, arp: arp, fields: fields, layout: &layout, shape: &shape)
+    }
+
+    /// ``parse(_:arp:fields:layout:)`` that also says the shape of the
+    /// meta bytes when they are valid (else `shape` is left alone), for a
+    /// caller that keeps it to parse the next packets of the same shape
+    /// with ``extract(_:_:count:fields:layout:)``.
+    @inline(__always)
+    static func parse(_ body: UnsafeRawBufferPointer, arp: Bool, fields: UnsafeMutablePointer<FLIPFields>,
+                      layout: inout FLIPLayout, shape: inout FLIPShape) -> FLIPParseStatus {
         let count = body.count
         guard count > 0, let base = body.baseAddress else { return .drop(.emptyBody) }
         @inline(__always) func byte(_ i: Int) -> UInt8 { base.load(fromByteOffset: i, as: UInt8.self) }
-        @inline(__always) func word(_ i: Int) -> UInt16 { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: i, as: UInt16.self)) }
 
         let m1 = byte(0)
         if m1 & FLIPMeta.esp != 0 {
@@ -69,135 +79,163 @@ extension FLIPHeader {
         }
         if !arp && m2 & (FLIPMeta.arpRequest | FLIPMeta.arpReply) != 0 { return .drop(.arpFlagInData) }
         if m3 & FLIPMeta.reserved != 0 { return .drop(.reservedBit) }
+        shape = FLIPShape(m1: m1, m2: m2, m3: m3, metaLength: metaLength)
+        return extract(shape, base, count: count, fields: fields, layout: &layout)
+    }
 
-        let hasVersion = m1 & FLIPMeta.version != 0
-        let destinationCode = (m1 >> FLIPMeta.destinationShift) & 3
-        let hasType = m1 & FLIPMeta.type != 0
-        let hasTTL = m1 & FLIPMeta.ttl != 0
-        let hasFlow = m1 & FLIPMeta.flow != 0
-        let sourceCode = (m2 >> FLIPMeta.sourceShift) & 3
-        let hasLength = m2 & FLIPMeta.length != 0
-        let hasChecksum = m2 & FLIPMeta.checksum != 0
-        let hasOffset = m3 & FLIPMeta.fragmentOffset != 0
-
-        var headerLength = metaLength
-        headerLength &+= hasVersion ? 1 : 0
-        headerLength &+= FLIPAddress.size(code: destinationCode)
-        headerLength &+= hasType ? 2 : 0
-        headerLength &+= hasTTL ? 1 : 0
-        headerLength &+= hasFlow ? 4 : 0
-        headerLength &+= FLIPAddress.size(code: sourceCode)
-        headerLength &+= hasLength ? 2 : 0
-        headerLength &+= hasChecksum ? 2 : 0
-        headerLength &+= hasOffset ? 2 : 0
+    /// The checks of docs/flip.md §6 that come after the meta bytes, and
+    /// the fields read, for a body whose meta bytes have shape `s`
+    /// (validated when the shape was made).
+    @inline(__always)
+    static func extract(_ s: FLIPShape, _ base: UnsafeRawPointer, count: Int,
+                        fields f: UnsafeMutablePointer<FLIPFields>, layout: inout FLIPLayout) -> FLIPParseStatus {
+        @inline(__always) func byte(_ i: Int8) -> UInt8 { base.load(fromByteOffset: Int(i), as: UInt8.self) }
+        @inline(__always) func word(_ i: Int8) -> UInt16 {
+            UInt16(bigEndian: base.loadUnaligned(fromByteOffset: Int(i), as: UInt16.self))
+        }
+        let headerLength = Int(s.headerLength)
         guard count >= headerLength else { return .drop(.truncated) }
-
-        let f = fields
-        f.pointee.hasLength = hasLength
-        f.pointee.hasChecksum = hasChecksum
-        f.pointee.dontFragment = m2 & FLIPMeta.dontFragment != 0
-        f.pointee.lastFragment = m3 & FLIPMeta.lastFragment != 0
-        f.pointee.arpRequest = m2 & FLIPMeta.arpRequest != 0
-        f.pointee.arpReply = m2 & FLIPMeta.arpReply != 0
-        var at = metaLength
-        if hasVersion {
-            let v = byte(at)
-            if v & 0xF0 != 0 { return .drop(.version) }
-            f.pointee.priority = v
-            at &+= 1
-        } else {
-            f.pointee.priority = nil
-        }
-        if let kind = FLIPAddress.Kind(rawValue: destinationCode) {
-            f.pointee.destination = FLIPAddress(kind: kind, at: base + at)
-            at &+= kind.size
-        } else {
-            f.pointee.destination = nil
-        }
-        if hasType {
-            f.pointee.type = word(at)
-            at &+= 2
-        } else {
-            f.pointee.type = nil
-        }
-        var ttlOffset = -1
-        if hasTTL {
-            ttlOffset = at
-            f.pointee.ttl = byte(at)
-            at &+= 1
-        } else {
-            f.pointee.ttl = nil
-        }
-        if hasFlow {
-            f.pointee.flow = UInt32(bigEndian: base.loadUnaligned(fromByteOffset: at, as: UInt32.self))
-            at &+= 4
-        } else {
-            f.pointee.flow = nil
-        }
-        if let kind = FLIPAddress.Kind(rawValue: sourceCode) {
-            f.pointee.source = FLIPAddress(kind: kind, at: base + at)
-            at &+= kind.size
-        } else {
-            f.pointee.source = nil
-        }
+        let m2 = UInt8(truncatingIfNeeded: s.meta >> 8), m3 = UInt8(truncatingIfNeeded: s.meta >> 16)
+        if s.versionAt >= 0 && byte(s.versionAt) & 0xF0 != 0 { return .drop(.version) }
         var packetLength = count
         layout.length = nil
-        if hasLength {
-            let l = word(at)
+        if s.lengthAt >= 0 {
+            let l = word(s.lengthAt)
             guard Int(l) >= headerLength && Int(l) <= count else { return .drop(.length) }
             layout.length = l
             packetLength = Int(l)
-            at &+= 2
         }
-        var checksumOffset = -1
         layout.checksum = nil
-        if hasChecksum {
-            checksumOffset = at
-            let c = word(at)
-            guard FLIPChecksum.compute(base, count: packetLength, skipping: at) == c else {
+        if s.checksumAt >= 0 {
+            let c = word(s.checksumAt)
+            guard FLIPChecksum.compute(base, count: packetLength, skipping: Int(s.checksumAt)) == c else {
                 return .drop(.checksum)
             }
             layout.checksum = c
-            at &+= 2
         }
-        f.pointee.fragmentOffset = nil
-        if hasOffset {
-            let offset = word(at)
-            // Only a "fragment" that is the whole packet is acceptable without reassembly.
-            guard offset == 0 && m3 & FLIPMeta.lastFragment != 0 else { return .drop(.fragment) }
-            f.pointee.fragmentOffset = offset
-        }
-        layout.meta = (m1, m2, m3)
-        layout.metaLength = metaLength
+        // Only a "fragment" that is the whole packet is acceptable without reassembly.
+        if s.fragmentAt >= 0 && (word(s.fragmentAt) != 0 || m3 & FLIPMeta.lastFragment == 0) { return .drop(.fragment) }
+        s.read(base, into: f)
+        layout.meta = (UInt8(truncatingIfNeeded: s.meta), m2, m3)
+        layout.metaLength = Int(s.metaLength)
         layout.headerLength = headerLength
         layout.packetLength = packetLength
-        layout.ttlOffset = ttlOffset
-        layout.checksumOffset = checksumOffset
+        layout.ttlOffset = Int(s.ttlAt)
+        layout.checksumOffset = Int(s.checksumAt)
         return .packet
     }
 }
 
-extension FLIPHeader {
-    /// The 4-byte Source of a FLIP data packet, read without validating
-    /// anything else (`arp` checks with it whether a packet teaches the
-    /// table something new before it parses the packet in full). `nil`
-    /// for an ESP or a packet without a 4-byte Source.
+/// Where each field of a FLIP header sits, as its meta bytes say
+/// (docs/flip.md §2–3). The data path keeps the last one per engine: the
+/// packets of a stream share their meta bytes, so all but the first are
+/// parsed by loads at known offsets, without working the layout out again.
+struct FLIPShape: Equatable {
+    /// The meta bytes, `m1 | m2 << 8 | m3 << 16`, of those present.
+    var meta: UInt32
+    /// Which bytes of the body's first four are meta bytes. A shape of no
+    /// meta bytes at all (``none``) has mask 0 and `meta` 1: it matches no body.
+    var mask: UInt32
+    var metaLength: Int8
+    var headerLength: Int8
+    /// `FLIPAddress.Kind` raw values, 0 when absent.
+    var destinationKind: UInt8
+    var sourceKind: UInt8
+    /// Byte offsets in the body, -1 when absent.
+    var versionAt: Int8
+    var destinationAt: Int8
+    var typeAt: Int8
+    var ttlAt: Int8
+    var flowAt: Int8
+    var sourceAt: Int8
+    var lengthAt: Int8
+    var checksumAt: Int8
+    var fragmentAt: Int8
+
+    static let none = FLIPShape(meta: 1, mask: 0, metaLength: 0, headerLength: 0, destinationKind: 0, sourceKind: 0,
+                                versionAt: -1, destinationAt: -1, typeAt: -1, ttlAt: -1, flowAt: -1, sourceAt: -1,
+                                lengthAt: -1, checksumAt: -1, fragmentAt: -1)
+
+    private init(meta: UInt32, mask: UInt32, metaLength: Int8, headerLength: Int8, destinationKind: UInt8, sourceKind: UInt8,
+                 versionAt: Int8, destinationAt: Int8, typeAt: Int8, ttlAt: Int8, flowAt: Int8, sourceAt: Int8,
+                 lengthAt: Int8, checksumAt: Int8, fragmentAt: Int8) {
+        self.meta = meta; self.mask = mask; self.metaLength = metaLength; self.headerLength = headerLength
+        self.destinationKind = destinationKind; self.sourceKind = sourceKind; self.versionAt = versionAt
+        self.destinationAt = destinationAt; self.typeAt = typeAt; self.ttlAt = ttlAt; self.flowAt = flowAt
+        self.sourceAt = sourceAt; self.lengthAt = lengthAt; self.checksumAt = checksumAt; self.fragmentAt = fragmentAt
+    }
+
+    /// The shape of valid meta bytes (`m2`, `m3` 0 when absent): the
+    /// fields in the order of docs/flip.md §3.
     @inline(__always)
-    public static func peekIPv4Source(_ body: UnsafeRawBufferPointer) -> FLIPAddress? {
-        guard body.count >= 2, let base = body.baseAddress else { return nil }
+    init(m1: UInt8, m2: UInt8, m3: UInt8, metaLength: Int) {
+        self = .none
+        meta = UInt32(m1) | UInt32(m2) << 8 | UInt32(m3) << 16
+        mask = metaLength == 1 ? 0xFF : metaLength == 2 ? 0xFFFF : 0xFF_FFFF
+        self.metaLength = Int8(metaLength)
+        var at = Int8(metaLength)
+        @inline(__always) func field(_ present: Bool, _ size: Int8) -> Int8 {
+            guard present else { return -1 }
+            defer { at &+= size }
+            return at
+        }
+        versionAt = field(m1 & FLIPMeta.version != 0, 1)
+        destinationKind = (m1 >> FLIPMeta.destinationShift) & 3
+        destinationAt = field(destinationKind != 0, Int8(FLIPAddress.size(code: destinationKind)))
+        typeAt = field(m1 & FLIPMeta.type != 0, 2)
+        ttlAt = field(m1 & FLIPMeta.ttl != 0, 1)
+        flowAt = field(m1 & FLIPMeta.flow != 0, 4)
+        sourceKind = (m2 >> FLIPMeta.sourceShift) & 3
+        sourceAt = field(sourceKind != 0, Int8(FLIPAddress.size(code: sourceKind)))
+        lengthAt = field(m2 & FLIPMeta.length != 0, 2)
+        checksumAt = field(m2 & FLIPMeta.checksum != 0, 2)
+        fragmentAt = field(m3 & FLIPMeta.fragmentOffset != 0, 2)
+        headerLength = at
+    }
+
+    /// Whether a body beginning with these four bytes (read little-endian:
+    /// `m1` lowest) has this shape.
+    @inline(__always)
+    func matches(_ first: UInt32) -> Bool { first & mask == meta }
+
+    /// Reads the fields of a header of this shape at `base` (checked
+    /// already) into `f`.
+    @inline(__always)
+    func read(_ base: UnsafeRawPointer, into f: UnsafeMutablePointer<FLIPFields>) {
+        @inline(__always) func byte(_ i: Int8) -> UInt8 { base.load(fromByteOffset: Int(i), as: UInt8.self) }
+        @inline(__always) func word(_ i: Int8) -> UInt16 {
+            UInt16(bigEndian: base.loadUnaligned(fromByteOffset: Int(i), as: UInt16.self))
+        }
+        let m2 = UInt8(truncatingIfNeeded: meta >> 8), m3 = UInt8(truncatingIfNeeded: meta >> 16)
+        f.pointee.hasLength = m2 & FLIPMeta.length != 0
+        f.pointee.hasChecksum = m2 & FLIPMeta.checksum != 0
+        f.pointee.dontFragment = m2 & FLIPMeta.dontFragment != 0
+        f.pointee.lastFragment = m3 & FLIPMeta.lastFragment != 0
+        f.pointee.arpRequest = m2 & FLIPMeta.arpRequest != 0
+        f.pointee.arpReply = m2 & FLIPMeta.arpReply != 0
+        f.pointee.priority = versionAt >= 0 ? byte(versionAt) : nil
+        f.pointee.destination = destinationKind == 0 ? nil
+            : FLIPAddress(kind: FLIPAddress.Kind(rawValue: destinationKind).unsafelyUnwrapped, at: base + Int(destinationAt))
+        f.pointee.type = typeAt >= 0 ? word(typeAt) : nil
+        f.pointee.ttl = ttlAt >= 0 ? byte(ttlAt) : nil
+        f.pointee.flow = flowAt >= 0 ? UInt32(bigEndian: base.loadUnaligned(fromByteOffset: Int(flowAt), as: UInt32.self)) : nil
+        f.pointee.source = sourceKind == 0 ? nil
+            : FLIPAddress(kind: FLIPAddress.Kind(rawValue: sourceKind).unsafelyUnwrapped, at: base + Int(sourceAt))
+        f.pointee.fragmentOffset = fragmentAt >= 0 ? word(fragmentAt) : nil
+    }
+}
+
+extension FLIPFields {
+    /// The fields of a header the parser has validated, as its bytes at
+    /// `base` (what ``FLIPMetadata`` keeps of a received packet).
+    init(validatedHeader base: UnsafeRawPointer) {
         let m1 = base.load(as: UInt8.self)
-        let m2 = base.load(fromByteOffset: 1, as: UInt8.self)
-        guard m1 & (FLIPMeta.more | FLIPMeta.esp) == FLIPMeta.more,
-              (m2 >> FLIPMeta.sourceShift) & 3 == FLIPAddress.Kind.ipv4.rawValue else { return nil }
-        var at = m2 & FLIPMeta.more != 0 ? 3 : 2
-        if m1 & FLIPMeta.version != 0 { at &+= 1 }
-        let d = Int((m1 >> FLIPMeta.destinationShift) & 3)
-        at &+= d == 0 ? 0 : d == 1 ? 2 : d == 2 ? 4 : 16
-        if m1 & FLIPMeta.type != 0 { at &+= 2 }
-        if m1 & FLIPMeta.ttl != 0 { at &+= 1 }
-        if m1 & FLIPMeta.flow != 0 { at &+= 4 }
-        guard body.count >= at &+ 4 else { return nil }
-        return FLIPAddress(kind: .ipv4, at: base + at)
+        let m2 = m1 & FLIPMeta.more != 0 ? base.load(fromByteOffset: 1, as: UInt8.self) : 0
+        let m3 = m2 & FLIPMeta.more != 0 ? base.load(fromByteOffset: 2, as: UInt8.self) : 0
+        let shape = FLIPShape(m1: m1, m2: m2, m3: m3, metaLength: m2 & FLIPMeta.more != 0 ? 3 : m1 & FLIPMeta.more != 0 ? 2 : 1)
+        var fields = FLIPFields()
+        shape.read(base, into: &fields)
+        self = fields
     }
 }
 

@@ -1,4 +1,5 @@
-// Unsafe code: one engine's cache of the last FLIP header `flip` built.
+// Unsafe code: one engine's cache of the last FLIP header `flip` built
+// and of the last header shape it parsed.
 //
 // Invariants
 // - One slot per engine (cache-line aligned, `slotBytes` each), read and
@@ -11,6 +12,8 @@
 // - Fields are compared as raw bytes: equal bytes are equal fields (every
 //   byte that carries a value is compared); unequal bytes with equal values
 //   (an Optional's unused payload) only cost a miss.
+// - `shapeAt` holds a `FLIPShape`, initialized to `FLIPShape.none` (which
+//   matches no body) and replaced only by shapes of valid meta bytes.
 
 import LANACore
 
@@ -31,12 +34,23 @@ struct FLIPHeaderCache: @unchecked Sendable {
     private static let lengthOffsetAt = 176  // Int, -1 without Length
     private static let checksumOffsetAt = 184 // Int, -1 without Checksum
     private static let headerSumAt = 192     // UInt64
+    private static let shapeAt = 208         // FLIPShape (receive)
 
     init(engineCount: Int) {
         precondition(Self.fieldsBytes <= Self.headerAt, "FLIPFields outgrew its cache slot")
+        precondition(Self.shapeAt + MemoryLayout<FLIPShape>.size <= Self.slotBytes, "FLIPShape outgrew its cache slot")
         self.engineCount = engineCount
         base = UnsafeMutableRawPointer.allocate(byteCount: engineCount * Self.slotBytes, alignment: 64)
         base.initializeMemory(as: UInt8.self, repeating: 0, count: engineCount * Self.slotBytes)
+        for e in 0..<engineCount {
+            (base + e * Self.slotBytes + Self.shapeAt).initializeMemory(as: FLIPShape.self, repeating: .none, count: 1)
+        }
+    }
+
+    /// The shape of the last header the engine parsed (see ``FLIPShape``).
+    @inline(__always)
+    func shape(_ engine: Int) -> UnsafeMutablePointer<FLIPShape> {
+        (base + engine &* Self.slotBytes + Self.shapeAt).assumingMemoryBound(to: FLIPShape.self)
     }
 
     func deallocate() { base.deallocate() }

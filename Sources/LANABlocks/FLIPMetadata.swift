@@ -8,6 +8,11 @@
 //   `FLIPMetadata.annotationKind`: only `setFLIPMetadata` sets it, with a
 //   whole value, and the pool clears it for every buffer taken or frame
 //   received. Readers check it before they read the typed value.
+// - `storage` holds a FLIPFields value when `rawHeaderLength` is 0, and
+//   otherwise the first `rawHeaderLength` bytes of a header that `flip`
+//   validated, as received (at most `FLIPMetadata.rawHeaderCapacity`
+//   bytes, which fit within the FLIPFields value's size). Every write of
+//   `storage` as FLIPFields clears `rawHeaderLength` first or with it.
 
 import LANACore
 import LANAPosix
@@ -26,8 +31,20 @@ public struct FLIPMetadata: Sendable {
     public static let annotationKind: UInt8 = 1
 
     /// Received: the parsed header. To send: the fields to put in it.
+    /// A received header is kept as its bytes and decoded when read
+    /// (most blocks above need only the Type and the payload, which `flip`
+    /// has already used).
+    public var fields: FLIPFields {
+        get { rawHeaderLength == 0 ? storage : decodedFields }
+        set {
+            rawHeaderLength = 0
+            storage = newValue
+        }
+    }
+
+    /// `fields`, or the received header's bytes (see the invariants).
     /// First, at offset 0: `flip` parses a header straight into it.
-    public var fields: FLIPFields
+    var storage: FLIPFields
     /// The EtherType the link block writes (0x2020).
     public var etherType: UInt16
     /// Bytes in front of the packet that are its old link header, which the
@@ -40,6 +57,11 @@ public struct FLIPMetadata: Sendable {
     /// The address the link block resolves to a MAC; `nil` = broadcast.
     public var nextHop: FLIPAddress?
     public var espValue: UInt16
+    /// Bytes of a received header in `storage`; 0 when it holds fields.
+    var rawHeaderLength: UInt8
+
+    /// The longest header kept as bytes; a FLIP header is at most 49.
+    static let rawHeaderCapacity = 64
 
     /// Metadata for sending `fields` (an application's request).
     public init(sending fields: FLIPFields) {
@@ -49,7 +71,8 @@ public struct FLIPMetadata: Sendable {
         linkSource = MACAddress(rawValue: 0)
         nextHop = nil
         espValue = 0
-        self.fields = fields
+        rawHeaderLength = 0
+        storage = fields
     }
 
     /// Metadata for sending an ESP (docs/flip.md §5).
@@ -69,6 +92,46 @@ public struct FLIPMetadata: Sendable {
         espValue = 0
         self.linkSource = linkSource
         nextHop = nil
+        rawHeaderLength = 0
+    }
+
+    /// Keeps the validated header of `count` bytes at `header` as the
+    /// received fields, decoded when read.
+    @inline(__always)
+    mutating func keepReceivedHeader(_ header: UnsafeRawPointer, count: Int) {
+        withUnsafeMutableBytes(of: &storage) { FLIPMetadata.copyHeader(header, count: count, to: $0.baseAddress.unsafelyUnwrapped) }
+        rawHeaderLength = UInt8(truncatingIfNeeded: count)
+    }
+
+    /// Copies 1…64 bytes in a few overlapping word moves (a header's
+    /// length varies per packet stream; `memcpy` costs a call).
+    @inline(__always)
+    static func copyHeader(_ from: UnsafeRawPointer, count n: Int, to: UnsafeMutableRawPointer) {
+        @inline(__always) func move<T>(_ type: T.Type, _ at: Int) {
+            to.storeBytes(of: from.loadUnaligned(fromByteOffset: at, as: T.self), toByteOffset: at, as: T.self)
+        }
+        if n >= 16 {
+            var i = 0
+            while i &+ 16 < n {
+                move(SIMD16<UInt8>.self, i)
+                i &+= 16
+            }
+            move(SIMD16<UInt8>.self, n &- 16)
+        } else if n >= 8 {
+            move(UInt64.self, 0)
+            move(UInt64.self, n &- 8)
+        } else if n >= 4 {
+            move(UInt32.self, 0)
+            move(UInt32.self, n &- 4)
+        } else {
+            for i in 0..<n { move(UInt8.self, i) }
+        }
+    }
+
+    /// The fields of the received header kept in `storage`.
+    private var decodedFields: FLIPFields {
+        var copy = storage
+        return withUnsafeBytes(of: &copy) { FLIPFields(validatedHeader: $0.baseAddress.unsafelyUnwrapped) }
     }
 
     /// The ESP a received packet carried, if it was one.
@@ -98,6 +161,7 @@ extension Packet {
     public func setFLIPSendRequest(_ fields: FLIPFields) {
         let m = flipMetadataStorage
         UnsafeMutableRawPointer(m).assumingMemoryBound(to: FLIPFields.self).pointee = fields
+        m.pointee.rawHeaderLength = 0
         m.pointee.linkHeaderLength = 0
         m.pointee.espWidth = 0
         annotationKind = FLIPMetadata.annotationKind

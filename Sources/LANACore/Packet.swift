@@ -221,14 +221,25 @@ public struct Burst {
     /// packet by packet but usually pass everything on (a protocol layer).
     @inlinable
     public func forwardEach(_ ports: BlockPorts, _ decide: (Packet) -> Verdict) {
-        var onward = direction < Burst.mixedDirections
+        // Read once: a packet per iteration built from these alone.
+        let pool = self.pool
+        guard let uniform = uniformDirection else {
+            var i = 0
+            while i < count {
+                let p = pool.packet(handles[i])
+                p.verdict = decide(p)
+                i &+= 1
+            }
+            return
+        }
+        let onwardVerdict = ports.verdict(for: uniform)
+        var onward = true
         var i = 0
         while i < count {
-            let p = self[i]
-            let d = p.direction
+            let p = pool.packet(handles[i])
             let v = decide(p)
             p.verdict = v
-            onward = onward && p.direction == d && v == ports.verdict(for: d)
+            onward = onward && v == onwardVerdict && p.direction == uniform
             i &+= 1
         }
         if onward && count > 0 { forwardAll(ports) }
