@@ -81,7 +81,7 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         let engine = context.engine.index
         context.withConfiguration(FLIPConfiguration.self) { configuration in
             burst.forwardEach(ports) { p in
-                p.direction == .ingress ? receive(p, configuration, ports, engine) : send(p, ports, engine)
+                p.direction == .ingress ? receive(p, configuration, ports, engine, context) : send(p.handle, context)
             }
         }
     }
@@ -89,7 +89,8 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
     // MARK: Receive (docs/flip.md §6)
 
     @inline(__always)
-    private func receive(_ p: Packet, _ configuration: FLIPConfiguration, _ ports: BlockPorts, _ engine: Int) -> Verdict {
+    private func receive(_ p: Packet, _ configuration: FLIPConfiguration, _ ports: BlockPorts, _ engine: Int,
+                         _ context: BlockContext) -> Verdict {
         let frame = p.bytes
         let header = Self.ethernetHeaderLength
         guard frame.count > header, let base = frame.baseAddress else { return drop(engine, .malformed, .malformed) }
@@ -106,7 +107,9 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
            let verdict = deliver(p, shape, base, count, configuration, ports, engine) {
             return verdict
         }
-        return receiveInFull(p, base, configuration, ports, engine)
+        // The handle alone: a whole packet value passed out of line is built
+        // in memory for every packet, taken or not.
+        return receiveInFull(p.handle, base, configuration, context)
     }
 
     /// Local delivery of a packet whose meta bytes have the shape `s`:
@@ -176,8 +179,11 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
     /// for the packets after it), dropped with its reason, delivered,
     /// forwarded or refused.
     @inline(never)
-    private func receiveInFull(_ p: Packet, _ base: UnsafeMutableRawPointer, _ configuration: FLIPConfiguration,
-                               _ ports: BlockPorts, _ engine: Int) -> Verdict {
+    private func receiveInFull(_ handle: PacketHandle, _ base: UnsafeMutableRawPointer, _ configuration: FLIPConfiguration,
+                               _ context: BlockContext) -> Verdict {
+        let p = context.engine.pool.packet(handle)
+        let ports = context.ports
+        let engine = context.engine.index
         let header = Self.ethernetHeaderLength
         let body = UnsafeMutableRawBufferPointer(start: base + header, count: p.length &- header)
         let m = p.flipMetadataStorage
@@ -226,8 +232,14 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
 
     // MARK: Send (docs/flip.md §8)
 
-    @inline(__always)
-    private func send(_ p: Packet, _ ports: BlockPorts, _ engine: Int) -> Verdict {
+    /// Out of line, given the handle alone, for the receive loop's sake: a
+    /// packet value passed to code that is not inlined is built in memory
+    /// for every packet of the burst.
+    @inline(never)
+    private func send(_ handle: PacketHandle, _ context: BlockContext) -> Verdict {
+        let p = context.engine.pool.packet(handle)
+        let ports = context.ports
+        let engine = context.engine.index
         guard let m = p.flipMetadata else { return drop(engine, .sendRefused, .malformed) }
         if m.pointee.linkHeaderLength != 0 {
             // Already a FLIP packet on its way down (forwarded by a block above).

@@ -101,6 +101,29 @@ final class ARPBlockTests: XCTestCase {
         XCTAssertEqual(c.arpStatus, "")
     }
 
+    /// Data packets teach the table through the flip block above, which
+    /// alone knows what it delivers: none once it is unbound, and never a
+    /// static address.
+    func testLearnsFromDataOnlyThroughTheFLIPBlockAboveAndNeverAStatic() throws {
+        let b = try nodeB(arp: ["static=10.0.0.7@02:00:00:00:00:09"])
+        let fields = FLIPFields(destination: .ipv4(10, 0, 0, 2), type: 0, source: .ipv4(10, 0, 0, 7),
+                                hasLength: true, hasChecksum: true)
+        var body = [UInt8](repeating: 0, count: fields.headerLength) + Array("hello".utf8)
+        _ = try body.withUnsafeMutableBytes { try fields.write(into: $0, payloadLength: 5) }
+        try b.receive(hexBytes("020000000002" + "020000000001" + "2020") + body)
+        XCTAssertEqual(b.app.deliveries.count, 1)
+        XCTAssertEqual(b.arpStatus, "10.0.0.7 02:00:00:00:00:09 static 0\n")
+        try b.registry.unbind("f", "a")
+        _ = try b.registry.add("c", type: "counter")
+        try b.registry.bind("c", "a")
+        try b.receive(hexBytes(FLIPBlockTests.v2))
+        XCTAssertEqual(b.arpStatus, "10.0.0.7 02:00:00:00:00:09 static 0\n", "nothing learned without flip above")
+        try b.registry.unbind("c", "a")
+        try b.registry.bind("f", "a")
+        try b.receive(hexBytes(FLIPBlockTests.v2))
+        XCTAssertEqual(b.arpStatus, "10.0.0.7 02:00:00:00:00:09 static 0\n10.0.0.1 02:00:00:00:00:01 learned 0\n")
+    }
+
     func testLearnsTheLinkMACAndTheFLIPAddressesFromItsNeighbours() throws {
         let b = try nodeB(arp: ["address=0xabcd"])
         let values = try XCTUnwrap(b.registry.configuration(named: "a")).values

@@ -96,6 +96,71 @@ final class FLIPBlockTests: XCTestCase {
         XCTAssertTrue(try b.registry.show("f").details.joined().contains("not-flip=2"))
     }
 
+    /// The engine parses a stream's packets by the shape of the first
+    /// (its meta bytes) and keeps their headers as bytes: every packet of
+    /// every shape, first or not, must deliver what a full parse of its body
+    /// gives, with its payload and its link source.
+    func testStreamsOfEveryShapeDeliverWhatAFullParseGives() throws {
+        let b = try nodeB()
+        var rng = SplitMix64(seed: 0x5A4E)
+        let destinations: [FLIPAddress?] = [.ipv4(10, 0, 0, 2), FLIPAddress(Array(0x11...0x20))!, .broadcast(.short), nil]
+        let sources: [FLIPAddress?] = [.ipv4(10, 0, 0, 1), Self.objectA, FLIPAddress([0xab, 0xcd])!, nil]
+        var sent: [(body: [UInt8], payload: [UInt8])] = []
+        for round in 0..<64 {
+            let fields = FLIPFields(
+                priority: round % 3 == 0 ? UInt8(rng.next() % 16) : nil, destination: destinations[round % 4],
+                type: round % 2 == 0 ? UInt16(truncatingIfNeeded: rng.next()) : nil, ttl: round % 5 < 2 ? 7 : nil,
+                flow: round % 7 == 0 ? UInt32(truncatingIfNeeded: rng.next()) : nil, source: sources[(round / 4) % 4],
+                hasLength: round % 6 != 0, hasChecksum: round % 3 == 1, dontFragment: round % 8 == 3)
+            for _ in 0..<3 {
+                let payload = (0..<Int(46 + rng.next() % 20)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                let f = frame(fields, payload: payload, from: Self.macA, to: Self.macB)
+                try b.receive(f)
+                sent.append((Array(f.dropFirst(14)), payload))
+            }
+        }
+        XCTAssertEqual(b.app.deliveries.count, sent.count)
+        for (i, (d, s)) in zip(b.app.deliveries, sent).enumerated() {
+            guard case .packet(let h) = s.body.withUnsafeBytes({ FLIPHeader.parse($0) }) else {
+                return XCTFail("packet \(i) does not parse")
+            }
+            XCTAssertEqual(d.fields, h.fields, "packet \(i)")
+            XCTAssertEqual(d.payload, s.payload, "packet \(i)")
+            XCTAssertEqual(d.linkSource, Self.macA, "packet \(i)")
+        }
+    }
+
+    /// A packet of the engine's last shape that fails a check, or is not
+    /// for a local address, is dropped or routed as any other.
+    func testPacketsOfTheLastShapeKeepEveryCheck() throws {
+        let b = try nodeB()
+        let good = FLIPFields(priority: 1, destination: .ipv4(10, 0, 0, 2), type: 0x88b5, source: .ipv4(10, 0, 0, 1),
+                              hasLength: true, hasChecksum: true)
+        let f = frame(good, payload: Array(repeating: 7, count: 50), from: Self.macA, to: Self.macB)
+        try b.receive(f)
+        // Body: meta 0..1, version 2, destination 3..6, Type 7..8, source
+        // 9..12, Length 13..14, Checksum 15..16. The version is checked
+        // before the checksum, the Length too.
+        var badVersion = f
+        badVersion[14 + 2] = 0x11
+        try b.receive(badVersion)
+        var badChecksum = f
+        badChecksum[f.count - 1] ^= 0xFF
+        try b.receive(badChecksum)
+        var longer = f
+        longer[14 + 14] &+= 1
+        try b.receive(longer)
+        let other = frame(FLIPFields(priority: 1, destination: .ipv4(10, 0, 0, 9), type: 0x88b5, source: .ipv4(10, 0, 0, 1),
+                                     hasLength: true, hasChecksum: true),
+                          payload: Array(repeating: 7, count: 50), from: Self.macA, to: Self.macB)
+        try b.receive(other)
+        try b.receive(f)
+        XCTAssertEqual(b.app.deliveries.count, 2)
+        XCTAssertEqual(b.drops(.malformed), 2, "version nibble and Length")
+        XCTAssertEqual(b.drops(.checksum), 1)
+        XCTAssertEqual(b.drops(.noRoute), 1)
+    }
+
     func testNotLocalIsNoRouteUnlessForwarding() throws {
         let b = try FLIPTestNode(mac: Self.macB, flipAddresses: "10.0.0.9")
         try b.receive(hexBytes(Self.v2))
