@@ -182,11 +182,18 @@ public final class ARPBlock: FunctionalBlock, @unchecked Sendable {
     /// bound above, which parses the packet and alone knows whether it
     /// delivers it (see ``FLIPConfiguration``). The common case — the table
     /// already says so — costs one lock-free lookup.
+    /// `true` when the table already said so (until ``tableGeneration``
+    /// changes, the same pair needs no new look).
     @inline(__always)
-    func learnFromDelivered(_ source: FLIPAddress, _ linkSource: MACAddress, _ c: ARPConfiguration, engine: Int) {
-        if case .learned(let known) = table.lookup(source), known == linkSource { return }
+    func learnFromDelivered(_ source: FLIPAddress, _ linkSource: MACAddress, _ c: ARPConfiguration, engine: Int) -> Bool {
+        if case .learned(let known) = table.lookup(source), known == linkSource { return true }
         learnChanged(source, linkSource, c, engine: engine)
+        return false
     }
+
+    /// Changes whenever the table is written.
+    @inline(__always)
+    var tableGeneration: UInt64 { table.generation }
 
     /// The rest of ``learnFromDelivered(_:_:_:engine:)`` when the table would change.
     @inline(never)

@@ -13,6 +13,11 @@
 // - Writers (engines learning, rare) serialize on `lock`, a spin lock word:
 //   the critical sections are a probe and two stores. The data path reads
 //   without any lock.
+// - `generationWord` (its own cache line) counts the table's writes: bumped
+//   with release after each store, under the lock. A reader that loads it
+//   (acquire) before a lookup and finds it unchanged later knows that the
+//   lookup's answer still holds (the flip block's memo of confirmed
+//   sources relies on this).
 // - The memory is freed by `deallocate`, called by the owning block's
 //   deinit, after the grace period (no engine reads it any more).
 
@@ -48,6 +53,7 @@ struct ARPTable: @unchecked Sendable {
     static let capacity = 1024
     private let slots: UnsafeMutablePointer<Slot>
     private let lock: UnsafeMutablePointer<UInt32>
+    private let generationWord: UnsafeMutablePointer<UInt64>
 
     init() {
         precondition(MemoryLayout<Slot>.stride == 64 && MemoryLayout<Slot>.offset(of: \.deadline) == 32)
@@ -56,12 +62,19 @@ struct ARPTable: @unchecked Sendable {
         slots = raw.bindMemory(to: Slot.self, capacity: Self.capacity)
         lock = .allocate(capacity: 1)
         lock.initialize(to: 0)
+        let word = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
+        generationWord = word.initializeMemory(as: UInt64.self, repeating: 0, count: 8)
     }
 
     func deallocate() {
         slots.deallocate()
         lock.deallocate()
+        UnsafeMutableRawPointer(generationWord).deallocate()
     }
+
+    /// How many times the table was written (see the invariants).
+    @inline(__always)
+    var generation: UInt64 { lana_load_acquire_u64(generationWord) }
 
     @inline(__always)
     private static func home(_ a: FLIPAddress) -> Int {
@@ -130,6 +143,7 @@ struct ARPTable: @unchecked Sendable {
             slots[i].kind = UInt64(a.kind.rawValue)
         }
         lana_store_release_u64(wordPointer(i), word)
+        lana_store_release_u64(generationWord, lana_load_relaxed_u64(generationWord) &+ 1)
     }
 
     enum LearnResult { case unchanged, updated, resolved, full }

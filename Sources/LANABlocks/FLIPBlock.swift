@@ -80,6 +80,7 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         let ports = context.ports
         let engine = context.engine.index
         context.withConfiguration(FLIPConfiguration.self) { configuration in
+            headers.adopt(configuration, engine: engine)
             burst.forwardEach(ports) { p in
                 p.direction == .ingress ? receive(p, configuration, ports, engine, context) : send(p.handle, context)
             }
@@ -99,13 +100,21 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         guard base.load(fromByteOffset: 12, as: UInt16.self) == Self.etherType.bigEndian else {
             return drop(engine, .notFLIP, .filtered)
         }
-        // A stream's packets share their meta bytes: one of the shape the
-        // engine saw last, for a local address, is delivered at once.
-        let shape = headers.shape(engine)
+        // A stream's packets share their meta bytes and, for a local
+        // address, their destination: one that continues the engine's last
+        // delivered stream, or has its last shape, is delivered at once.
         let count = frame.count &- header
-        if count >= 4, shape.pointee.matches(UInt32(littleEndian: UnsafeRawPointer(base + header).loadUnaligned(as: UInt32.self))),
-           let verdict = deliver(p, shape, base, count, configuration, ports, engine) {
-            return verdict
+        if count >= 8 {
+            let shape = headers.shape(engine)
+            let first = UInt64(littleEndian: UnsafeRawPointer(base + header).loadUnaligned(as: UInt64.self))
+            if headers.continuesDelivery(first, engine: engine),
+               let verdict = deliver(p, shape, base, count, first, known: true, configuration, ports, engine) {
+                return verdict
+            }
+            if shape.pointee.matches(UInt32(truncatingIfNeeded: first)),
+               let verdict = deliver(p, shape, base, count, first, known: false, configuration, ports, engine) {
+                return verdict
+            }
         }
         // The handle alone: a whole packet value passed out of line is built
         // in memory for every packet, taken or not.
@@ -117,8 +126,12 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
     /// bytes in the metadata (decoded when a block above reads it). `nil`
     /// when the packet is not one to deliver here or a check fails: the
     /// full path then says why.
+    /// `known`: the packet continues the stream last delivered (its version
+    /// byte and destination are those of a packet delivered under this
+    /// configuration); `first` is its first 8 bytes.
     @inline(__always)
     private func deliver(_ p: Packet, _ s: UnsafeMutablePointer<FLIPShape>, _ frame: UnsafeMutableRawPointer, _ count: Int,
+                         _ first: UInt64, known: Bool,
                          _ configuration: FLIPConfiguration, _ ports: BlockPorts, _ engine: Int) -> Verdict? {
         let body = UnsafeRawPointer(frame + Self.ethernetHeaderLength)
         @inline(__always) func word(_ i: Int8) -> UInt16 {
@@ -127,7 +140,7 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         let headerLength = Int(s.pointee.headerLength)
         guard count >= headerLength, s.pointee.fragmentAt < 0 else { return nil }
         let versionAt = s.pointee.versionAt
-        if versionAt >= 0 && body.load(fromByteOffset: Int(versionAt), as: UInt8.self) & 0xF0 != 0 { return nil }
+        if !known && versionAt >= 0 && body.load(fromByteOffset: Int(versionAt), as: UInt8.self) & 0xF0 != 0 { return nil }
         var packetLength = count
         let lengthAt = s.pointee.lengthAt
         if lengthAt >= 0 {
@@ -139,11 +152,15 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         if checksumAt >= 0 && FLIPChecksum.compute(body, count: packetLength, skipping: Int(checksumAt)) != word(checksumAt) {
             return nil
         }
-        let destinationKind = s.pointee.destinationKind
-        if destinationKind != 0 {
-            let d = FLIPAddress(kind: FLIPAddress.Kind(rawValue: destinationKind).unsafelyUnwrapped,
-                                at: body + Int(s.pointee.destinationAt))
-            guard d.isBroadcast || configuration.isLocal(d) else { return nil }
+        if !known {
+            let destinationKind = s.pointee.destinationKind
+            if destinationKind != 0 {
+                let d = FLIPAddress(kind: FLIPAddress.Kind(rawValue: destinationKind).unsafelyUnwrapped,
+                                    at: body + Int(s.pointee.destinationAt))
+                guard d.isBroadcast || configuration.isLocal(d) else { return nil }
+            }
+            let prefixLength = Int(s.pointee.prefixLength)
+            if prefixLength > 0 { headers.rememberDelivery(first, prefixLength: prefixLength, engine: engine) }
         }
         let m = p.flipMetadataStorage
         let linkSource = MACAddress(at: frame + 6)
@@ -154,7 +171,8 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         p.removeFront(Self.ethernetHeaderLength &+ headerLength)
         counters.add(engine, Counter.delivered.rawValue)
         if s.pointee.sourceKind == FLIPAddress.Kind.ipv4.rawValue {
-            learn(FLIPAddress(kind: .ipv4, at: body + Int(s.pointee.sourceAt)), linkSource, configuration, engine)
+            let source = UInt32(bigEndian: body.loadUnaligned(fromByteOffset: Int(s.pointee.sourceAt), as: UInt32.self))
+            learn(source, linkSource, configuration, engine)
         }
         var typed = IDP.none
         if ports.hasMembers {
@@ -167,11 +185,22 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
 
     /// docs/flip.md §10.6 b: the `arp` block below learns the 4-byte
     /// Source of a delivered packet.
+    /// A pair the table confirmed is remembered per engine until the table
+    /// changes (see ``FLIPHeaderCache``), so a stream's packets need no
+    /// lookup.
     @inline(__always)
-    private func learn(_ source: FLIPAddress, _ linkSource: MACAddress, _ configuration: FLIPConfiguration, _ engine: Int) {
+    private func learn(_ source: UInt32, _ linkSource: MACAddress, _ configuration: FLIPConfiguration, _ engine: Int) {
         guard let learner = configuration.learner else { return }
-        learner.configuration._withUnsafeGuaranteedRef { c in
-            learner.block._withUnsafeGuaranteedRef { $0.learnFromDelivered(source, linkSource, c, engine: engine) }
+        learner.block._withUnsafeGuaranteedRef { arp in
+            // Read before the lookup: a write after it makes the entry miss.
+            let key = UInt64(source) | arp.tableGeneration << 32
+            let memo = headers.memo(source, engine: engine)
+            if memo[0] == key && memo[1] == linkSource.rawValue { return }
+            let address = FLIPAddress(kind: .ipv4, high: UInt64(source) << 32, low: 0)
+            if learner.configuration._withUnsafeGuaranteedRef({ arp.learnFromDelivered(address, linkSource, $0, engine: engine) }) {
+                memo[0] = key
+                memo[1] = linkSource.rawValue
+            }
         }
     }
 
@@ -191,6 +220,8 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         let fields = UnsafeMutableRawPointer(m).assumingMemoryBound(to: FLIPFields.self)
         var layout = FLIPLayout()
         m.pointee.rawHeaderLength = 0
+        // The shape may change here: the last stream's prefix no longer holds.
+        headers.forgetPrefix(engine)
         switch FLIPHeader.parse(UnsafeRawBufferPointer(body), arp: false, fields: fields, layout: &layout,
                                 shape: &headers.shape(engine).pointee) {
         case .drop(let reason):
@@ -213,7 +244,9 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
                 p.truncate(to: header &+ layout.packetLength)
                 p.removeFront(header &+ layout.headerLength)
                 counters.add(engine, Counter.delivered.rawValue)
-                if let source = fields.pointee.source, source.kind == .ipv4 { learn(source, linkSource, configuration, engine) }
+                if let source = fields.pointee.source, source.kind == .ipv4 {
+                    learn(UInt32(truncatingIfNeeded: source.high >> 32), linkSource, configuration, engine)
+                }
                 let typed = ports.hasMembers ? ports.member(UInt32(fields.pointee.type ?? 0)) : .none
                 let port = typed.isNone ? ports.up : typed
                 return port.isNone ? .end : .forward(port)

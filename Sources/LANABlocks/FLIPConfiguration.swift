@@ -1,4 +1,9 @@
 import LANACore
+import Synchronization
+
+/// Numbers every `flip` configuration made, so that an engine can tell a
+/// new one from the one it last saw (an address can be reused; a number is not).
+private let configurationSerials = Atomic<UInt64>(1)
 
 /// A `flip` block's options: its local addresses and whether it forwards;
 /// and, derived from its binds, the `arp` block below it, whose table
@@ -19,6 +24,8 @@ public final class FLIPConfiguration: BlockConfiguration, @unchecked Sendable {
     let arpConfiguration: ARPConfiguration?
     /// The same, without reference counting.
     let learner: (block: Unmanaged<ARPBlock>, configuration: Unmanaged<ARPConfiguration>)?
+    /// This configuration's number, never reused.
+    let serial: UInt64
 
     public convenience init(addresses: [FLIPAddress] = [], forward: Bool = false) {
         self.init(addresses: addresses, forward: forward, arp: nil)
@@ -33,6 +40,7 @@ public final class FLIPConfiguration: BlockConfiguration, @unchecked Sendable {
         self.arp = arp?.0
         arpConfiguration = arp?.1
         learner = arp.map { (Unmanaged.passUnretained($0.0), Unmanaged.passUnretained($0.1)) }
+        serial = configurationSerials.add(1, ordering: .relaxed).oldValue
         super.init()
     }
 

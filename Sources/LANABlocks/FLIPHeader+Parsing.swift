@@ -151,18 +151,24 @@ struct FLIPShape: Equatable {
     var lengthAt: Int8
     var checksumAt: Int8
     var fragmentAt: Int8
+    /// Bytes from the start up to the end of the destination (meta bytes,
+    /// version, destination) when they are at most 8, else 0: what makes a
+    /// packet "one more of a stream for a local address" (see
+    /// `FLIPHeaderCache.deliveryPrefix`).
+    var prefixLength: Int8
 
     static let none = FLIPShape(meta: 1, mask: 0, metaLength: 0, headerLength: 0, destinationKind: 0, sourceKind: 0,
                                 versionAt: -1, destinationAt: -1, typeAt: -1, ttlAt: -1, flowAt: -1, sourceAt: -1,
-                                lengthAt: -1, checksumAt: -1, fragmentAt: -1)
+                                lengthAt: -1, checksumAt: -1, fragmentAt: -1, prefixLength: 0)
 
     private init(meta: UInt32, mask: UInt32, metaLength: Int8, headerLength: Int8, destinationKind: UInt8, sourceKind: UInt8,
                  versionAt: Int8, destinationAt: Int8, typeAt: Int8, ttlAt: Int8, flowAt: Int8, sourceAt: Int8,
-                 lengthAt: Int8, checksumAt: Int8, fragmentAt: Int8) {
+                 lengthAt: Int8, checksumAt: Int8, fragmentAt: Int8, prefixLength: Int8) {
         self.meta = meta; self.mask = mask; self.metaLength = metaLength; self.headerLength = headerLength
         self.destinationKind = destinationKind; self.sourceKind = sourceKind; self.versionAt = versionAt
         self.destinationAt = destinationAt; self.typeAt = typeAt; self.ttlAt = ttlAt; self.flowAt = flowAt
         self.sourceAt = sourceAt; self.lengthAt = lengthAt; self.checksumAt = checksumAt; self.fragmentAt = fragmentAt
+        self.prefixLength = prefixLength
     }
 
     /// The shape of valid meta bytes (`m2`, `m3` 0 when absent): the
@@ -182,6 +188,7 @@ struct FLIPShape: Equatable {
         versionAt = field(m1 & FLIPMeta.version != 0, 1)
         destinationKind = (m1 >> FLIPMeta.destinationShift) & 3
         destinationAt = field(destinationKind != 0, Int8(FLIPAddress.size(code: destinationKind)))
+        prefixLength = at <= 8 ? at : 0
         typeAt = field(m1 & FLIPMeta.type != 0, 2)
         ttlAt = field(m1 & FLIPMeta.ttl != 0, 1)
         flowAt = field(m1 & FLIPMeta.flow != 0, 4)

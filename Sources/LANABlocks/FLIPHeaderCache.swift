@@ -3,7 +3,8 @@
 //
 // Invariants
 // - One slot per engine (cache-line aligned, `slotBytes` each), read and
-//   written by that engine only, from `FLIPBlock.send`; freed with the block.
+//   written by that engine only, from `FLIPBlock.process`; freed with the
+//   block.
 // - A slot is valid when `valid` is 1; then `fields` holds the raw bytes of
 //   the FLIPFields the header was built from, and `header` the header bytes
 //   right-aligned in 64 bytes (it ends at byte 64), with its Length and
@@ -14,6 +15,20 @@
 //   (an Optional's unused payload) only cost a miss.
 // - `shapeAt` holds a `FLIPShape`, initialized to `FLIPShape.none` (which
 //   matches no body) and replaced only by shapes of valid meta bytes.
+// - `prefixAt`/`prefixMaskAt`: the first bytes (meta bytes up to the end of
+//   the destination, `FLIPShape.prefixLength`) of a packet that was
+//   delivered locally with the slot's current shape under the configuration
+//   whose serial is at `configurationAt` (0: none yet); mask 0 (value 1)
+//   when there is none. Cleared whenever the shape may change or the
+//   configuration changes, so a body whose first 8 bytes match under the
+//   mask has the current shape and a destination that configuration calls
+//   local (or broadcast) — and a valid version byte, which is part of the
+//   prefix.
+// - The memo (`memoAt`, 64 entries of two words per engine) holds pairs the
+//   `arp` table below confirmed: `source | generation << 32` and the MAC,
+//   at the table generation of the time; cleared with the configuration
+//   (which names the arp block). A generation other than the table's makes
+//   an entry miss.
 
 import LANACore
 
@@ -21,7 +36,8 @@ import LANACore
 /// header is built once, then copied, with only Length and Checksum
 /// written per packet — as a socket's cached route and header do.
 struct FLIPHeaderCache: @unchecked Sendable {
-    static let slotBytes = 256
+    static let slotBytes = 256 + memoEntries * 16
+    static let memoEntries = 64
     static let fieldsBytes = MemoryLayout<FLIPFields>.size
     private let base: UnsafeMutableRawPointer
     let engineCount: Int
@@ -34,17 +50,68 @@ struct FLIPHeaderCache: @unchecked Sendable {
     private static let lengthOffsetAt = 176  // Int, -1 without Length
     private static let checksumOffsetAt = 184 // Int, -1 without Checksum
     private static let headerSumAt = 192     // UInt64
-    private static let shapeAt = 208         // FLIPShape (receive)
+    private static let shapeAt = 208         // FLIPShape (receive), < 24 bytes
+    private static let prefixAt = 232        // UInt64
+    private static let prefixMaskAt = 240    // UInt64
+    private static let configurationAt = 248 // UInt64, the configuration's serial
+    private static let memoAt = 256          // memoEntries × (UInt64, UInt64)
 
     init(engineCount: Int) {
         precondition(Self.fieldsBytes <= Self.headerAt, "FLIPFields outgrew its cache slot")
-        precondition(Self.shapeAt + MemoryLayout<FLIPShape>.size <= Self.slotBytes, "FLIPShape outgrew its cache slot")
+        precondition(Self.shapeAt + MemoryLayout<FLIPShape>.size <= Self.prefixAt, "FLIPShape outgrew its cache slot")
         self.engineCount = engineCount
         base = UnsafeMutableRawPointer.allocate(byteCount: engineCount * Self.slotBytes, alignment: 64)
         base.initializeMemory(as: UInt8.self, repeating: 0, count: engineCount * Self.slotBytes)
         for e in 0..<engineCount {
             (base + e * Self.slotBytes + Self.shapeAt).initializeMemory(as: FLIPShape.self, repeating: .none, count: 1)
+            forgetPrefix(e)
         }
+    }
+
+    /// Called once per burst with the configuration in force: a new one
+    /// (other addresses, another arp block below) clears what was judged
+    /// under the old one.
+    @inline(__always)
+    func adopt(_ configuration: FLIPConfiguration, engine: Int) {
+        let slot = base + engine &* Self.slotBytes
+        let serial = configuration.serial
+        if _fastPath(slot.load(fromByteOffset: Self.configurationAt, as: UInt64.self) == serial) { return }
+        slot.storeBytes(of: serial, toByteOffset: Self.configurationAt, as: UInt64.self)
+        forgetPrefix(engine)
+        (slot + Self.memoAt).initializeMemory(as: UInt8.self, repeating: 0, count: Self.memoEntries * 16)
+    }
+
+    /// Whether a body whose first 8 bytes (little-endian) are `first` is
+    /// one more of the stream last delivered (see the invariants).
+    @inline(__always)
+    func continuesDelivery(_ first: UInt64, engine: Int) -> Bool {
+        let slot = base + engine &* Self.slotBytes
+        return first & slot.load(fromByteOffset: Self.prefixMaskAt, as: UInt64.self)
+            == slot.load(fromByteOffset: Self.prefixAt, as: UInt64.self)
+    }
+
+    /// Remembers the prefix of a body just delivered with the current shape.
+    @inline(__always)
+    func rememberDelivery(_ first: UInt64, prefixLength: Int, engine: Int) {
+        let slot = base + engine &* Self.slotBytes
+        let mask: UInt64 = prefixLength >= 8 ? .max : (1 << (8 &* UInt64(prefixLength))) &- 1
+        slot.storeBytes(of: first & mask, toByteOffset: Self.prefixAt, as: UInt64.self)
+        slot.storeBytes(of: mask, toByteOffset: Self.prefixMaskAt, as: UInt64.self)
+    }
+
+    /// Clears the prefix (the shape may be about to change).
+    @inline(__always)
+    func forgetPrefix(_ engine: Int) {
+        let slot = base + engine &* Self.slotBytes
+        slot.storeBytes(of: UInt64(1), toByteOffset: Self.prefixAt, as: UInt64.self)
+        slot.storeBytes(of: UInt64(0), toByteOffset: Self.prefixMaskAt, as: UInt64.self)
+    }
+
+    /// The memo entry for a 4-byte source.
+    @inline(__always)
+    func memo(_ source: UInt32, engine: Int) -> UnsafeMutablePointer<UInt64> {
+        let i = Int(truncatingIfNeeded: (source &* 0x9E37_79B1) >> 26) & (Self.memoEntries &- 1)
+        return (base + (engine &* Self.slotBytes &+ Self.memoAt &+ i &* 16)).assumingMemoryBound(to: UInt64.self)
     }
 
     /// The shape of the last header the engine parsed (see ``FLIPShape``).

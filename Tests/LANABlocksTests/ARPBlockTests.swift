@@ -124,6 +124,23 @@ final class ARPBlockTests: XCTestCase {
         XCTAssertEqual(b.arpStatus, "10.0.0.7 02:00:00:00:00:09 static 0\n10.0.0.1 02:00:00:00:00:01 learned 0\n")
     }
 
+    /// flip remembers the pairs the table confirmed; a change of the table
+    /// (here an ARP request moving 10.0.0.1 to another MAC) must make the
+    /// next data packet from the old MAC teach it again, as it would
+    /// without the memo.
+    func testDataTeachesAgainAfterTheTableChanged() throws {
+        let b = try nodeB()
+        try b.receive(hexBytes(FLIPBlockTests.v2))
+        try b.receive(hexBytes(FLIPBlockTests.v2))
+        XCTAssertEqual(b.arpStatus, "10.0.0.1 02:00:00:00:00:01 learned 0\n")
+        // 10.0.0.1 from 02:00:00:00:00:0f asks for 10.0.0.2 (local).
+        try b.receive(hexBytes("ffffffffffff" + "02000000000f" + "0806" + "0001080006040001"
+            + "02000000000f" + "0a000001" + "000000000000" + "0a000002"))
+        XCTAssertEqual(b.arpStatus, "10.0.0.1 02:00:00:00:00:0f learned 0\n")
+        try b.receive(hexBytes(FLIPBlockTests.v2))
+        XCTAssertEqual(b.arpStatus, "10.0.0.1 02:00:00:00:00:01 learned 0\n")
+    }
+
     func testLearnsTheLinkMACAndTheFLIPAddressesFromItsNeighbours() throws {
         let b = try nodeB(arp: ["address=0xabcd"])
         let values = try XCTUnwrap(b.registry.configuration(named: "a")).values

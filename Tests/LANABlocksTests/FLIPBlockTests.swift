@@ -161,6 +161,24 @@ final class FLIPBlockTests: XCTestCase {
         XCTAssertEqual(b.drops(.noRoute), 1)
     }
 
+    /// The engine remembers the last stream it delivered (meta bytes and
+    /// destination) under the configuration in force: a new address list
+    /// must be obeyed from the next packet on.
+    func testANewAddressListEndsTheRememberedStream() throws {
+        let b = try nodeB()
+        let f = hexBytes(Self.v2)
+        try b.receive(f)
+        try b.receive(f)
+        XCTAssertEqual(b.app.deliveries.count, 2)
+        try b.registry.set("f", "address=10.0.0.9")
+        try b.receive(f)
+        XCTAssertEqual(b.app.deliveries.count, 2)
+        XCTAssertEqual(b.drops(.noRoute), 1)
+        try b.registry.set("f", "address=10.0.0.2")
+        try b.receive(f)
+        XCTAssertEqual(b.app.deliveries.count, 3)
+    }
+
     func testNotLocalIsNoRouteUnlessForwarding() throws {
         let b = try FLIPTestNode(mac: Self.macB, flipAddresses: "10.0.0.9")
         try b.receive(hexBytes(Self.v2))
