@@ -121,11 +121,12 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         return receiveInFull(p.handle, base, configuration, context)
     }
 
-    /// Local delivery of a packet whose meta bytes have the shape `s`:
-    /// the checks of docs/flip.md §6 in their order, the header kept as
-    /// bytes in the metadata (decoded when a block above reads it). `nil`
-    /// when the packet is not one to deliver here or a check fails: the
-    /// full path then says why.
+    /// A packet whose meta bytes have the shape `s`, delivered locally or
+    /// forwarded: the checks of docs/flip.md §6 in their order, the header
+    /// kept as bytes in the metadata (decoded when a block above reads
+    /// it). `nil` for a packet to drop (or not to forward, or whose TTL
+    /// runs out): the full path then says why.
+    ///
     /// `known`: the packet continues the stream last delivered (its version
     /// byte and destination are those of a packet delivered under this
     /// configuration); `first` is its first 8 bytes.
@@ -133,12 +134,25 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
     private func deliver(_ p: Packet, _ s: UnsafeMutablePointer<FLIPShape>, _ frame: UnsafeMutableRawPointer, _ count: Int,
                          _ first: UInt64, known: Bool,
                          _ configuration: FLIPConfiguration, _ ports: BlockPorts, _ engine: Int) -> Verdict? {
-        let body = UnsafeRawPointer(frame + Self.ethernetHeaderLength)
+        let body = frame + Self.ethernetHeaderLength
         @inline(__always) func word(_ i: Int8) -> UInt16 {
             UInt16(bigEndian: body.loadUnaligned(fromByteOffset: Int(i), as: UInt16.self))
         }
         let headerLength = Int(s.pointee.headerLength)
-        guard count >= headerLength, s.pointee.fragmentAt < 0 else { return nil }
+        guard count >= headerLength else { return nil }
+        var destination: FLIPAddress? = nil
+        var local = true
+        if !known {
+            let destinationKind = s.pointee.destinationKind
+            if destinationKind != 0 {
+                let d = FLIPAddress(kind: FLIPAddress.Kind(rawValue: destinationKind).unsafelyUnwrapped,
+                                    at: body + Int(s.pointee.destinationAt))
+                local = d.isBroadcast || configuration.isLocal(d)
+                // Not for here and not forwarded: the full path says so.
+                guard local || configuration.forward else { return nil }
+                destination = d
+            }
+        }
         let versionAt = s.pointee.versionAt
         if !known && versionAt >= 0 && body.load(fromByteOffset: Int(versionAt), as: UInt8.self) & 0xF0 != 0 { return nil }
         var packetLength = count
@@ -152,13 +166,16 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         if checksumAt >= 0 && FLIPChecksum.compute(body, count: packetLength, skipping: Int(checksumAt)) != word(checksumAt) {
             return nil
         }
+        // A fragment offset: only the whole packet (offset 0, last) passes.
+        let fragmentAt = s.pointee.fragmentAt
+        if fragmentAt >= 0 && (word(fragmentAt) != 0 || UInt8(truncatingIfNeeded: s.pointee.meta >> 16) & FLIPMeta.lastFragment == 0) {
+            return nil
+        }
+        if !local {
+            return forward(p, s, frame, headerLength: headerLength, packetLength: packetLength,
+                           to: destination.unsafelyUnwrapped, ports, engine)
+        }
         if !known {
-            let destinationKind = s.pointee.destinationKind
-            if destinationKind != 0 {
-                let d = FLIPAddress(kind: FLIPAddress.Kind(rawValue: destinationKind).unsafelyUnwrapped,
-                                    at: body + Int(s.pointee.destinationAt))
-                guard d.isBroadcast || configuration.isLocal(d) else { return nil }
-            }
             let prefixLength = Int(s.pointee.prefixLength)
             if prefixLength > 0 { headers.rememberDelivery(first, prefixLength: prefixLength, engine: engine) }
         }
@@ -183,8 +200,39 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         return port.isNone ? .end : .forward(port)
     }
 
+    /// docs/flip.md §7 for a checked packet of shape `s`: TTL down by one
+    /// and the checksum updated in place, the old Ethernet header kept for
+    /// `arp` to rewrite. `nil` when the TTL runs out (the full path drops it).
+    @inline(__always)
+    private func forward(_ p: Packet, _ s: UnsafeMutablePointer<FLIPShape>, _ frame: UnsafeMutableRawPointer,
+                         headerLength: Int, packetLength: Int, to destination: FLIPAddress,
+                         _ ports: BlockPorts, _ engine: Int) -> Verdict? {
+        let body = frame + Self.ethernetHeaderLength
+        var layout = FLIPLayout()
+        layout.ttlOffset = Int(s.pointee.ttlAt)
+        layout.checksumOffset = Int(s.pointee.checksumAt)
+        if layout.ttlOffset >= 0 && body.load(fromByteOffset: layout.ttlOffset, as: UInt8.self) <= 1 { return nil }
+        if layout.checksumOffset >= 0 {
+            layout.checksum = UInt16(bigEndian: body.loadUnaligned(fromByteOffset: layout.checksumOffset, as: UInt16.self))
+        }
+        let m = p.flipMetadataStorage
+        m.pointee.fillReceived(linkSource: MACAddress(at: frame + 6))
+        // The header as received (TTL included), as the full path keeps it.
+        m.pointee.keepReceivedHeader(body, count: headerLength)
+        _ = layout.forward(UnsafeMutableRawBufferPointer(start: body, count: packetLength))
+        m.pointee.nextHop = destination
+        m.pointee.linkHeaderLength = UInt8(Self.ethernetHeaderLength)
+        p.annotationKind = FLIPMetadata.annotationKind
+        p.truncate(to: Self.ethernetHeaderLength &+ packetLength)
+        p.removeFront(Self.ethernetHeaderLength)
+        p.direction = .egress
+        counters.add(engine, Counter.forwarded.rawValue)
+        return ports.down.isNone ? .drop(.unboundPort) : .forward(ports.down)
+    }
+
     /// docs/flip.md §10.6 b: the `arp` block below learns the 4-byte
     /// Source of a delivered packet.
+    ///
     /// A pair the table confirmed is remembered per engine until the table
     /// changes (see ``FLIPHeaderCache``), so a stream's packets need no
     /// lookup.

@@ -205,6 +205,58 @@ final class FLIPBlockTests: XCTestCase {
 
     /// Without a TTL field a packet is forwarded unchanged (docs/flip.md
     /// §7): only the Ethernet header is new; broadcasts are never forwarded.
+    /// Forwarding takes the same per-engine shape path as delivery: every
+    /// packet of every shape, first of its stream or not, must leave as the
+    /// full path makes it — TTL down by one, a valid checksum, every other
+    /// byte as received — and one with TTL 1 must still be dropped.
+    func testStreamsOfEveryShapeAreForwardedAsTheFullPathDoes() throws {
+        let f = try FLIPTestNode(mac: Self.macB, flipAddresses: "10.0.0.9", options: ["forward=on"],
+                                 arpOptions: ["static=10.0.0.2@02:00:00:00:00:03,0xabcd@02:00:00:00:00:03"])
+        var rng = SplitMix64(seed: 0xF0A4D)
+        let destinations: [FLIPAddress] = [.ipv4(10, 0, 0, 2), FLIPAddress([0xab, 0xcd])!]
+        var expected: [[UInt8]] = []
+        for round in 0..<48 {
+            let fields = FLIPFields(
+                priority: round % 3 == 0 ? UInt8(rng.next() % 16) : nil, destination: destinations[round % 2],
+                type: round % 4 < 2 ? 0x88b5 : nil, ttl: round % 5 == 4 ? nil : 9,
+                flow: round % 7 == 0 ? 0xdead_beef : nil, source: .ipv4(10, 0, 0, 1),
+                hasLength: round % 6 != 0, hasChecksum: round % 3 != 2)
+            for _ in 0..<3 {
+                let payload = (0..<Int(46 + rng.next() % 20)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                let input = frame(fields, payload: payload, from: Self.macA, to: Self.macB)
+                try f.receive(input)
+                var body = Array(input.dropFirst(14))
+                guard case .packet(let h) = body.withUnsafeBytes({ FLIPHeader.parse($0) }) else {
+                    return XCTFail("round \(round) does not parse")
+                }
+                if h.ttlOffset >= 0 {
+                    body[h.ttlOffset] -= 1
+                    if h.checksumOffset >= 0 {
+                        body[h.checksumOffset] = 0
+                        body[h.checksumOffset + 1] = 0
+                        let c = body.withUnsafeBytes { FLIPChecksum.reference($0.baseAddress!, count: h.packetLength, skipping: h.checksumOffset) }
+                        body[h.checksumOffset] = UInt8(c >> 8)
+                        body[h.checksumOffset + 1] = UInt8(c & 0xFF)
+                    }
+                }
+                expected.append(Self.macC.bytes + Self.macB.bytes + [0x20, 0x20] + body.prefix(h.packetLength))
+            }
+        }
+        XCTAssertEqual(f.wire.frames.count, expected.count)
+        for (i, (got, want)) in zip(f.wire.frames, expected).enumerated() where got != want {
+            XCTFail("frame \(i): \(hexString(got)) != \(hexString(want))")
+            break
+        }
+        // TTL 1 on a stream's shape: dropped, counted.
+        let last = FLIPFields(destination: .ipv4(10, 0, 0, 2), ttl: 9, source: .ipv4(10, 0, 0, 1), hasLength: true, hasChecksum: true)
+        try f.receive(frame(last, payload: Array(repeating: 1, count: 50), from: Self.macA, to: Self.macB))
+        var expiring = last
+        expiring.ttl = 1
+        try f.receive(frame(expiring, payload: Array(repeating: 1, count: 50), from: Self.macA, to: Self.macB))
+        XCTAssertEqual(f.drops(.ttlExpired), 1)
+        XCTAssertEqual(f.wire.frames.count, expected.count + 1)
+    }
+
     func testForwardsWithoutTTLUnchangedAndNeverForwardsBroadcast() throws {
         let b = try FLIPTestNode(mac: Self.macB, flipAddresses: "10.0.0.9", options: ["forward=on"],
                                  arpOptions: ["static=10.0.0.2@02:00:00:00:00:03"])
