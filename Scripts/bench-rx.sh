@@ -58,6 +58,10 @@
 #   summary load=<…> pairing=<…> blocks=<k> … received_ratio=… cpu_ratio=… goal …
 #   calibration load=<…> windows=<n> first_cpu_ns=<a> second_cpu_ns=<b>
 #      cpu_ratio=<median of second/first> min=<x> max=<y>
+#   protocol load=<…> pairing=<…> rounds=<n> bare_cpu_ns=<a> protocol_cpu_ns=<b>
+#      ratio_of_medians=<b/a> paired_ratio=<median per round> goal_cpu<=1.3x:<…>
+#      (--flip only: k = 2 against k = 0, per round; simultaneous: each
+#      against the C receiver of its window)
 #   idle impl=lana interfaces=2 cpu_percent=<x>
 #   reconfig mode=<atomic|with-unbind> ops=<n> … unaccounted=<n> max_burst_us=<x> max_gap_us=<y>
 #   reconfig-drops mode=<…> <reason>=<count> …
@@ -463,7 +467,7 @@ if [[ $do_rx -eq 1 ]]; then
     # median of the per-round ratios, "paired"). Simultaneous: the median of
     # the per-window ratios, each LANA window against the C receiver that
     # ran in the same window; that is what its goals are judged on.
-    awk -v chains="$chains" '
+    awk -v chains="$chains" -v flip="$flip" '
         function field(name,   i) { for (i = 1; i <= NF; i++) if (index($i, name "=") == 1) return substr($i, length(name) + 2); return "" }
         function median(list,   a, n, i, j, t) {
             n = split(list, a, " ")
@@ -524,6 +528,28 @@ if [[ $do_rx -eq 1 ]]; then
                     printf "summary load=%s pairing=%s blocks=%.0f lana_received_kpps=%.1f c_received_kpps=%.1f received_ratio=%.1f%% lana_delivered_pct=%.3f c_delivered_pct=%.3f delivered_ratio=%.2f%% lana_cpu_ns=%.1f c_cpu_ns=%.1f cpu_ratio=%.2f lana_engine_ns=%.1f engine_ratio=%.2f paired_delivered_ratio=%.2f%% paired_cpu_ratio=%.2f%s\n",
                         load, pairing, k, ml, mc, 100 * ml / mc, dl, dc, 100 * dl / dc, cl, cc, cl / cc, el, el / cc, 100 * median(pd), median(pc), goal
                 }
+                # --flip: the protocol path (k = 2) against the bare one
+                # (k = 0), per round — interleaved: the two windows of the
+                # round; simultaneous: each against the C receiver of its own
+                # window, so that a drift of the machine cancels out.
+                if (!flip) continue
+                bk = load " " pairing " lana0"; fk = load " " pairing " lana2"
+                if (!(bk in recv) || !(fk in recv)) continue
+                pp = ""; w = 0
+                for (r in rounds) if ((bk, r) in R && (fk, r) in R) {
+                    split(R[bk, r], a, " "); split(R[fk, r], b, " ")
+                    if (pairing == "simultaneous") {
+                        if (!((load " simultaneous c0", r) in R) || !((load " simultaneous c2", r) in R)) continue
+                        split(R[load " simultaneous c0", r], c0, " "); split(R[load " simultaneous c2", r], c2, " ")
+                        pp = pp " " (b[2] / c2[2]) / (a[2] / c0[2])
+                    } else {
+                        pp = pp " " b[2] / a[2]
+                    }
+                    w++
+                }
+                printf "protocol load=%s pairing=%s rounds=%d bare_cpu_ns=%.1f protocol_cpu_ns=%.1f ratio_of_medians=%.2f paired_ratio=%.2f goal_cpu<=1.3x:%s\n",
+                    load, pairing, w, median(cpu[bk]), median(cpu[fk]), median(cpu[fk]) / median(cpu[bk]), median(pp),
+                    median(pp) <= 1.3 ? "met" : "MISSED"
             }
         }' "$results"
 fi

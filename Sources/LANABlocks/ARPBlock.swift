@@ -117,15 +117,23 @@ public final class ARPBlock: FunctionalBlock, @unchecked Sendable {
     /// not known yet) and not an ARP message.
     @inline(__always)
     private func allPassUp(_ burst: Burst, _ own: MACAddress) -> Bool {
+        // The MAC as its wire bytes read little-endian: two loads and two
+        // compares per frame, no byte swaps.
+        let known = own.rawValue != 0
+        let ownHigh = UInt32(truncatingIfNeeded: own.rawValue >> 16).byteSwapped
+        let ownLow = UInt16(truncatingIfNeeded: own.rawValue).byteSwapped
         var i = 0
         while i < burst.count {
             let frame = burst[i].bytes
             guard frame.count >= 14, let base = frame.baseAddress else { return false }
-            if own.rawValue != 0 {
-                let destination = MACAddress(at: base)
-                if destination != own && !destination.isMulticast { return false }
+            if known {
+                let high = base.loadUnaligned(as: UInt32.self)
+                // Not for this MAC, and not multicast (the first byte's low bit).
+                if (high != ownHigh || base.loadUnaligned(fromByteOffset: 4, as: UInt16.self) != ownLow) && high & 1 == 0 {
+                    return false
+                }
             }
-            if base.load(fromByteOffset: 12, as: UInt16.self) == Self.etherType.bigEndian { return false }
+            if base.loadUnaligned(fromByteOffset: 12, as: UInt16.self) == Self.etherType.bigEndian { return false }
             i &+= 1
         }
         return true
