@@ -81,7 +81,12 @@ public final class EthSource: PacketSource, @unchecked Sendable {
         var oversizeBytes = 0
         // No more frames than buffers: the rest wait in the ring, so the
         // loop needs no test for an empty pool.
+        let prefetch = lana_load_relaxed_u64(slot + EthBlock.Slot.prefetch.rawValue) != 0
         let count = socket.takeFrames(max: Swift.min(max, top)) { _, frame, length in
+            // The first block above reads the bytes: their line is fetched
+            // while the walk goes on (see EthConfiguration). A test per
+            // frame, predicted: two copies of the walk cost more.
+            if prefetch { lana_prefetch(frame) }
             if _fastPath(length <= limit) {
                 let h = pool.take(below: &top)
                 next.pointee = h

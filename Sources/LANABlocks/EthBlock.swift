@@ -21,6 +21,7 @@ public final class EthBlock: FunctionalBlock, LinkBlock, @unchecked Sendable {
                   help: "received frames of one EtherType (0x0806 or decimal); the others go to up",
                   key: { parseUInt16Key($0).map(UInt32.init) }),
         ],
+        configurator: EthConfiguration.configurator,
         isDevice: true
     ) { _ in preconditionFailure("eth blocks are made by the ethernet device kind (EthernetDevice), never by the registry") }
 
@@ -34,7 +35,9 @@ public final class EthBlock: FunctionalBlock, LinkBlock, @unchecked Sendable {
     /// Per engine: see `Slot`; written only by that engine.
     let counters: UnsafeMutablePointer<UInt64>
     static let slotWords = 8
-    enum Slot: Int { case rxPackets = 0, rxBytes, txPackets, txBytes, txErrors, rxDropped }
+    /// `prefetch`: 1 when the engine's receive loop prefetches frames
+    /// (``EthConfiguration``), set by the block's own call on that engine.
+    enum Slot: Int { case rxPackets = 0, rxBytes, txPackets, txBytes, txErrors, rxDropped, prefetch }
 
     /// - Parameter transmitters: one per engine (empty: egress packets are
     ///   dropped as `transmit-error`).
@@ -58,6 +61,11 @@ public final class EthBlock: FunctionalBlock, LinkBlock, @unchecked Sendable {
 
     public override func process(_ burst: Burst, _ context: BlockContext) {
         let ports = context.ports
+        // What the binds say of prefetching, for this engine's next walk of
+        // the ring (a hint: a burst late after a bind is harmless).
+        let flag = counters + (context.engine.index &* Self.slotWords &+ Slot.prefetch.rawValue)
+        let prefetch: UInt64 = context.withConfiguration(EthConfiguration.self) { $0.prefetch } ? 1 : 0
+        if _slowPath(flag.pointee != prefetch) { flag.pointee = prefetch }
         // Frames fresh from the interface: all go up, decided once — unless
         // blocks are bound to EtherTypes of their own.
         if burst.uniformDirection == .ingress {

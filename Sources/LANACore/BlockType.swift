@@ -47,7 +47,9 @@ public final class BlockType: Sendable {
         }
         self.name = name; self.summary = summary; self.options = options
         self.extraPorts = extraPorts; self.portFamilies = portFamilies
-        precondition(options.isEmpty == (configurator == nil), "block type \(name): options need a configurator and vice versa")
+        precondition(options.isEmpty || configurator != nil, "block type \(name): options need a configurator")
+        precondition(configurator == nil || !options.isEmpty || configurator!.derive != nil,
+                     "block type \(name): a configurator without options must derive its configuration")
         self.configurator = configurator
         self.isDevice = isDevice
         self.make = make

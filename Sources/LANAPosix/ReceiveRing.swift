@@ -152,7 +152,6 @@ struct ReceiveRing: ~Copyable {
                     // one a test of the status word in the header line
                     // already read.
                     if _fastPath(header.status & UInt32(TP_STATUS_VLAN_VALID) == 0) {
-                        lana_prefetch(frame + Int(header.mac))
                         body(UnsafeRawPointer(frame), frame + Int(header.mac), Int(header.snaplen))
                     } else if restoreTag(frame) {
                         body(UnsafeRawPointer(frame), frame + (Int(header.mac) &- 4), Int(header.snaplen) &+ 4)

@@ -114,6 +114,25 @@ final class IngressTests: InterfaceTestCase, @unchecked Sendable {
         XCTAssertNotEqual(try d.fbctl("bind", "t", link.inside, "up.type.0x10000").status, 0)
     }
 
+    /// eth prefetches the frames' first lines only when a block bound
+    /// above reads their bytes (a counter does not; bpf does), and counts
+    /// stay exact either way.
+    func testPrefetchFollowsTheBlocksBoundAbove() throws {
+        let (link, d) = try counterOnHookedLink()
+        XCTAssertTrue(try d.fbctl("show", link.inside).stdout.contains("prefetch=off"))
+        XCTAssertEqual(try sendFromPeer(link.peer, count: 400, sizes: [60], kind: .custom), 400)
+        XCTAssertTrue(waitUntil(within: 10) { d.counter("c")?.packets == 400 }, "c \(String(describing: d.counter("c")))")
+        try d.fb("unbind", "c", link.inside)
+        try d.fb("add", "f", "bpf")
+        try d.fb("bind", "f", link.inside)
+        try d.fb("bind", "c", "f")
+        XCTAssertTrue(try d.fbctl("show", link.inside).stdout.contains("prefetch=on"))
+        XCTAssertEqual(try sendFromPeer(link.peer, count: 400, sizes: [60, 200], kind: .custom), 400)
+        XCTAssertTrue(waitUntil(within: 10) { d.counter("c")?.packets == 800 }, "c \(String(describing: d.counter("c")))")
+        try d.fb("unbind", "f", link.inside)
+        XCTAssertTrue(try d.fbctl("show", link.inside).stdout.contains("prefetch=off"))
+    }
+
     private func counterOnHookedLink(engines: Int = 2) throws -> (TestNetwork.VethLink, Lanad) {
         let link = try net.addLink()
         let d = try startDaemon(engines: engines)
