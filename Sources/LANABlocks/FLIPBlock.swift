@@ -102,17 +102,17 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         }
         // A stream's packets share their meta bytes and, for a local
         // address, their destination: one that continues the engine's last
-        // delivered stream, or has its last shape, is delivered at once.
+        // delivered stream, or has its last shape, is taken at once.
         let count = frame.count &- header
         if count >= 8 {
             let shape = headers.shape(engine)
             let first = UInt64(littleEndian: UnsafeRawPointer(base + header).loadUnaligned(as: UInt64.self))
             if headers.continuesDelivery(first, engine: engine),
-               let verdict = deliver(p, shape, base, count, first, known: true, configuration, ports, engine) {
+               let verdict = receiveByShape(p, shape, base, count, first, known: true, configuration, ports, engine) {
                 return verdict
             }
             if shape.pointee.matches(UInt32(truncatingIfNeeded: first)),
-               let verdict = deliver(p, shape, base, count, first, known: false, configuration, ports, engine) {
+               let verdict = receiveByShape(p, shape, base, count, first, known: false, configuration, ports, engine) {
                 return verdict
             }
         }
@@ -131,7 +131,7 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
     /// byte and destination are those of a packet delivered under this
     /// configuration); `first` is its first 8 bytes.
     @inline(__always)
-    private func deliver(_ p: Packet, _ s: UnsafeMutablePointer<FLIPShape>, _ frame: UnsafeMutableRawPointer, _ count: Int,
+    private func receiveByShape(_ p: Packet, _ s: UnsafeMutablePointer<FLIPShape>, _ frame: UnsafeMutableRawPointer, _ count: Int,
                          _ first: UInt64, known: Bool,
                          _ configuration: FLIPConfiguration, _ ports: BlockPorts, _ engine: Int) -> Verdict? {
         let body = frame + Self.ethernetHeaderLength
