@@ -24,6 +24,10 @@
 #     compares the two under the same conditions; its goals are judged on
 #     the median of the per-window ratios. The receiver started first
 #     alternates from round to round.
+#   protocol (with --flip, only when asked for): two lanad, k = 0 and
+#     k = 2, receiving every frame of the same stream in the same window
+#     (each in a fanout group of its own), both on CPU 1; the started-first
+#     alternates. The most direct reading of the protocol path's cost.
 #   calibration (only when asked for): the simultaneous pairing with the C
 #     receiver on both sides, started one after the other as lanad and the
 #     C receiver are. Two identical receivers should cost the same: the
@@ -61,13 +65,14 @@
 #   protocol load=<…> pairing=<…> rounds=<n> bare_cpu_ns=<a> protocol_cpu_ns=<b>
 #      ratio_of_medians=<b/a> paired_ratio=<median per round> goal_cpu<=1.3x:<…>
 #      (--flip only: k = 2 against k = 0, per round; simultaneous: each
-#      against the C receiver of its window)
+#      against the C receiver of its window; protocol: in one window)
 #   idle impl=lana interfaces=2 cpu_percent=<x>
 #   reconfig mode=<atomic|with-unbind> ops=<n> … unaccounted=<n> max_burst_us=<x> max_gap_us=<y>
 #   reconfig-drops mode=<…> <reason>=<count> …
 #
 # Options: --rounds N, --loads "fixed full" (either or both),
-#   --pairing "interleaved simultaneous" (any of these and calibration),
+#   --pairing "interleaved simultaneous" (any of these, calibration and,
+#   with --flip, protocol),
 #   --rate PPS,
 #   --warmup S, --window S, --idle-seconds S,
 #   --reconfig-seconds S, --scratch-path DIR (SwiftPM scratch directory of the
@@ -144,8 +149,9 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 for p in $pairings; do
-    [[ $p == interleaved || $p == simultaneous || $p == calibration ]] || {
-        echo "bench-rx: --pairing takes interleaved, simultaneous and/or calibration, not '$p'" >&2; exit 64; }
+    [[ $p == interleaved || $p == simultaneous || $p == calibration || $p == protocol ]] || {
+        echo "bench-rx: --pairing takes interleaved, simultaneous, calibration and/or protocol, not '$p'" >&2; exit 64; }
+    [[ $p != protocol || $flip -eq 1 ]] || { echo "bench-rx: --pairing protocol compares the FLIP chains: add --flip" >&2; exit 64; }
 done
 for l in $loads; do
     [[ $l == fixed || $l == full ]] || { echo "bench-rx: --loads takes fixed and/or full, not '$l'" >&2; exit 64; }
@@ -360,13 +366,14 @@ measure() {
     local receivers=("$@") gen_rate rcv k alongside=""
     gen_rate=$([[ $load == fixed ]] && echo "$rate" || echo 0)
     for rcv in "${receivers[@]}"; do [[ $rcv == lana* ]] && alongside=${rcv#lana}; done
-    local -A pid_of=()
+    local -A pid_of=() run_of=()
     for rcv in "${receivers[@]}"; do
         if [[ $rcv == lana* ]]; then
             start_lanad --cpus 1
             mapfile -t lines < <(chain_lines "${rcv#lana}")
             apply_lines "${lines[@]}"
             pid_of[$rcv]=$lanad_pid
+            run_of[$rcv]=$run
         else
             rm -f "$work/$rcv.count"
             ip netns exec "$ns_rx" "$work/bin/tpacket-v3-rx" -i rx0 -c 1 -o "$work/$rcv.count" >"$work/$rcv.out" &
@@ -376,7 +383,7 @@ measure() {
             expect_program "${pid_of[$rcv]}" tpacket-v3-rx
         fi
     done
-    count_of() { if [[ $1 == lana* ]]; then lana_count; else c_count "$1"; fi; }
+    count_of() { if [[ $1 == lana* ]]; then run=${run_of[$1]}; lana_count; else c_count "$1"; fi; }
 
     local gen_seconds
     gen_seconds=$(awk -v w="$warmup" -v x="$window" 'BEGIN { print w + x + 0.6 }')
@@ -401,6 +408,8 @@ measure() {
     for rcv in "${receivers[@]}"; do
         if [[ $rcv == lana* ]]; then
             k=${rcv#lana}
+            # Two lanad in one window (pairing=protocol): each its own.
+            run=${run_of[$rcv]}; lanad_pid=${pid_of[$rcv]}
             total=$(lana_count)
             drops=$(ring_drops_lana || echo "?")
             log "detail round=$round impl=lana blocks=$k load=$load pairing=$pairing threads: $(thread_delta "${th0[$rcv]}" "${th1[$rcv]}")"
@@ -455,6 +464,12 @@ if [[ $do_rx -eq 1 ]]; then
                         if (( r % 2 )); then measure "$load" "$r" simultaneous "$rcv" c
                         else measure "$load" "$r" simultaneous c "$rcv"; fi
                     done
+                elif [[ $pairing == protocol ]]; then
+                    # --flip: the bare path and the protocol path, two lanad
+                    # receiving the same stream in the same window; which
+                    # starts first alternates.
+                    if (( r % 2 )); then measure "$load" "$r" protocol lana0 lana2
+                    else measure "$load" "$r" protocol lana2 lana0; fi
                 else
                     measure "$load" "$r" calibration c cref
                 fi
@@ -502,14 +517,14 @@ if [[ $do_rx -eq 1 ]]; then
                 printf "calibration load=%s windows=%d first_cpu_ns=%.1f second_cpu_ns=%.1f cpu_ratio=%.2f min=%.2f max=%.2f\n",
                     load, w, median(cpu[fk]), median(cpu[sk]), median(pc), lo, hi
             }
-            split("interleaved simultaneous", pairings, " ")
+            split("interleaved simultaneous protocol", pairings, " ")
             nk = split(chains, ks, " ")
-            for (li = 1; li <= 2; li++) for (pi = 1; pi <= 2; pi++) {
+            for (li = 1; li <= 2; li++) for (pi = 1; pi <= 3; pi++) {
                 load = loads[li]; pairing = pairings[pi]
                 for (ki = 1; ki <= nk; ki++) {
                     k = ks[ki]; lk = load " " pairing " lana" k
                     ck = load " " pairing " " (pairing == "simultaneous" ? "c" k : "c")
-                    if (!(lk in recv) || !(ck in recv)) continue
+                    if (!(lk in recv) || !(ck in recv) || pairing == "protocol") continue
                     if (pairing == "interleaved" && ki == 1 || pairing == "simultaneous")
                         printf "median impl=c-tpacket-v3 load=%s pairing=%s%s offered_kpps=%.1f received_kpps=%.1f cpu_ns_per_packet=%.1f engine_ns_per_packet=%.1f delivered_pct=%.3f\n",
                             load, pairing, (pairing == "simultaneous" ? " alongside_blocks=" k : ""), median(off[ck]), median(recv[ck]), median(cpu[ck]), median(eng[ck]), median(del[ck])
@@ -531,7 +546,8 @@ if [[ $do_rx -eq 1 ]]; then
                 # --flip: the protocol path (k = 2) against the bare one
                 # (k = 0), per round — interleaved: the two windows of the
                 # round; simultaneous: each against the C receiver of its own
-                # window, so that a drift of the machine cancels out.
+                # window; protocol: the two lanad of one window. The last two
+                # cancel a drift of the machine between windows.
                 if (!flip) continue
                 bk = load " " pairing " lana0"; fk = load " " pairing " lana2"
                 if (!(bk in recv) || !(fk in recv)) continue
