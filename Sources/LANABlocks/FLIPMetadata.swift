@@ -155,7 +155,7 @@ extension Packet {
 
     /// Asks `flip` to send the packet's bytes as the payload of a packet
     /// with `fields` (what an application block does before it passes a
-    /// packet down): the fields and the two words `flip` checks, without
+    /// packet down): the fields and the words `flip` checks, without
     /// writing the whole metadata.
     @inline(__always)
     public func setFLIPSendRequest(_ fields: FLIPFields) {
