@@ -81,9 +81,12 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         let engine = context.engine.index
         context.withConfiguration(FLIPConfiguration.self) { configuration in
             headers.adopt(configuration, engine: engine)
+            // Counted once per burst: the common case, a stream delivered.
+            var delivered = 0
             burst.forwardEach(ports) { p in
-                p.direction == .ingress ? receive(p, configuration, ports, engine, context) : send(p.handle, context)
+                p.direction == .ingress ? receive(p, configuration, ports, engine, context, &delivered) : send(p.handle, context)
             }
+            if delivered > 0 { counters.add(engine, Counter.delivered.rawValue, UInt64(delivered)) }
         }
     }
 
@@ -91,7 +94,7 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
 
     @inline(__always)
     private func receive(_ p: Packet, _ configuration: FLIPConfiguration, _ ports: BlockPorts, _ engine: Int,
-                         _ context: BlockContext) -> Verdict {
+                         _ context: BlockContext, _ delivered: inout Int) -> Verdict {
         let frame = p.bytes
         let header = Self.ethernetHeaderLength
         guard frame.count > header, let base = frame.baseAddress else { return drop(engine, .malformed, .malformed) }
@@ -108,11 +111,11 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
             let shape = headers.shape(engine)
             let first = UInt64(littleEndian: UnsafeRawPointer(base + header).loadUnaligned(as: UInt64.self))
             if headers.continuesDelivery(first, engine: engine),
-               let verdict = receiveByShape(p, shape, base, count, first, known: true, configuration, ports, engine) {
+               let verdict = receiveByShape(p, shape, base, count, first, known: true, configuration, ports, engine, &delivered) {
                 return verdict
             }
             if shape.pointee.matches(UInt32(truncatingIfNeeded: first)),
-               let verdict = receiveByShape(p, shape, base, count, first, known: false, configuration, ports, engine) {
+               let verdict = receiveByShape(p, shape, base, count, first, known: false, configuration, ports, engine, &delivered) {
                 return verdict
             }
         }
@@ -132,8 +135,8 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
     /// configuration); `first` is its first 8 bytes.
     @inline(__always)
     private func receiveByShape(_ p: Packet, _ s: UnsafeMutablePointer<FLIPShape>, _ frame: UnsafeMutableRawPointer, _ count: Int,
-                         _ first: UInt64, known: Bool,
-                         _ configuration: FLIPConfiguration, _ ports: BlockPorts, _ engine: Int) -> Verdict? {
+                         _ first: UInt64, known: Bool, _ configuration: FLIPConfiguration, _ ports: BlockPorts,
+                         _ engine: Int, _ delivered: inout Int) -> Verdict? {
         let body = frame + Self.ethernetHeaderLength
         @inline(__always) func word(_ i: Int8) -> UInt16 {
             UInt16(bigEndian: body.loadUnaligned(fromByteOffset: Int(i), as: UInt16.self))
@@ -180,13 +183,12 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
             if prefixLength > 0 { headers.rememberDelivery(first, prefixLength: prefixLength, engine: engine) }
         }
         let m = p.flipMetadataStorage
-        let linkSource = MACAddress(at: frame + 6)
+        let linkSource = MACAddress.wireWord(at: frame + 6)
         m.pointee.fillReceived(linkSource: linkSource)
         m.pointee.keepReceivedHeader(body, count: headerLength)
         p.annotationKind = FLIPMetadata.annotationKind
-        p.truncate(to: Self.ethernetHeaderLength &+ packetLength)
-        p.removeFront(Self.ethernetHeaderLength &+ headerLength)
-        counters.add(engine, Counter.delivered.rawValue)
+        p.narrow(from: Self.ethernetHeaderLength &+ headerLength, count: packetLength &- headerLength)
+        delivered &+= 1
         if s.pointee.sourceKind == FLIPAddress.Kind.ipv4.rawValue {
             let source = UInt32(bigEndian: body.loadUnaligned(fromByteOffset: Int(s.pointee.sourceAt), as: UInt32.self))
             learn(source, linkSource, configuration, engine)
@@ -216,7 +218,7 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
             layout.checksum = UInt16(bigEndian: body.loadUnaligned(fromByteOffset: layout.checksumOffset, as: UInt16.self))
         }
         let m = p.flipMetadataStorage
-        m.pointee.fillReceived(linkSource: MACAddress(at: frame + 6))
+        m.pointee.fillReceived(linkSource: MACAddress.wireWord(at: frame + 6))
         // The header as received (TTL included), as the full path keeps it.
         m.pointee.keepReceivedHeader(body, count: headerLength)
         _ = layout.forward(UnsafeMutableRawBufferPointer(start: body, count: packetLength))
@@ -237,17 +239,18 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
     /// changes (see ``FLIPHeaderCache``), so a stream's packets need no
     /// lookup.
     @inline(__always)
-    private func learn(_ source: UInt32, _ linkSource: MACAddress, _ configuration: FLIPConfiguration, _ engine: Int) {
+    private func learn(_ source: UInt32, _ linkSource: UInt64, _ configuration: FLIPConfiguration, _ engine: Int) {
         guard let learner = configuration.learner else { return }
         learner.block._withUnsafeGuaranteedRef { arp in
             // Read before the lookup: a write after it makes the entry miss.
             let key = UInt64(source) | arp.tableGeneration << 32
             let memo = headers.memo(source, engine: engine)
-            if memo[0] == key && memo[1] == linkSource.rawValue { return }
+            if memo[0] == key && memo[1] == linkSource { return }
             let address = FLIPAddress(kind: .ipv4, high: UInt64(source) << 32, low: 0)
-            if learner.configuration._withUnsafeGuaranteedRef({ arp.learnFromDelivered(address, linkSource, $0, engine: engine) }) {
+            let mac = MACAddress(wireWord: linkSource)
+            if learner.configuration._withUnsafeGuaranteedRef({ arp.learnFromDelivered(address, mac, $0, engine: engine) }) {
                 memo[0] = key
-                memo[1] = linkSource.rawValue
+                memo[1] = linkSource
             }
         }
     }
@@ -276,7 +279,7 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
             return drop(reason, engine)
         case .esp(let esp):
             fields.pointee = FLIPFields()
-            m.pointee.fillReceived(linkSource: MACAddress(at: base + 6))
+            m.pointee.fillReceived(linkSource: MACAddress.wireWord(at: base + 6))
             m.pointee.espWidth = esp.width
             m.pointee.espValue = esp.value
             p.annotationKind = FLIPMetadata.annotationKind
@@ -285,7 +288,7 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
             return ports.up.isNone ? .end : .forward(ports.up)
         case .packet:
             let destination = fields.pointee.destination
-            let linkSource = MACAddress(at: base + 6)
+            let linkSource = MACAddress.wireWord(at: base + 6)
             m.pointee.fillReceived(linkSource: linkSource)
             p.annotationKind = FLIPMetadata.annotationKind
             if destination == nil || destination.unsafelyUnwrapped.isBroadcast || configuration.isLocal(destination.unsafelyUnwrapped) {

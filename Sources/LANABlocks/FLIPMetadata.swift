@@ -53,7 +53,12 @@ public struct FLIPMetadata: Sendable {
     /// 0 for a FLIP packet; 6 or 14 for an ESP (value in `espValue`).
     public var espWidth: UInt8
     /// The Ethernet source a received packet came from.
-    public var linkSource: MACAddress
+    public var linkSource: MACAddress {
+        get { MACAddress(wireWord: linkSourceWire) }
+        set { linkSourceWire = newValue.wireWord }
+    }
+    /// `linkSource` as its bytes lie in the frame (``MACAddress/wireWord(at:)``).
+    var linkSourceWire: UInt64
     /// The address the link block resolves to a MAC; `nil` = broadcast.
     public var nextHop: FLIPAddress?
     public var espValue: UInt16
@@ -68,7 +73,7 @@ public struct FLIPMetadata: Sendable {
         etherType = FLIPBlock.etherType
         linkHeaderLength = 0
         espWidth = 0
-        linkSource = MACAddress(rawValue: 0)
+        linkSourceWire = 0
         nextHop = nil
         espValue = 0
         rawHeaderLength = 0
@@ -82,15 +87,15 @@ public struct FLIPMetadata: Sendable {
         espValue = esp.value
     }
 
-    /// Sets everything but `fields` for a packet just received from
-    /// `linkSource` (no ESP, no next hop).
+    /// Sets everything but `fields` for a packet just received from the
+    /// MAC whose wire word is `linkSource` (no ESP, no next hop).
     @inline(__always)
-    mutating func fillReceived(linkSource: MACAddress) {
+    mutating func fillReceived(linkSource: UInt64) {
         etherType = FLIPBlock.etherType
         linkHeaderLength = 0
         espWidth = 0
         espValue = 0
-        self.linkSource = linkSource
+        linkSourceWire = linkSource
         nextHop = nil
         rawHeaderLength = 0
     }

@@ -21,6 +21,22 @@ extension MACAddress {
         self.init(rawValue: UInt64(high) << 32 | UInt64(low))
     }
 
+    /// The 6 bytes at `pointer` as they lie in memory, read as one
+    /// little-endian word: what the data path stores and compares, without
+    /// byte swaps (``init(wireWord:)`` turns it back into an address).
+    @inline(__always)
+    public static func wireWord(at pointer: UnsafeRawPointer) -> UInt64 {
+        UInt64(pointer.loadUnaligned(as: UInt32.self)) | UInt64(pointer.loadUnaligned(fromByteOffset: 4, as: UInt16.self)) << 32
+    }
+
+    /// The address whose bytes read as `wireWord` (see ``wireWord(at:)``).
+    @inline(__always)
+    public init(wireWord: UInt64) { self.init(rawValue: (wireWord << 16).byteSwapped) }
+
+    /// This address's bytes read as one little-endian word.
+    @inline(__always)
+    public var wireWord: UInt64 { rawValue.byteSwapped >> 16 }
+
     /// Six pairs of hex digits (either case) separated by `:` or by `-`
     /// throughout, as in `02:00:00:00:00:01` or `02-00-00-00-00-01`; nil for
     /// anything else.

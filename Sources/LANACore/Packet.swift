@@ -65,6 +65,16 @@ public struct Packet {
         meta.pointee.length &-= UInt32(truncatingIfNeeded: count)
     }
 
+    /// Keeps the `count` bytes that start `offset` bytes in: a header
+    /// dropped from the front (as ``removeFront(_:)``) and padding from the
+    /// end (as ``truncate(to:)``) in one update.
+    @inlinable public func narrow(from offset: Int, count: Int) {
+        precondition(offset >= 0 && count >= 0 && offset <= length &- count,
+                     "narrow(from: \(offset), count: \(count)) of a \(length)-byte packet")
+        meta.pointee.address &+= UInt(offset)
+        meta.pointee.length = UInt32(truncatingIfNeeded: count)
+    }
+
     /// Takes back `count` bytes in front that ``removeFront(_:)`` dropped
     /// earlier on the packet's path (a forwarder rewriting the link header
     /// it stripped). Only for bytes that were part of the packet.

@@ -120,6 +120,8 @@ final class FLIPBlockTests: XCTestCase {
             }
         }
         XCTAssertEqual(b.app.deliveries.count, sent.count)
+        // Counted per burst on the shape path, per packet on the full one.
+        XCTAssertTrue(try b.registry.show("f").details.joined().contains("delivered=\(sent.count) "))
         for (i, (d, s)) in zip(b.app.deliveries, sent).enumerated() {
             guard case .packet(let h) = s.body.withUnsafeBytes({ FLIPHeader.parse($0) }) else {
                 return XCTFail("packet \(i) does not parse")
