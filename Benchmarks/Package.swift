@@ -3,7 +3,7 @@
 // Engine benchmarks for LANA, kept out of the main package so that its
 // dependencies (the malloc interposer) never reach the daemon.
 //
-//   Scripts/bench-engine.sh            # from the repository root
+//   Scripts/bench-engine.sh            # from the repository root (Scripts/run-lana-bench.sh <command> for any)
 //
 // builds this package with plain `-c release` and runs
 // `lana-bench engine` with the malloc interposer preloaded

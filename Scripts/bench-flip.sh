@@ -14,25 +14,13 @@
 #
 # (median of the repetitions; per-repetition detail goes to stderr).
 #
-# Builds the Benchmarks package (its own .build under Benchmarks/) with plain
-# `-c release` and runs `lana-bench flip` with ordo-one's malloc interposer
-# preloaded, which counts every allocation of every thread in the measured
-# window. Extra arguments go to `lana-bench flip`, e.g.
+# Builds the Benchmarks package and runs `lana-bench flip` with the malloc
+# interposer preloaded (Scripts/run-lana-bench.sh). Extra arguments go to
+# `lana-bench flip`, e.g.
 #
 #   Scripts/bench-flip.sh --reps 3 --seconds 1
 #   Scripts/bench-flip.sh --ops forward --packets 20000000
 #   Scripts/bench-flip.sh --help
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
-
-swift build -c release --package-path Benchmarks --product lana-bench >&2
-bin="$(swift build -c release --package-path Benchmarks --show-bin-path)"
-interposer="$bin/libMallocInterposerSwift.so"
-if [[ ! -f "$interposer" ]]; then
-    echo "bench-flip: $interposer not found" >&2
-    exit 1
-fi
-
-LD_PRELOAD="$interposer${LD_PRELOAD:+:$LD_PRELOAD}" exec "$bin/lana-bench" flip "$@"
+exec "$(dirname "${BASH_SOURCE[0]}")/run-lana-bench.sh" flip "$@"

@@ -10,11 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-Scripts/setup.sh
-swift build -c release --product lanad >/dev/null
-swift build -c release --product fbctl >/dev/null
-swift build -c release --product vlink >/dev/null
-bin=$(swift build -c release --show-bin-path)
+bin=$(Scripts/build-tools.sh)
 
 run=$(mktemp -d /tmp/lana-demo-flip.XXXXXX)
 nodes=(x f y)

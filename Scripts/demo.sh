@@ -7,11 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-Scripts/setup.sh
-swift build -c release --product lanad >/dev/null
-swift build -c release --product fbctl >/dev/null
-swift build -c release --product vlink >/dev/null
-bin=$(swift build -c release --show-bin-path)
+bin=$(Scripts/build-tools.sh)
 
 ns_lana=lana-demo-$$; ns_peer=lana-peer-$$; run=$(mktemp -d /tmp/lana-demo.XXXXXX)
 lanad_pid=""

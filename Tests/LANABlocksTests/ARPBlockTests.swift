@@ -8,15 +8,7 @@ import XCTest
 /// The `arp` block in a graph (app / flip / arp / link): answering and
 /// learning per docs/flip.md §9 against the vectors, resolving with a
 /// queue, a timeout and both encodings.
-final class ARPBlockTests: XCTestCase {
-    static let v7 = "ffffffffffff020000000001080690460a0000020a000001"
-    static let v8 = "020000000001020000000002080690450a0000010a000002"
-    static let v9 = "ffffffffffff020000000001080698661112131415161718191a1b1c1d1e1f200102030405060708090a0b0c0d0e0f10"
-    static let v10 = "020000000001020000000002080698650102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"
-    static let v11 = "ffffffffffff020000000001080600010800060400010200000000010a0000010000000000000a000002"
-    static let v12 = "020000000001020000000002080600010800060400020200000000020a0000020200000000010a000001"
-    static let v13 = v11 + "000000000000000000000000000000000000"
-
+final class ARPBlockTests: XCTestCase, FLIPSpecVectors {
     let macA = FLIPBlockTests.macA
     let macB = FLIPBlockTests.macB
 

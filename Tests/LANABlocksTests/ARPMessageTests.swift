@@ -7,21 +7,9 @@ import XCTest
 /// to its message, the messages LANA sends for the same inputs are the
 /// vectors' frames byte for byte, and every malformed body is refused with
 /// its reason.
-final class ARPMessageTests: XCTestCase {
-    static let macA = MACAddress(value: 0x0200_0000_0001)
-    static let macB = MACAddress(value: 0x0200_0000_0002)
+final class ARPMessageTests: XCTestCase, FLIPSpecVectors {
     static let ipA = FLIPAddress.ipv4(10, 0, 0, 1)
     static let ipB = FLIPAddress.ipv4(10, 0, 0, 2)
-    static let objectA = FLIPAddress(Array(1...16))!
-    static let objectB = FLIPAddress(Array(17...32))!
-
-    static let v7 = "ffffffffffff020000000001080690460a0000020a000001"
-    static let v8 = "020000000001020000000002080690450a0000010a000002"
-    static let v9 = "ffffffffffff020000000001080698661112131415161718191a1b1c1d1e1f200102030405060708090a0b0c0d0e0f10"
-    static let v10 = "020000000001020000000002080698650102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"
-    static let v11 = "ffffffffffff020000000001080600010800060400010200000000010a0000010000000000000a000002"
-    static let v12 = "020000000001020000000002080600010800060400020200000000020a0000020200000000010a000001"
-    static let v13 = v11 + String(repeating: "00", count: 18)
 
     struct Frame {
         var destination: MACAddress

@@ -6,22 +6,7 @@ import XCTest
 
 /// The `flip` block in a graph (app / flip / arp / link), against the
 /// vectors of docs/flip.md: what it delivers, forwards, refuses and sends.
-final class FLIPBlockTests: XCTestCase {
-    static let macA = MACAddress(rawValue: 0x0200_0000_0001)
-    static let macB = MACAddress(rawValue: 0x0200_0000_0002)
-    static let macC = MACAddress(rawValue: 0x0200_0000_0003)
-    static let objectA = FLIPAddress(Array(1...16))!
-    static let objectB = FLIPAddress(Array(17...32))!
-
-    static let v1 = "0200000000020200000000012020006869"
-    static let v2 = "020000000002020000000001202094580a00000200000a000001001513bd68656c6c6f"
-    static let v3 = "0200000000020200000000012020be78051112131415161718191a1b1c1d1e1f200000400102030405060708090a0b0c0d0e0f10002d59ae6f626a"
-    static let v4 = "0200000000020200000000012020b7bc60000a00000288b502deadbeefabcd0018cfc9000078"
-    static let v4f = "0200000000030200000000022020b7bc60000a00000288b501deadbeefabcd0018d0c9000078"
-    static let v5 = "ffffffffffff02000000000120206a"
-    static let v6 = "ffffffffffff0200000000012020d234"
-    static let v14 = "020000000002020000000001202094580a00000200000a000001001513bd68656c6c6f00000000000000000000000000000000000000000000000000"
-
+final class FLIPBlockTests: XCTestCase, FLIPSpecVectors {
     func nodeB(_ options: [String] = [], arp: [String] = []) throws -> FLIPTestNode {
         try FLIPTestNode(mac: Self.macB, flipAddresses: "10.0.0.2,0x1112131415161718191a1b1c1d1e1f20", options: options, arpOptions: arp)
     }

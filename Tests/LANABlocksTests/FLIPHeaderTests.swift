@@ -4,13 +4,9 @@ import XCTest
 
 /// The FLIP header codec against the vectors listed in docs/flip.md: each is
 /// decoded to its fields and, where a sender produces it, re-built byte for byte.
-final class FLIPHeaderTests: XCTestCase {
-    static let macA: [UInt8] = [2, 0, 0, 0, 0, 1]
-    static let macB: [UInt8] = [2, 0, 0, 0, 0, 2]
+final class FLIPHeaderTests: XCTestCase, FLIPSpecVectors {
     static let ipA = FLIPAddress.ipv4(10, 0, 0, 1)
     static let ipB = FLIPAddress.ipv4(10, 0, 0, 2)
-    static let objectA = FLIPAddress(Array(1...16))!
-    static let objectB = FLIPAddress(Array(17...32))!
 
     func hex(_ s: String) -> [UInt8] { hexBytes(s) }
 
@@ -41,7 +37,7 @@ final class FLIPHeaderTests: XCTestCase {
     }
 
     func testV1MinimalData() throws {
-        let f = split("0200000000020200000000012020006869")
+        let f = split(Self.v1)
         XCTAssertEqual(f.etherType, 0x2020)
         let h = try header(f.body)
         XCTAssertEqual(h.fields, FLIPFields())
@@ -57,7 +53,7 @@ final class FLIPHeaderTests: XCTestCase {
     static let v2Fields = FLIPFields(destination: ipB, type: 0, source: ipA, hasLength: true, hasChecksum: true)
 
     func testV2IPv4TypeLengthChecksum() throws {
-        let f = split("020000000002020000000001202094580a00000200000a000001001513bd68656c6c6f")
+        let f = split(Self.v2)
         let h = try header(f.body)
         XCTAssertEqual(h.fields, Self.v2Fields)
         XCTAssertEqual(h.meta.0, 0x94)
@@ -70,9 +66,7 @@ final class FLIPHeaderTests: XCTestCase {
     }
 
     func testV3ObjectIDsPriorityTTL() throws {
-        let f = split(
-            "0200000000020200000000012020be78051112131415161718191a1b1c1d1e1f200000400102030405060708090a0b0c0d0e0f10002d59ae6f626a"
-        )
+        let f = split(Self.v3)
         let fields = FLIPFields(
             priority: 5, destination: Self.objectB, type: 0, ttl: 64, source: Self.objectA,
             hasLength: true, hasChecksum: true)
@@ -84,9 +78,6 @@ final class FLIPHeaderTests: XCTestCase {
         XCTAssertEqual(Array(f.body[h.payloadRange]), Array("obj".utf8))
         XCTAssertEqual(try build(fields, payload: Array("obj".utf8)), f.body)
     }
-
-    static let v4 = "0200000000020200000000012020b7bc60000a00000288b502deadbeefabcd0018cfc9000078"
-    static let v4F = "0200000000030200000000022020b7bc60000a00000288b501deadbeefabcd0018d0c9000078"
 
     func testV4ThreeMetaBytesOddChecksumOffset() throws {
         let f = split(Self.v4)
@@ -109,7 +100,7 @@ final class FLIPHeaderTests: XCTestCase {
         var body = split(Self.v4).body
         let h = try header(body)
         XCTAssertEqual(body.withUnsafeMutableBytes { h.forward($0) }, .decremented)
-        XCTAssertEqual(body, split(Self.v4F).body, "only TTL and checksum change")
+        XCTAssertEqual(body, split(Self.v4f).body, "only TTL and checksum change")
         let again = try header(body)
         XCTAssertEqual(again.fields.ttl, 1)
         XCTAssertEqual(again.checksum, 0xd0c9)
@@ -120,7 +111,7 @@ final class FLIPHeaderTests: XCTestCase {
     }
 
     func testForwardingWithoutTTLLeavesThePacketAlone() throws {
-        var body = split("020000000002020000000001202094580a00000200000a000001001513bd68656c6c6f").body
+        var body = split(Self.v2).body
         let before = body
         let h = try header(body)
         XCTAssertEqual(body.withUnsafeMutableBytes { h.forward($0) }, .unchanged)
@@ -128,9 +119,9 @@ final class FLIPHeaderTests: XCTestCase {
     }
 
     func testV5V6ESP() throws {
-        let v5 = split("ffffffffffff02000000000120206a")
+        let v5 = split(Self.v5)
         XCTAssertEqual(parse(v5.body), .esp(FLIPESP(value: 42, width: 6)))
-        let v6 = split("ffffffffffff0200000000012020d234")
+        let v6 = split(Self.v6)
         XCTAssertEqual(parse(v6.body), .esp(FLIPESP(value: 0x1234, width: 14)))
         for (esp, body) in [(FLIPESP(value: 42, width: 6), v5.body), (FLIPESP(value: 0x1234, width: 14), v6.body)] {
             var out = [UInt8](repeating: 0, count: 2)
@@ -146,13 +137,13 @@ final class FLIPHeaderTests: XCTestCase {
 
     func testV7ToV10ARPOverFLIP() throws {
         let cases: [(String, FLIPFields)] = [
-            ("ffffffffffff020000000001080690460a0000020a000001",
+            (Self.v7,
              FLIPFields(destination: Self.ipB, source: Self.ipA, dontFragment: true, arpRequest: true)),
-            ("020000000001020000000002080690450a0000010a000002",
+            (Self.v8,
              FLIPFields(destination: Self.ipA, source: Self.ipB, dontFragment: true, arpReply: true)),
-            ("ffffffffffff020000000001080698661112131415161718191a1b1c1d1e1f200102030405060708090a0b0c0d0e0f10",
+            (Self.v9,
              FLIPFields(destination: Self.objectB, source: Self.objectA, dontFragment: true, arpRequest: true)),
-            ("020000000001020000000002080698650102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20",
+            (Self.v10,
              FLIPFields(destination: Self.objectA, source: Self.objectB, dontFragment: true, arpReply: true)),
         ]
         for (frame, fields) in cases {
@@ -165,9 +156,7 @@ final class FLIPHeaderTests: XCTestCase {
     }
 
     func testV14PaddedLengthTrims() throws {
-        let f = split(
-            "020000000002020000000001202094580a00000200000a000001001513bd68656c6c6f00000000000000000000000000000000000000000000000000"
-        )
+        let f = split(Self.v14)
         XCTAssertEqual(f.body.count, 46)
         let h = try header(f.body)
         XCTAssertEqual(h.fields, Self.v2Fields)

@@ -15,3 +15,11 @@ public struct UnmetRequirement: Error, CustomStringConvertible {
 public func require(_ condition: @autoclosure () throws -> Bool, _ message: @autoclosure () -> String) throws {
     if try !condition() { throw UnmetRequirement(message()) }
 }
+
+/// What a test that runs `lanad` in network namespaces needs: root, and the
+/// tools built beside the test bundle.
+public func requireNamespaceHost() throws {
+    try require(getuid() == 0, "needs root (network namespaces, AF_PACKET)")
+    try require(BuildProducts.available,
+                "lanad/fbctl/vlink not found beside the test bundle in \(BuildProducts.directory): run swift build --build-tests")
+}

@@ -4,7 +4,7 @@ import MallocInterposerSwift
 /// Counts heap allocations of the whole process (every thread) through
 /// ordo-one's malloc interposer. On Linux it only sees allocations when
 /// `libMallocInterposerSwift.so` is preloaded (`LD_PRELOAD`), which is what
-/// `Scripts/bench-engine.sh` does; ``isActive`` checks that it is.
+/// `Scripts/run-lana-bench.sh` does; ``isActive`` checks that it is.
 enum Allocations {
     struct Count {
         var mallocs: Int
@@ -30,6 +30,16 @@ enum Allocations {
         // pthread_create may allocate too (its TLS vector): at least 2 more.
         return threaded && s.mallocCount >= baseline + 2 && s.freeCount >= 2
     }()
+
+    /// Refuses to run without counting when `required` (the default of the
+    /// benchmarks), else warns that mallocs per burst will read nan.
+    static func checkActive(required: Bool) throws {
+        guard !isActive else { return }
+        let message = "malloc interposer is not active (run through Scripts/run-lana-bench.sh or a bench-*.sh, "
+            + "which preload libMallocInterposerSwift.so)"
+        if required { throw UsageError(message) }
+        note("warning: \(message); mallocs_per_burst will read nan")
+    }
 
     /// Resets the counters and starts counting.
     static func start() {

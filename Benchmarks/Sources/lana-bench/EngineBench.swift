@@ -96,12 +96,7 @@ struct EngineBenchmark {
 
     /// Runs the suite and prints one result line per configuration.
     func runSuite() throws {
-        if !Allocations.isActive {
-            let message = "malloc interposer is not active (run through Scripts/bench-engine.sh, "
-                + "which preloads libMallocInterposerSwift.so)"
-            if options.requireMallocCounting { throw UsageError(message) }
-            note("warning: \(message); mallocs_per_burst will read nan")
-        }
+        try Allocations.checkActive(required: options.requireMallocCounting)
         let cpus = onlineCPUs()
         note("# lana-bench engine: \(cpus) online CPUs, terminal=\(options.terminal.rawValue), "
             + "\(options.report) of \(options.repetitions) repetitions (engines=2: \(options.dualRepetitions))")

@@ -69,12 +69,7 @@ struct FLIPBenchmark {
     let options: Options
 
     func run() throws {
-        if !Allocations.isActive {
-            let message = "malloc interposer is not active (run through Scripts/bench-flip.sh, "
-                + "which preloads libMallocInterposerSwift.so)"
-            if options.requireMallocCounting { throw UsageError(message) }
-            note("warning: \(message); mallocs_per_burst will read nan")
-        }
+        try Allocations.checkActive(required: options.requireMallocCounting)
         note("# lana-bench flip: \(onlineCPUs()) online CPUs, engine on CPU \(options.cpu), "
             + "\(options.report) of \(options.repetitions) repetitions")
         var lines: [String] = [], cLines: [String] = []
@@ -235,15 +230,9 @@ func runFLIPBenchmark(_ args: ArraySlice<String>) throws {
             o.operations = ops
         case "--reps": o.repetitions = try it.int(a, min: 1)
         case "--packets": o.packets = UInt64(try it.int(a, min: 1))
-        case "--seconds":
-            let v = try it.value(a)
-            guard let s = Double(v), s > 0 else { throw UsageError("--seconds: expected a positive number, not '\(v)'") }
-            o.seconds = s
+        case "--seconds": o.seconds = try it.positive(a)
         case "--cpu": o.cpu = try it.int(a, min: 0)
-        case "--report":
-            let v = try it.value(a)
-            guard v == "median" || v == "best" else { throw UsageError("--report: median or best, not '\(v)'") }
-            o.report = v
+        case "--report": o.report = try it.choice(a, ["median", "best"])
         case "--no-malloc-check": o.requireMallocCounting = false
         case "--lana-only": o.lanaOnly = true
         case "-h", "--help":

@@ -140,4 +140,18 @@ struct BenchArguments {
         guard let x = Int(v), x >= min else { throw UsageError("\(flag): expected an integer ≥ \(min), not '\(v)'") }
         return x
     }
+
+    /// A positive number after `flag`.
+    mutating func positive(_ flag: String) throws -> Double {
+        let v = try value(flag)
+        guard let x = Double(v), x > 0 else { throw UsageError("\(flag): expected a positive number, not '\(v)'") }
+        return x
+    }
+
+    /// The value after `flag`, one of `choices`.
+    mutating func choice(_ flag: String, _ choices: [String]) throws -> String {
+        let v = try value(flag)
+        guard choices.contains(v) else { throw UsageError("\(flag): \(choices.joined(separator: " or ")), not '\(v)'") }
+        return v
+    }
 }

@@ -44,19 +44,13 @@ func parseEngineOptions(_ args: ArraySlice<String>) throws -> EngineBenchmark.Op
         case "--reps": o.repetitions = try it.int(a)
         case "--dual-reps": o.dualRepetitions = try it.int(a)
         case "--packets": o.packets = UInt64(try it.int(a))
-        case "--seconds":
-            let v = try it.value(a)
-            guard let s = Double(v), s > 0 else { throw UsageError("--seconds: expected a positive number") }
-            o.seconds = s
+        case "--seconds": o.seconds = try it.positive(a)
         case "--terminal":
             let v = try it.value(a)
             guard let t = EngineBenchmark.Terminal(rawValue: v) else { throw UsageError("--terminal: sink or drop") }
             o.terminal = t
         case "--cpu": o.cpu = try it.int(a, min: 0)
-        case "--report":
-            let v = try it.value(a)
-            guard v == "median" || v == "best" else { throw UsageError("--report: median or best") }
-            o.report = v
+        case "--report": o.report = try it.choice(a, ["median", "best"])
         case "--no-malloc-check": o.requireMallocCounting = false
         case "--bpf":
             let v = try it.value(a)

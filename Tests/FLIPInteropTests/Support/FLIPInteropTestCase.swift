@@ -19,10 +19,7 @@ class FLIPInteropTestCase: XCTestCase, @unchecked Sendable {
 
     override func setUpWithError() throws {
         try super.setUpWithError()
-        guard getuid() == 0 else { throw UnmetRequirement("needs root (network namespaces, AF_PACKET)") }
-        guard BuildProducts.available else {
-            throw UnmetRequirement("lanad/fbctl/vlink not found beside the test bundle in \(BuildProducts.directory): run swift build --build-tests")
-        }
+        try requireNamespaceHost()
         for tool in ["ip", "bridge", "tcpdump", "arping", "python3"] {
             do { _ = try Shell.which(tool) } catch { throw UnmetRequirement("\(tool) is not installed (Scripts/setup.sh installs it)") }
         }

@@ -17,10 +17,7 @@ class InterfaceTestCase: XCTestCase, @unchecked Sendable {
 
     override func setUpWithError() throws {
         try super.setUpWithError()
-        guard getuid() == 0 else { throw UnmetRequirement("needs root (network namespaces, AF_PACKET)") }
-        guard BuildProducts.available else {
-            throw UnmetRequirement("lanad/fbctl/vlink not found beside the test bundle in \(BuildProducts.directory): run swift build --build-tests")
-        }
+        try requireNamespaceHost()
         work = NSTemporaryDirectory() + "lana-iftest-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         try PeerScripts.install(in: work)
