@@ -121,7 +121,7 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         }
         // The handle alone: a whole packet value passed out of line is built
         // in memory for every packet, taken or not.
-        return receiveInFull(p.handle, base, configuration, context)
+        return receiveInFull(p.handle, base, configuration, context, &delivered)
     }
 
     /// A packet whose meta bytes have the shape `s`, delivered locally or
@@ -178,7 +178,7 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
             return forward(p, s, frame, headerLength: headerLength, packetLength: packetLength,
                            to: destination.unsafelyUnwrapped, ports, engine)
         }
-        if !known {
+        if !known && count >= 8 {
             let prefixLength = Int(s.pointee.prefixLength)
             if prefixLength > 0 { headers.rememberDelivery(first, prefixLength: prefixLength, engine: engine) }
         }
@@ -255,26 +255,27 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         }
     }
 
-    /// Every packet the fast path leaves: parsed in full (its shape kept
-    /// for the packets after it), dropped with its reason, delivered,
-    /// forwarded or refused.
+    /// Every packet the shape path leaves: parsed in full, which checks it
+    /// and names the fault of one to drop, and sets the engine's shape to
+    /// its meta bytes; a valid one then takes the shape path, and what that
+    /// path refuses after a valid parse is a packet not to forward here
+    /// (`no-route`) or one whose TTL ran out.
     @inline(never)
     private func receiveInFull(_ handle: PacketHandle, _ base: UnsafeMutableRawPointer, _ configuration: FLIPConfiguration,
-                               _ context: BlockContext) -> Verdict {
+                               _ context: BlockContext, _ delivered: inout Int) -> Verdict {
         let p = context.engine.pool.packet(handle)
         let ports = context.ports
         let engine = context.engine.index
         let header = Self.ethernetHeaderLength
-        let body = UnsafeMutableRawBufferPointer(start: base + header, count: p.length &- header)
+        let count = p.length &- header
         let m = p.flipMetadataStorage
-        // The fields go straight into the packet's metadata (offset 0).
         let fields = UnsafeMutableRawPointer(m).assumingMemoryBound(to: FLIPFields.self)
         var layout = FLIPLayout()
-        m.pointee.rawHeaderLength = 0
         // The shape may change here: the last stream's prefix no longer holds.
         headers.forgetPrefix(engine)
-        switch FLIPHeader.parse(UnsafeRawBufferPointer(body), arp: false, fields: fields, layout: &layout,
-                                shape: &headers.shape(engine).pointee) {
+        let shape = headers.shape(engine)
+        switch FLIPHeader.parse(UnsafeRawBufferPointer(start: base + header, count: count), arp: false, fields: fields,
+                                layout: &layout, shape: &shape.pointee) {
         case .drop(let reason):
             return drop(reason, engine)
         case .esp(let esp):
@@ -287,30 +288,11 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
             counters.add(engine, Counter.esp.rawValue)
             return ports.up.isNone ? .end : .forward(ports.up)
         case .packet:
-            let destination = fields.pointee.destination
-            let linkSource = MACAddress.wireWord(at: base + 6)
-            m.pointee.fillReceived(linkSource: linkSource)
-            p.annotationKind = FLIPMetadata.annotationKind
-            if destination == nil || destination.unsafelyUnwrapped.isBroadcast || configuration.isLocal(destination.unsafelyUnwrapped) {
-                p.truncate(to: header &+ layout.packetLength)
-                p.removeFront(header &+ layout.headerLength)
-                counters.add(engine, Counter.delivered.rawValue)
-                if let source = fields.pointee.source, source.kind == .ipv4 {
-                    learn(UInt32(truncatingIfNeeded: source.high >> 32), linkSource, configuration, engine)
-                }
-                let typed = ports.hasMembers ? ports.member(UInt32(fields.pointee.type ?? 0)) : .none
-                let port = typed.isNone ? ports.up : typed
-                return port.isNone ? .end : .forward(port)
+            let first = count >= 8 ? UInt64(littleEndian: UnsafeRawPointer(base + header).loadUnaligned(as: UInt64.self)) : 0
+            if let verdict = receiveByShape(p, shape, base, count, first, known: false, configuration, ports, engine, &delivered) {
+                return verdict
             }
-            guard configuration.forward else { return drop(engine, .noRoute, .noRoute) }
-            if case .drop(let reason) = layout.forward(body) { return drop(reason, engine) }
-            m.pointee.nextHop = destination
-            m.pointee.linkHeaderLength = UInt8(header)
-            p.truncate(to: header &+ layout.packetLength)
-            p.removeFront(header)
-            p.direction = .egress
-            counters.add(engine, Counter.forwarded.rawValue)
-            return ports.down.isNone ? .drop(.unboundPort) : .forward(ports.down)
+            return configuration.forward ? drop(engine, .ttlExpired, .ttlExpired) : drop(engine, .noRoute, .noRoute)
         }
     }
 
