@@ -83,7 +83,17 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
             headers.adopt(configuration, engine: engine)
             // Counted once per burst: the common case, a stream delivered.
             var delivered = 0
-            burst.forwardEach(ports) { p in
+            // The common burst, one stream's packets all going up, in one
+            // pass; packet by packet from the first that is not.
+            if burst.uniformDirection == .ingress && !ports.hasMembers && !ports.up.isNone {
+                delivered = deliverStream(burst, configuration, engine)
+                if delivered == burst.count && delivered > 0 {
+                    counters.add(engine, Counter.delivered.rawValue, UInt64(delivered))
+                    burst.forwardAll(ports)
+                    return
+                }
+            }
+            burst.forwardEach(ports, decided: delivered) { p in
                 p.direction == .ingress ? receive(p, configuration, ports, engine, context, &delivered) : send(p.handle, context)
             }
             if delivered > 0 { counters.add(engine, Counter.delivered.rawValue, UInt64(delivered)) }
@@ -158,22 +168,7 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         }
         let versionAt = s.pointee.versionAt
         if !known && versionAt >= 0 && body.load(fromByteOffset: Int(versionAt), as: UInt8.self) & 0xF0 != 0 { return nil }
-        var packetLength = count
-        let lengthAt = s.pointee.lengthAt
-        if lengthAt >= 0 {
-            let l = Int(word(lengthAt))
-            guard l >= headerLength && l <= count else { return nil }
-            packetLength = l
-        }
-        let checksumAt = s.pointee.checksumAt
-        if checksumAt >= 0 && FLIPChecksum.compute(body, count: packetLength, skipping: Int(checksumAt)) != word(checksumAt) {
-            return nil
-        }
-        // A fragment offset: only the whole packet (offset 0, last) passes.
-        let fragmentAt = s.pointee.fragmentAt
-        if fragmentAt >= 0 && (word(fragmentAt) != 0 || UInt8(truncatingIfNeeded: s.pointee.meta >> 16) & FLIPMeta.lastFragment == 0) {
-            return nil
-        }
+        guard let packetLength = s.pointee.checkedLength(body, count: count) else { return nil }
         if !local {
             return forward(p, s, frame, headerLength: headerLength, packetLength: packetLength,
                            to: destination.unsafelyUnwrapped, ports, engine)
@@ -182,17 +177,9 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
             let prefixLength = Int(s.pointee.prefixLength)
             if prefixLength > 0 { headers.rememberDelivery(first, prefixLength: prefixLength, engine: engine) }
         }
-        let m = p.flipMetadataStorage
-        let linkSource = MACAddress.wireWord(at: frame + 6)
-        m.pointee.fillReceived(linkSource: linkSource)
-        m.pointee.keepReceivedHeader(body, count: headerLength)
-        p.annotationKind = FLIPMetadata.annotationKind
-        p.narrow(from: Self.ethernetHeaderLength &+ headerLength, count: packetLength &- headerLength)
+        deliver(p, s.pointee, frame, headerLength: headerLength, packetLength: packetLength,
+                learner: configuration.learner, generation: nil, engine)
         delivered &+= 1
-        if s.pointee.sourceKind == FLIPAddress.Kind.ipv4.rawValue {
-            let source = UInt32(bigEndian: body.loadUnaligned(fromByteOffset: Int(s.pointee.sourceAt), as: UInt32.self))
-            learn(source, linkSource, configuration, engine)
-        }
         var typed = IDP.none
         if ports.hasMembers {
             let typeAt = s.pointee.typeAt
@@ -200,6 +187,63 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         }
         let port = typed.isNone ? ports.up : typed
         return port.isNone ? .end : .forward(port)
+    }
+
+    /// The leading run of `burst`'s packets that continue the stream this
+    /// engine last delivered (see ``FLIPHeaderCache``), delivered as
+    /// ``receiveByShape`` delivers them, in one pass with the stream's shape
+    /// and the arp table's generation read once: the common burst, with no
+    /// verdict per packet. Returns the run's length; the caller sends those
+    /// packets up and takes the rest one by one.
+    @inline(__always)
+    private func deliverStream(_ burst: Burst, _ configuration: FLIPConfiguration, _ engine: Int) -> Int {
+        let prefix = headers.deliveryPrefix(engine)
+        guard prefix.mask != 0 else { return 0 }
+        // The prefix holds the shape's meta bytes: the shape is this one.
+        let s = headers.shape(engine).pointee
+        let header = Self.ethernetHeaderLength
+        let headerLength = Int(s.headerLength)
+        // The prefix is read as 8 bytes, even of a shorter header.
+        let shortest = header &+ Swift.max(headerLength, 8)
+        let learner = configuration.learner
+        let generation = learner.map { l in l.block._withUnsafeGuaranteedRef { $0.tableGeneration } }
+        return burst.withHandles { handles, pool in
+            var i = 0
+            while i < handles.count {
+                let p = pool.packet(handles[i])
+                let length = p.length
+                guard length >= shortest, let frame = p.bytes.baseAddress,
+                      frame.load(fromByteOffset: 12, as: UInt16.self) == Self.etherType.bigEndian else { break }
+                let body = frame + header
+                let first = UInt64(littleEndian: UnsafeRawPointer(body).loadUnaligned(as: UInt64.self))
+                guard first & prefix.mask == prefix.value,
+                      let packetLength = s.checkedLength(body, count: length &- header) else { break }
+                deliver(p, s, frame, headerLength: headerLength, packetLength: packetLength,
+                        learner: learner, generation: generation, engine)
+                i &+= 1
+            }
+            return i
+        }
+    }
+
+    /// Delivers a checked packet of shape `s` locally: the header kept as
+    /// bytes in the metadata, the packet narrowed to the payload, and the
+    /// `arp` block below taught its IPv4 source (docs/flip.md §10.6 b).
+    /// `generation`: the arp table's, if the caller read it for a burst.
+    @inline(__always)
+    private func deliver(_ p: Packet, _ s: FLIPShape, _ frame: UnsafeMutableRawPointer, headerLength: Int, packetLength: Int,
+                         learner: FLIPConfiguration.Learner?, generation: UInt64?, _ engine: Int) {
+        let body = frame + Self.ethernetHeaderLength
+        let m = p.flipMetadataStorage
+        let linkSource = MACAddress.wireWord(at: frame + 6)
+        m.pointee.fillReceived(linkSource: linkSource)
+        m.pointee.keepReceivedHeader(body, count: headerLength)
+        p.annotationKind = FLIPMetadata.annotationKind
+        p.narrow(from: Self.ethernetHeaderLength &+ headerLength, count: packetLength &- headerLength)
+        if s.sourceKind == FLIPAddress.Kind.ipv4.rawValue, let learner {
+            let source = UInt32(bigEndian: body.loadUnaligned(fromByteOffset: Int(s.sourceAt), as: UInt32.self))
+            learn(source, linkSource, learner, generation, engine)
+        }
     }
 
     /// docs/flip.md §7 for a checked packet of shape `s`: TTL down by one
@@ -237,13 +281,14 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
     ///
     /// A pair the table confirmed is remembered per engine until the table
     /// changes (see ``FLIPHeaderCache``), so a stream's packets need no
-    /// lookup.
+    /// lookup. `generation`: the table's, read before the burst's lookups,
+    /// or `nil` to read it now.
     @inline(__always)
-    private func learn(_ source: UInt32, _ linkSource: UInt64, _ configuration: FLIPConfiguration, _ engine: Int) {
-        guard let learner = configuration.learner else { return }
+    private func learn(_ source: UInt32, _ linkSource: UInt64, _ learner: FLIPConfiguration.Learner,
+                       _ generation: UInt64?, _ engine: Int) {
         learner.block._withUnsafeGuaranteedRef { arp in
             // Read before the lookup: a write after it makes the entry miss.
-            let key = UInt64(source) | arp.tableGeneration << 32
+            let key = UInt64(source) | (generation ?? arp.tableGeneration) << 32
             let memo = headers.memo(source, engine: engine)
             if memo[0] == key && memo[1] == linkSource { return }
             let address = FLIPAddress(kind: .ipv4, high: UInt64(source) << 32, low: 0)

@@ -23,7 +23,8 @@ public final class FLIPConfiguration: BlockConfiguration, @unchecked Sendable {
     let arp: ARPBlock?
     let arpConfiguration: ARPConfiguration?
     /// The same, without reference counting.
-    let learner: (block: Unmanaged<ARPBlock>, configuration: Unmanaged<ARPConfiguration>)?
+    let learner: Learner?
+    typealias Learner = (block: Unmanaged<ARPBlock>, configuration: Unmanaged<ARPConfiguration>)
     /// This configuration's number, never reused.
     let serial: UInt64
 

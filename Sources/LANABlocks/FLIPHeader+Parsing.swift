@@ -205,6 +205,31 @@ struct FLIPShape: Equatable {
     @inline(__always)
     func matches(_ first: UInt32) -> Bool { first & mask == meta }
 
+    /// For a body of `count` bytes (at least ``headerLength``) with this
+    /// shape whose version byte was checked: the packet's length, after the
+    /// checks of docs/flip.md §6 that follow (Length, Checksum, only whole
+    /// packets); `nil` when one fails (the full parse names it).
+    @inline(__always)
+    func checkedLength(_ body: UnsafeRawPointer, count: Int) -> Int? {
+        @inline(__always) func word(_ i: Int8) -> UInt16 {
+            UInt16(bigEndian: body.loadUnaligned(fromByteOffset: Int(i), as: UInt16.self))
+        }
+        var packetLength = count
+        if lengthAt >= 0 {
+            let l = Int(word(lengthAt))
+            guard l >= Int(headerLength) && l <= count else { return nil }
+            packetLength = l
+        }
+        if checksumAt >= 0 && FLIPChecksum.compute(body, count: packetLength, skipping: Int(checksumAt)) != word(checksumAt) {
+            return nil
+        }
+        // A fragment offset: only the whole packet (offset 0, last) passes.
+        if fragmentAt >= 0 && (word(fragmentAt) != 0 || UInt8(truncatingIfNeeded: meta >> 16) & FLIPMeta.lastFragment == 0) {
+            return nil
+        }
+        return packetLength
+    }
+
     /// Reads the fields of a header of this shape at `base` (checked
     /// already) into `f`.
     @inline(__always)

@@ -86,9 +86,17 @@ struct FLIPHeaderCache: @unchecked Sendable {
     /// one more of the stream last delivered (see the invariants).
     @inline(__always)
     func continuesDelivery(_ first: UInt64, engine: Int) -> Bool {
+        let prefix = deliveryPrefix(engine)
+        return first & prefix.mask == prefix.value
+    }
+
+    /// The prefix of the stream last delivered and its mask (0 for none:
+    /// then no body continues it).
+    @inline(__always)
+    func deliveryPrefix(_ engine: Int) -> (value: UInt64, mask: UInt64) {
         let slot = base + engine &* Self.slotBytes
-        return first & slot.load(fromByteOffset: Self.prefixMaskAt, as: UInt64.self)
-            == slot.load(fromByteOffset: Self.prefixAt, as: UInt64.self)
+        return (slot.load(fromByteOffset: Self.prefixAt, as: UInt64.self),
+                slot.load(fromByteOffset: Self.prefixMaskAt, as: UInt64.self))
     }
 
     /// Remembers the prefix of a body just delivered with the current shape.

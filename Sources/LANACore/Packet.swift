@@ -176,6 +176,13 @@ public struct Burst {
     @inlinable
     public subscript(i: Int) -> Packet { pool.packet(handles[i]) }
 
+    /// The burst's handles, for a pass over its packets that reads them
+    /// and the pool once (``PacketPool/packet(_:)``), not per packet.
+    @inlinable
+    public func withHandles<R>(_ body: (UnsafeBufferPointer<PacketHandle>, PacketPool) throws -> R) rethrows -> R {
+        try body(UnsafeBufferPointer(start: handles, count: count), pool)
+    }
+
 
     /// Sends every packet on along its direction through the default port
     /// (`up` for ingress, `down` for egress); see
@@ -229,11 +236,17 @@ public struct Burst {
     /// direction), reports the burst as forwarded whole (``forwardAll(_:)``),
     /// so that the engine moves it on as one group. For blocks that decide
     /// packet by packet but usually pass everything on (a protocol layer).
+    ///
+    /// `decided`: the burst's first `decided` packets were already handled
+    /// by the block as a run (a pass over the common case) and go on through
+    /// the default port, unturned; `decide` sees the rest. Only for a burst
+    /// with a ``uniformDirection``.
     @inlinable
-    public func forwardEach(_ ports: BlockPorts, _ decide: (Packet) -> Verdict) {
+    public func forwardEach(_ ports: BlockPorts, decided: Int = 0, _ decide: (Packet) -> Verdict) {
         // Read once: a packet per iteration built from these alone.
         let pool = self.pool
         guard let uniform = uniformDirection else {
+            precondition(decided == 0, "Burst.forwardEach(decided: \(decided)) of a burst without one direction")
             var i = 0
             while i < count {
                 let p = pool.packet(handles[i])
@@ -243,8 +256,13 @@ public struct Burst {
             return
         }
         let onwardVerdict = ports.verdict(for: uniform)
+        precondition(decided >= 0 && decided <= count, "Burst.forwardEach(decided: \(decided)) of \(count) packets")
         var onward = true
         var i = 0
+        while i < decided {
+            pool.packet(handles[i]).verdict = onwardVerdict
+            i &+= 1
+        }
         while i < count {
             let p = pool.packet(handles[i])
             let v = decide(p)

@@ -37,8 +37,10 @@ open class PacketSource: @unchecked Sendable {
     /// A file descriptor the engine polls while idle, or -1.
     open var pollDescriptor: Int32 { -1 }
 
-    /// Whether every packet this source delivers enters the graph at the
-    /// same IDP. The engine then skips sorting a burst by entry point.
+    /// Whether every packet this source delivered in its last `receive`
+    /// enters the graph at the same IDP (read right after that call, on
+    /// the engine thread). The engine then skips sorting a burst by entry
+    /// point, and blocks see the burst's one direction.
     open var entersAtOneIDP: Bool { false }
 
     /// Called on the engine thread when `poll` reported an error or hang-up

@@ -103,6 +103,11 @@ public final class CaptureBlock: FunctionalBlock, @unchecked Sendable {
 final class InjectionSource: PacketSource, @unchecked Sendable {
     private let pending = Mutex<[(frame: [UInt8], entry: IDP, direction: Direction)]>([])
 
+    /// Whether the last batch entered at one IDP. Engine thread only.
+    private var oneEntry = false
+
+    override var entersAtOneIDP: Bool { oneEntry }
+
     func queue(_ frame: [UInt8], entry: IDP, direction: Direction) {
         pending.withLock { $0.append((frame, entry, direction)) }
     }
@@ -114,6 +119,9 @@ final class InjectionSource: PacketSource, @unchecked Sendable {
             p.removeFirst(n)
             return b
         }
+        // One entry point for the batch: the engine then drives it as it
+        // drives an interface's burst (one group, its direction known).
+        oneEntry = batch.allSatisfy { $0.entry == batch.first?.entry }
         var n = 0
         for item in batch {
             let h = item.frame.withUnsafeBytes { engine.pool.allocate(copying: $0) }

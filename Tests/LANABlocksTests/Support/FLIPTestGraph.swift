@@ -94,7 +94,12 @@ struct FLIPTestNode {
 
     /// A frame arriving from the link, on engine `engine`.
     func receive(_ frame: [UInt8], engine: Int = 0) throws {
-        try graph.send(frame, to: "a", direction: .ingress, engine: engine)
+        try receive(burst: [frame], engine: engine)
+    }
+
+    /// Frames arriving from the link together: one burst (up to 32).
+    func receive(burst frames: [[UInt8]], engine: Int = 0) throws {
+        for f in frames { try graph.send(f, to: "a", direction: .ingress, engine: engine) }
         graph.run(engine: engine)
     }
 
