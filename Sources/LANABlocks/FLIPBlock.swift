@@ -81,23 +81,34 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         let engine = context.engine.index
         context.withConfiguration(FLIPConfiguration.self) { configuration in
             headers.adopt(configuration, engine: engine)
-            // Counted once per burst: the common case, a stream delivered.
-            var delivered = 0
             // The common burst, one stream's packets all going up, in one
             // pass; packet by packet from the first that is not.
+            var run = 0
             if burst.uniformDirection == .ingress && !ports.hasMembers && !ports.up.isNone {
-                delivered = deliverStream(burst, configuration, engine)
-                if delivered == burst.count && delivered > 0 {
-                    counters.add(engine, Counter.delivered.rawValue, UInt64(delivered))
+                run = deliverStream(burst, configuration, engine)
+                if run == burst.count && run > 0 {
+                    counters.add(engine, Counter.delivered.rawValue, UInt64(run))
                     burst.forwardAll(ports)
                     return
                 }
             }
-            burst.forwardEach(ports, decided: delivered) { p in
-                p.direction == .ingress ? receive(p, configuration, ports, engine, context, &delivered) : send(p.handle, context)
-            }
-            if delivered > 0 { counters.add(engine, Counter.delivered.rawValue, UInt64(delivered)) }
+            processEach(burst, after: run, configuration, context)
         }
+    }
+
+    /// The burst's packets from `run` on, one by one (the first `run` were
+    /// delivered by ``deliverStream``). Out of line, as that pass is: each
+    /// keeps its own inlining, which one function holding both lost.
+    @inline(never)
+    private func processEach(_ burst: Burst, after run: Int, _ configuration: FLIPConfiguration, _ context: BlockContext) {
+        let ports = context.ports
+        let engine = context.engine.index
+        // Counted once per burst: the common case, a stream delivered.
+        var delivered = run
+        burst.forwardEach(ports, decided: run) { p in
+            p.direction == .ingress ? receive(p, configuration, ports, engine, context, &delivered) : send(p.handle, context)
+        }
+        if delivered > 0 { counters.add(engine, Counter.delivered.rawValue, UInt64(delivered)) }
     }
 
     // MARK: Receive (docs/flip.md §6)
@@ -195,7 +206,7 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
     /// and the arp table's generation read once: the common burst, with no
     /// verdict per packet. Returns the run's length; the caller sends those
     /// packets up and takes the rest one by one.
-    @inline(__always)
+    @inline(never)
     private func deliverStream(_ burst: Burst, _ configuration: FLIPConfiguration, _ engine: Int) -> Int {
         let prefix = headers.deliveryPrefix(engine)
         guard prefix.mask != 0 else { return 0 }
