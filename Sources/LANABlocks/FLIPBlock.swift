@@ -218,23 +218,28 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         let shortest = header &+ Swift.max(headerLength, 8)
         let learner = configuration.learner
         let generation = learner.map { l in l.block._withUnsafeGuaranteedRef { $0.tableGeneration } }
-        return burst.withHandles { handles, pool in
-            var i = 0
-            while i < handles.count {
-                let p = pool.packet(handles[i])
-                let length = p.length
-                guard length >= shortest, let frame = p.bytes.baseAddress,
-                      frame.load(fromByteOffset: 12, as: UInt16.self) == Self.etherType.bigEndian else { break }
-                let body = frame + header
-                let first = UInt64(littleEndian: UnsafeRawPointer(body).loadUnaligned(as: UInt64.self))
-                guard first & prefix.mask == prefix.value,
-                      let packetLength = s.checkedLength(body, count: length &- header) else { break }
-                deliver(p, s, frame, headerLength: headerLength, packetLength: packetLength,
-                        learner: learner, generation: generation, engine)
-                i &+= 1
+        // Two copies of the loop: a shape without Checksum or fragment
+        // offset (the common one) tests for neither per packet.
+        @inline(__always) func run(_ plain: Bool) -> Int {
+            burst.withHandles { handles, pool in
+                var i = 0
+                while i < handles.count {
+                    let p = pool.packet(handles[i])
+                    let length = p.length
+                    guard length >= shortest, let frame = p.bytes.baseAddress,
+                          frame.load(fromByteOffset: 12, as: UInt16.self) == Self.etherType.bigEndian else { break }
+                    let body = frame + header
+                    let first = UInt64(littleEndian: UnsafeRawPointer(body).loadUnaligned(as: UInt64.self))
+                    guard first & prefix.mask == prefix.value,
+                          let packetLength = s.checkedLength(body, count: length &- header, plain: plain) else { break }
+                    deliver(p, s, frame, headerLength: headerLength, packetLength: packetLength,
+                            learner: learner, generation: generation, engine)
+                    i &+= 1
+                }
+                return i
             }
-            return i
         }
+        return s.checksumAt < 0 && s.fragmentAt < 0 ? run(true) : run(false)
     }
 
     /// Delivers a checked packet of shape `s` locally: the header kept as

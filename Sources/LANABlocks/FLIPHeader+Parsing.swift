@@ -208,9 +208,10 @@ struct FLIPShape: Equatable {
     /// For a body of `count` bytes (at least ``headerLength``) with this
     /// shape whose version byte was checked: the packet's length, after the
     /// checks of docs/flip.md §6 that follow (Length, Checksum, only whole
-    /// packets); `nil` when one fails (the full parse names it).
+    /// packets); `nil` when one fails (the full parse names it). `plain`:
+    /// the caller knows the shape has neither Checksum nor fragment offset.
     @inline(__always)
-    func checkedLength(_ body: UnsafeRawPointer, count: Int) -> Int? {
+    func checkedLength(_ body: UnsafeRawPointer, count: Int, plain: Bool = false) -> Int? {
         @inline(__always) func word(_ i: Int8) -> UInt16 {
             UInt16(bigEndian: body.loadUnaligned(fromByteOffset: Int(i), as: UInt16.self))
         }
@@ -220,6 +221,7 @@ struct FLIPShape: Equatable {
             guard l >= Int(headerLength) && l <= count else { return nil }
             packetLength = l
         }
+        if plain { return packetLength }
         if checksumAt >= 0 && FLIPChecksum.compute(body, count: packetLength, skipping: Int(checksumAt)) != word(checksumAt) {
             return nil
         }
