@@ -215,47 +215,56 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         let header = Self.ethernetHeaderLength
         let headerLength = Int(s.headerLength)
         // The prefix is read as 8 bytes, even of a shorter header.
-        let shortest = header &+ Swift.max(headerLength, 8)
         let learner = configuration.learner
         let generation = learner.map { l in l.block._withUnsafeGuaranteedRef { $0.tableGeneration } }
-        // Two copies of the loop: a shape without Checksum or fragment
-        // offset (the common one) tests for neither per packet.
-        @inline(__always) func run(_ plain: Bool) -> Int {
-            burst.withHandles { handles, pool in
+        // Four copies of the loop, for what is known per stream: a shape
+        // without Checksum or fragment offset (the common one) tests for
+        // neither per packet; a header of at most 16 bytes is kept in one
+        // move, from packets with 16 bytes past the Ethernet header (the
+        // shortest Ethernet frame has 46).
+        @inline(__always) func run(plain: Bool, short: Bool) -> Int {
+            let shortest = header &+ (short ? 16 : Swift.max(headerLength, 8))
+            return burst.withHandles { handles, pool in
                 var i = 0
                 while i < handles.count {
                     let p = pool.packet(handles[i])
                     let length = p.length
-                    guard length >= shortest, let frame = p.bytes.baseAddress,
+                    let frame = p.baseAddress
+                    guard length >= shortest,
                           frame.load(fromByteOffset: 12, as: UInt16.self) == Self.etherType.bigEndian else { break }
                     let body = frame + header
                     let first = UInt64(littleEndian: UnsafeRawPointer(body).loadUnaligned(as: UInt64.self))
                     guard first & prefix.mask == prefix.value,
                           let packetLength = s.checkedLength(body, count: length &- header, plain: plain) else { break }
-                    deliver(p, s, frame, headerLength: headerLength, packetLength: packetLength,
+                    deliver(p, s, frame, headerLength: headerLength, packetLength: packetLength, sixteenReadable: short,
                             learner: learner, generation: generation, engine)
                     i &+= 1
                 }
                 return i
             }
         }
-        return s.checksumAt < 0 && s.fragmentAt < 0 ? run(true) : run(false)
+        let plain = s.checksumAt < 0 && s.fragmentAt < 0
+        return headerLength <= 16
+            ? (plain ? run(plain: true, short: true) : run(plain: false, short: true))
+            : (plain ? run(plain: true, short: false) : run(plain: false, short: false))
     }
 
     /// Delivers a checked packet of shape `s` locally: the header kept as
     /// bytes in the metadata, the packet narrowed to the payload, and the
     /// `arp` block below taught its IPv4 source (docs/flip.md §10.6 b).
     /// `generation`: the arp table's, if the caller read it for a burst.
+    /// `sixteenReadable`: see ``FLIPMetadata/keepReceivedHeader(_:count:sixteenReadable:)``.
     @inline(__always)
     private func deliver(_ p: Packet, _ s: FLIPShape, _ frame: UnsafeMutableRawPointer, headerLength: Int, packetLength: Int,
-                         learner: FLIPConfiguration.Learner?, generation: UInt64?, _ engine: Int) {
+                         sixteenReadable: Bool = false, learner: FLIPConfiguration.Learner?, generation: UInt64?, _ engine: Int) {
         let body = frame + Self.ethernetHeaderLength
         let m = p.flipMetadataStorage
-        let linkSource = MACAddress.wireWord(at: frame + 6)
-        m.pointee.fillReceived(linkSource: linkSource)
-        m.pointee.keepReceivedHeader(body, count: headerLength)
+        let linkSource = MACAddress.wireWord(ofSourceIn: frame)
+        m.pointee.fillReceived(linkSource: linkSource, headerLength: headerLength)
+        m.pointee.keepReceivedHeader(body, count: headerLength, sixteenReadable: sixteenReadable)
         p.annotationKind = FLIPMetadata.annotationKind
-        p.narrow(from: Self.ethernetHeaderLength &+ headerLength, count: packetLength &- headerLength)
+        // Checked: headerLength <= packetLength <= p.length - 14.
+        p.narrow(uncheckedFrom: Self.ethernetHeaderLength &+ headerLength, count: packetLength &- headerLength)
         if s.sourceKind == FLIPAddress.Kind.ipv4.rawValue, let learner {
             let source = UInt32(bigEndian: body.loadUnaligned(fromByteOffset: Int(s.sourceAt), as: UInt32.self))
             learn(source, linkSource, learner, generation, engine)
@@ -278,7 +287,7 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
             layout.checksum = UInt16(bigEndian: body.loadUnaligned(fromByteOffset: layout.checksumOffset, as: UInt16.self))
         }
         let m = p.flipMetadataStorage
-        m.pointee.fillReceived(linkSource: MACAddress.wireWord(at: frame + 6))
+        m.pointee.fillReceived(linkSource: MACAddress.wireWord(ofSourceIn: frame), headerLength: headerLength)
         // The header as received (TTL included), as the full path keeps it.
         m.pointee.keepReceivedHeader(body, count: headerLength)
         _ = layout.forward(UnsafeMutableRawBufferPointer(start: body, count: packetLength))
@@ -341,7 +350,7 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
             return drop(reason, engine)
         case .esp(let esp):
             fields.pointee = FLIPFields()
-            m.pointee.fillReceived(linkSource: MACAddress.wireWord(at: base + 6))
+            m.pointee.fillReceived(linkSource: MACAddress.wireWord(ofSourceIn: base), headerLength: 0)
             m.pointee.espWidth = esp.width
             m.pointee.espValue = esp.value
             p.annotationKind = FLIPMetadata.annotationKind

@@ -26,7 +26,7 @@
 //   prefix.
 // - The memo (`memoAt`, 64 entries of two words per engine) holds pairs the
 //   `arp` table below confirmed: `source | generation << 32` and the MAC's
-//   wire word (`MACAddress.wireWord(at:)`),
+//   wire word (`MACAddress.wireWord(ofSourceIn:)`),
 //   at the table generation of the time; cleared with the configuration
 //   (which names the arp block). A generation other than the table's makes
 //   an entry miss.

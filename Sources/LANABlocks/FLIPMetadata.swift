@@ -45,6 +45,8 @@ public struct FLIPMetadata: Sendable {
     /// `fields`, or the received header's bytes (see the invariants).
     /// First, at offset 0: `flip` parses a header straight into it.
     var storage: FLIPFields
+    // The small fields next to each other: a received packet's are set in
+    // one or two stores (``fillReceived(linkSource:headerLength:)``).
     /// The EtherType the link block writes (0x2020).
     public var etherType: UInt16
     /// Bytes in front of the packet that are its old link header, which the
@@ -52,18 +54,18 @@ public struct FLIPMetadata: Sendable {
     public internal(set) var linkHeaderLength: UInt8
     /// 0 for a FLIP packet; 6 or 14 for an ESP (value in `espValue`).
     public var espWidth: UInt8
+    public var espValue: UInt16
+    /// Bytes of a received header in `storage`; 0 when it holds fields.
+    var rawHeaderLength: UInt8
     /// The Ethernet source a received packet came from.
     public var linkSource: MACAddress {
         get { MACAddress(wireWord: linkSourceWire) }
         set { linkSourceWire = newValue.wireWord }
     }
-    /// `linkSource` as its bytes lie in the frame (``MACAddress/wireWord(at:)``).
+    /// `linkSource` as its bytes lie in the frame (``MACAddress/wireWord(ofSourceIn:)``).
     var linkSourceWire: UInt64
     /// The address the link block resolves to a MAC; `nil` = broadcast.
     public var nextHop: FLIPAddress?
-    public var espValue: UInt16
-    /// Bytes of a received header in `storage`; 0 when it holds fields.
-    var rawHeaderLength: UInt8
 
     /// The longest header kept as bytes; a FLIP header is at most 49.
     static let rawHeaderCapacity = 64
@@ -87,25 +89,37 @@ public struct FLIPMetadata: Sendable {
         espValue = esp.value
     }
 
-    /// Sets everything but `fields` for a packet just received from the
-    /// MAC whose wire word is `linkSource` (no ESP, no next hop).
+    /// Sets everything but `storage` for a packet just received from the
+    /// MAC whose wire word is `linkSource` (no ESP, no next hop) whose
+    /// header of `headerLength` bytes is kept as bytes
+    /// (``keepReceivedHeader(_:count:sixteenReadable:)``), or 0 when
+    /// `storage` is set as fields.
     @inline(__always)
-    mutating func fillReceived(linkSource: UInt64) {
+    mutating func fillReceived(linkSource: UInt64, headerLength: Int) {
         etherType = FLIPBlock.etherType
         linkHeaderLength = 0
         espWidth = 0
         espValue = 0
+        rawHeaderLength = UInt8(truncatingIfNeeded: headerLength)
         linkSourceWire = linkSource
         nextHop = nil
-        rawHeaderLength = 0
     }
 
     /// Keeps the validated header of `count` bytes at `header` as the
-    /// received fields, decoded when read.
+    /// received fields, decoded when read (with `rawHeaderLength` =
+    /// `count`, see ``fillReceived(linkSource:headerLength:)``).
+    /// `sixteenReadable`: `count` is at most 16 and 16 bytes may be read at
+    /// `header` (one move; the bytes past `count` mean nothing).
     @inline(__always)
-    mutating func keepReceivedHeader(_ header: UnsafeRawPointer, count: Int) {
-        withUnsafeMutableBytes(of: &storage) { FLIPMetadata.copyHeader(header, count: count, to: $0.baseAddress.unsafelyUnwrapped) }
-        rawHeaderLength = UInt8(truncatingIfNeeded: count)
+    mutating func keepReceivedHeader(_ header: UnsafeRawPointer, count: Int, sixteenReadable: Bool = false) {
+        withUnsafeMutableBytes(of: &storage) {
+            let to = $0.baseAddress.unsafelyUnwrapped
+            if sixteenReadable {
+                to.storeBytes(of: header.loadUnaligned(as: SIMD16<UInt8>.self), as: SIMD16<UInt8>.self)
+            } else {
+                FLIPMetadata.copyHeader(header, count: count, to: to)
+            }
+        }
     }
 
     /// Copies 1…64 bytes in a few overlapping word moves (a header's

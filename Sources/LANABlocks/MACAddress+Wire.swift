@@ -21,15 +21,17 @@ extension MACAddress {
         self.init(rawValue: UInt64(high) << 32 | UInt64(low))
     }
 
-    /// The 6 bytes at `pointer` as they lie in memory, read as one
-    /// little-endian word: what the data path stores and compares, without
-    /// byte swaps (``init(wireWord:)`` turns it back into an address).
+    /// The source address of the Ethernet frame at `frame` (its bytes 6–11)
+    /// as the bytes lie in memory, read as one little-endian word: what the
+    /// data path stores and compares, without byte swaps
+    /// (``init(wireWord:)`` turns it back into an address). One load of
+    /// the source and the EtherType after it, which every frame has.
     @inline(__always)
-    public static func wireWord(at pointer: UnsafeRawPointer) -> UInt64 {
-        UInt64(pointer.loadUnaligned(as: UInt32.self)) | UInt64(pointer.loadUnaligned(fromByteOffset: 4, as: UInt16.self)) << 32
+    public static func wireWord(ofSourceIn frame: UnsafeRawPointer) -> UInt64 {
+        frame.loadUnaligned(fromByteOffset: 6, as: UInt64.self) & 0xFFFF_FFFF_FFFF
     }
 
-    /// The address whose bytes read as `wireWord` (see ``wireWord(at:)``).
+    /// The address whose bytes read as `wireWord` (see ``wireWord(ofSourceIn:)``).
     @inline(__always)
     public init(wireWord: UInt64) { self.init(rawValue: (wireWord << 16).byteSwapped) }
 

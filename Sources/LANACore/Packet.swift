@@ -56,6 +56,11 @@ public struct Packet {
                                       count: Int(meta.pointee.length))
     }
 
+    /// The address of the first byte of ``bytes``: a packet always has one.
+    @inlinable public var baseAddress: UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer(bitPattern: meta.pointee.address).unsafelyUnwrapped
+    }
+
     /// Drops `count` bytes from the front (a header that was read). The
     /// bytes stay where they are, so a block further on may take them back
     /// with ``restoreFront(_:)``.
@@ -72,6 +77,18 @@ public struct Packet {
         precondition(offset >= 0 && count >= 0 && offset <= length &- count,
                      "narrow(from: \(offset), count: \(count)) of a \(length)-byte packet")
         meta.pointee.address &+= UInt(offset)
+        meta.pointee.length = UInt32(truncatingIfNeeded: count)
+    }
+
+    /// ``narrow(from:count:)`` for a caller that has checked the bounds
+    /// against ``length`` already (a parser on its fast path); internal
+    /// checks builds check them again.
+    @inlinable public func narrow(uncheckedFrom offset: Int, count: Int) {
+        #if LANA_INTERNAL_CHECKS
+        precondition(offset >= 0 && count >= 0 && offset <= length &- count,
+                     "narrow(uncheckedFrom: \(offset), count: \(count)) of a \(length)-byte packet")
+        #endif
+        meta.pointee.address &+= UInt(bitPattern: offset)
         meta.pointee.length = UInt32(truncatingIfNeeded: count)
     }
 

@@ -152,30 +152,44 @@ final class FLIPBlockTests: XCTestCase, FLIPSpecVectors {
     /// stream last delivered; from the first that does not, packet by
     /// packet: every check still holds, and nothing is lost or reordered.
     func testABurstOfOneStreamIsCheckedToItsLastPacket() throws {
-        let b = try nodeB()
-        let good = FLIPFields(priority: 1, destination: .ipv4(10, 0, 0, 2), type: 0x88b5, source: .ipv4(10, 0, 0, 1),
-                              hasLength: true, hasChecksum: true)
-        func f(_ tag: UInt8) -> [UInt8] { frame(good, payload: Array(repeating: tag, count: 50), from: Self.macA, to: Self.macB) }
-        try b.receive(f(0))
-        var badChecksum = f(99)
-        badChecksum[badChecksum.count - 1] ^= 0xFF
-        var badVersion = f(99)
-        badVersion[14 + 2] = 0x11
-        var longer = f(99)
-        longer[14 + 14] &+= 1
-        let other = frame(FLIPFields(priority: 1, destination: .ipv4(10, 0, 0, 9), type: 0x88b5, source: .ipv4(10, 0, 0, 1),
-                                     hasLength: true, hasChecksum: true),
-                          payload: Array(repeating: 99, count: 50), from: Self.macA, to: Self.macB)
-        try b.receive(burst: [f(1), f(2), f(3), badChecksum, f(4), other, f(5), badVersion, f(6), longer, f(7)])
-        // A burst that is one stream's throughout, and one whose last packet is not.
-        try b.receive(burst: (8...20).map(f))
-        try b.receive(burst: (21...30).map(f) + [badChecksum])
-        XCTAssertEqual(b.app.deliveries.map { $0.payload.first }, (0...30).map { UInt8($0) })
-        XCTAssertTrue(b.app.deliveries.allSatisfy { $0.payload.count == 50 && $0.fields == good && $0.linkSource == Self.macA })
-        XCTAssertTrue(try b.registry.show("f").details.joined().contains("delivered=31 "))
-        XCTAssertEqual(b.drops(.checksum), 2)
-        XCTAssertEqual(b.drops(.malformed), 2, "version nibble and Length")
-        XCTAssertEqual(b.drops(.noRoute), 1)
+        // With a Checksum (17-byte header) and without (15 bytes: kept in
+        // one move).
+        for checksum in [true, false] {
+            let b = try nodeB()
+            // One stream (meta bytes, version, destination); each packet
+            // its own Type and source, so a header kept short would show.
+            func fields(_ tag: UInt8) -> FLIPFields {
+                FLIPFields(priority: 1, destination: .ipv4(10, 0, 0, 2), type: 0x8800 | UInt16(tag), source: .ipv4(10, 1, tag, 1),
+                           hasLength: true, hasChecksum: checksum)
+            }
+            func f(_ tag: UInt8) -> [UInt8] { frame(fields(tag), payload: Array(repeating: tag, count: 50), from: Self.macA, to: Self.macB) }
+            try b.receive(f(0))
+            // Body: meta 0..1, version 2, destination 3..6, Type 7..8,
+            // source 9..12, Length 13..14 (Checksum 15..16).
+            var bad = f(99)
+            if checksum { bad[bad.count - 1] ^= 0xFF } else { bad[14 + 13] = 0xFF }
+            var badVersion = f(99)
+            badVersion[14 + 2] = 0x11
+            var longer = f(99)
+            longer[14 + 14] &+= 1
+            var otherFields = fields(99)
+            otherFields.destination = .ipv4(10, 0, 0, 9)
+            let other = frame(otherFields, payload: Array(repeating: 99, count: 50), from: Self.macA, to: Self.macB)
+            try b.receive(burst: [f(1), f(2), f(3), bad, f(4), other, f(5), badVersion, f(6), longer, f(7)])
+            // A burst that is one stream's throughout, and one whose last packet is not.
+            try b.receive(burst: (8...20).map(f))
+            try b.receive(burst: (21...30).map(f) + [bad])
+            XCTAssertEqual(b.app.deliveries.map { $0.payload.first }, (0...30).map { UInt8($0) }, "checksum \(checksum)")
+            for d in b.app.deliveries {
+                XCTAssertEqual(d.fields, fields(d.payload[0]), "packet \(d.payload[0]), checksum \(checksum)")
+                XCTAssertEqual(d.payload.count, 50, "packet \(d.payload[0]), checksum \(checksum)")
+                XCTAssertEqual(d.linkSource, Self.macA, "packet \(d.payload[0]), checksum \(checksum)")
+            }
+            XCTAssertTrue(try b.registry.show("f").details.joined().contains("delivered=31 "), "checksum \(checksum)")
+            XCTAssertEqual(b.drops(.checksum), checksum ? 2 : 0, "checksum \(checksum)")
+            XCTAssertEqual(b.drops(.malformed), checksum ? 2 : 4, "version nibble and Length, checksum \(checksum)")
+            XCTAssertEqual(b.drops(.noRoute), 1, "checksum \(checksum)")
+        }
     }
 
     /// The engine remembers the last stream it delivered (meta bytes and
