@@ -86,13 +86,7 @@ public final class EthSource: PacketSource, @unchecked Sendable {
             // The first block above reads the bytes: their line is fetched
             // while the walk goes on (see EthConfiguration). A test per
             // frame, predicted: two copies of the walk cost more.
-            if prefetch {
-                // The headers a block reads (Ethernet, IPv4 and ports, a
-                // FLIP header) lie in the first 48 bytes, which straddle
-                // two lines for most frames in a ring block.
-                lana_prefetch(frame)
-                lana_prefetch(frame + 47)
-            }
+            if prefetch { lana_prefetch(frame) }
             if _fastPath(length <= limit) {
                 let h = pool.take(below: &top)
                 next.pointee = h
