@@ -25,7 +25,9 @@
 # plus, transitively, every function of those objects they call or tail-call
 # directly. Not followed: Engine.sleep(_:) (the idle path, outside the burst
 # loop). Virtual calls (block.process, source.receive) are indirect; the
-# callees are checked as roots of their own.
+# callees are checked as roots of their own. A direct call or jump into the
+# middle of a symbol (code the compiler merged or outlined, placed after
+# another function) is followed from that address to its first return.
 #
 # Usage: Scripts/check-hot-path.sh [--no-build] [--verbose]
 #   --no-build   analyse the objects already in .build-hotpath
@@ -103,41 +105,63 @@ COLD = re.compile(r"^Engine\.sleep\(")
 SYM_LINE = re.compile(r"^([0-9a-f]+) <(.+)>:$")
 INSN = re.compile(r"^\s*([0-9a-f]+):\s+(\S+)(?:\s+(.*))?$")
 RELOC = re.compile(r"^\s*([0-9a-f]+): (R_\S+)\s+(\S+?)(?:[-+]0x[0-9a-f]+)?$")
-TARGET = re.compile(r"<([^>+]+)(?:\+0x[0-9a-f]+)?>")
+TARGET = re.compile(r"<([^>+]+)(?:\+0x([0-9a-f]+))?>")
 CALLS = {"call", "callq", "jmp", "jmpq", "bl", "b"}
 
-# function (mangled) -> {"obj", "calls": set, "refs": [(offset, sym, is_call)]}
+# function (mangled) -> {"obj", "start", "insns": [[address, mnemonic,
+# refs: [(offset, sym, is_call)], calls: [(sym, offset into sym)]]]}.
+# A direct call or jump may land inside another symbol (`<sym+0x50>`):
+# the compiler places a function it merged or outlined, which has no
+# symbol of its own, after another one. Such a target is the code from
+# that address to its first return, not the whole symbol.
 functions = {}
 for obj in objects:
     out = subprocess.run(["objdump", "-dr", "--no-show-raw-insn", obj],
                          check=True, capture_output=True, text=True).stdout
     cur = None
-    last_mnemonic = None
+    last = None
     for line in out.splitlines():
         m = SYM_LINE.match(line)
         if m:
-            cur = functions.setdefault(m.group(2), {"obj": obj, "calls": set(), "refs": []})
-            last_mnemonic = None
+            cur = functions.setdefault(m.group(2), {"obj": obj, "start": int(m.group(1), 16), "insns": []})
+            last = None
             continue
         if cur is None:
             continue
         r = RELOC.match(line)
-        if r:
+        if r and last is not None:
             sym = r.group(3)
-            is_call = last_mnemonic in CALLS
-            cur["refs"].append((r.group(1), sym, is_call))
+            is_call = last[1] in CALLS
+            last[2].append((r.group(1), sym, is_call))
             if is_call:
-                cur["calls"].add(sym)
+                last[3].append((sym, 0))
             continue
         i = INSN.match(line)
         if i:
-            last_mnemonic = i.group(2)
-            if last_mnemonic in CALLS and i.group(3):
+            last = [int(i.group(1), 16), i.group(2), [], []]
+            cur["insns"].append(last)
+            if last[1] in CALLS and i.group(3):
                 t = TARGET.search(i.group(3))
                 if t:
-                    cur["calls"].add(t.group(1))
+                    last[3].append((t.group(1), int(t.group(2), 16) if t.group(2) else 0))
                 elif i.group(3).startswith("*"):
                     cur["indirect"] = cur.get("indirect", 0) + 1
+
+def region(sym, offset):
+    """The instructions a call of `sym` at `offset` runs: all of them, or
+    from that address to the first return."""
+    f = functions[sym]
+    if offset == 0:
+        return f["insns"]
+    start = f["start"] + offset
+    out = []
+    for insn in f["insns"]:
+        if insn[0] < start:
+            continue
+        out.append(insn)
+        if insn[1] in ("ret", "retq"):
+            break
+    return out
 
 names = list(functions)
 demangled = subprocess.run(["swift", "demangle", "--simplified"], input="\n".join(names) + "\n",
@@ -163,30 +187,30 @@ notes = set()
 checked = {}
 for rootsym in roots:
     # Depth-first over direct calls into functions of these objects.
-    stack = [(rootsym, [rootsym])]
+    stack = [((rootsym, 0), [rootsym])]
     seen = set()
     while stack:
-        sym, chain = stack.pop()
-        if sym in seen:
+        (sym, at), chain = stack.pop()
+        if (sym, at) in seen:
             continue
-        seen.add(sym)
+        seen.add((sym, at))
         checked.setdefault(sym, set()).add(rootsym)
-        f = functions[sym]
-        for offset, target, is_call in f["refs"]:
-            base = target.split("@")[0]
-            if FORBIDDEN.match(base):
-                violations.append((rootsym, chain, base, offset))
-            elif NOTABLE.match(base):
-                notes.add((show(sym), base))
-        for callee in sorted(f["calls"]):
-            base = callee.split("@")[0]
-            if base in functions and base != sym and not COLD.search(show(base)):
-                stack.append((base, chain + [base]))
+        for _, _, refs, calls in region(sym, at):
+            for offset, target, is_call in refs:
+                base = target.split("@")[0]
+                if FORBIDDEN.match(base):
+                    violations.append((rootsym, chain, base, offset))
+                elif NOTABLE.match(base):
+                    notes.add((show(sym), base))
+            for callee, off in calls:
+                base = callee.split("@")[0]
+                if base in functions and base != sym and not COLD.search(show(base)):
+                    stack.append(((base, off), chain + [base if off == 0 else f"{base}+0x{off:x}"]))
 
 print(f"checked {len(checked)} functions from {len(roots)} roots in {len(objects)} objects")
 if verbose:
     for sym in sorted(checked, key=show):
-        calls = sorted(show(c) for c in functions[sym]["calls"] if c != sym)
+        calls = sorted({show(c) for insn in functions[sym]["insns"] for c, _ in insn[3] if c != sym})
         indirect = functions[sym].get("indirect", 0)
         print(f"  {show(sym)}  [{os.path.basename(functions[sym]['obj'])}]"
               + (f"  ({indirect} indirect calls)" if indirect else ""))
@@ -204,9 +228,13 @@ for rootsym, chain, callee, offset in violations:
     if key in reported:
         continue
     reported.add(key)
-    path = " -> ".join(show(s) for s in chain)
-    print(f"VIOLATION: {show(chain[-1])} calls {callee} (section offset 0x{offset} in "
-          f"{os.path.basename(functions[chain[-1]]['obj'])}; reached from: {path})")
+    def shown(link):
+        sym, _, off = link.partition("+0x")
+        return show(sym) + (f" (at +0x{off})" if off else "")
+    path = " -> ".join(shown(s) for s in chain)
+    last = chain[-1].partition("+0x")[0]
+    print(f"VIOLATION: {shown(chain[-1])} calls {callee} (section offset 0x{offset} in "
+          f"{os.path.basename(functions[last]['obj'])}; reached from: {path})")
     status = 1
 if status == 0:
     print("hot path clean: no swift_retain/release, swift_beginAccess, swift_allocObject or malloc")
