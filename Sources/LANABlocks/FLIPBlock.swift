@@ -214,7 +214,6 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         let s = headers.shape(engine).pointee
         let header = Self.ethernetHeaderLength
         let headerLength = Int(s.headerLength)
-        // The prefix is read as 8 bytes, even of a shorter header.
         let learner = configuration.learner
         let generation = learner.map { l in l.block._withUnsafeGuaranteedRef { $0.tableGeneration } }
         // Four copies of the loop, for what is known per stream: a shape
@@ -223,6 +222,7 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         // move, from packets with 16 bytes past the Ethernet header (the
         // shortest Ethernet frame has 46).
         @inline(__always) func run(plain: Bool, short: Bool) -> Int {
+            // The prefix is read as 8 bytes, even of a shorter header.
             let shortest = header &+ (short ? 16 : Swift.max(headerLength, 8))
             return burst.withHandles { handles, pool in
                 var i = 0
