@@ -97,24 +97,13 @@ extension FLIPHeader {
         guard count >= headerLength else { return .drop(.truncated) }
         let m2 = UInt8(truncatingIfNeeded: s.meta >> 8), m3 = UInt8(truncatingIfNeeded: s.meta >> 16)
         if s.versionAt >= 0 && byte(s.versionAt) & 0xF0 != 0 { return .drop(.version) }
-        var packetLength = count
-        layout.length = nil
-        if s.lengthAt >= 0 {
-            let l = word(s.lengthAt)
-            guard Int(l) >= headerLength && Int(l) <= count else { return .drop(.length) }
-            layout.length = l
-            packetLength = Int(l)
+        let packetLength: Int
+        switch s.checkLength(base, count: count) {
+        case .drop(let reason): return .drop(reason)
+        case .valid(let l): packetLength = l
         }
-        layout.checksum = nil
-        if s.checksumAt >= 0 {
-            let c = word(s.checksumAt)
-            guard FLIPChecksum.compute(base, count: packetLength, skipping: Int(s.checksumAt)) == c else {
-                return .drop(.checksum)
-            }
-            layout.checksum = c
-        }
-        // Only a "fragment" that is the whole packet is acceptable without reassembly.
-        if s.fragmentAt >= 0 && (word(s.fragmentAt) != 0 || m3 & FLIPMeta.lastFragment == 0) { return .drop(.fragment) }
+        layout.length = s.lengthAt >= 0 ? word(s.lengthAt) : nil
+        layout.checksum = s.checksumAt >= 0 ? word(s.checksumAt) : nil
         s.read(base, into: f)
         layout.meta = (UInt8(truncatingIfNeeded: s.meta), m2, m3)
         layout.metaLength = Int(s.metaLength)
@@ -205,31 +194,48 @@ struct FLIPShape: Equatable {
     @inline(__always)
     func matches(_ first: UInt32) -> Bool { first & mask == meta }
 
+    /// What the checks after the version byte say of a packet: its length
+    /// (by Length, else the body's), or the first fault.
+    enum LengthCheck {
+        case valid(Int)
+        case drop(FLIPDropReason)
+    }
+
     /// For a body of `count` bytes (at least ``headerLength``) with this
-    /// shape whose version byte was checked: the packet's length, after the
-    /// checks of docs/flip.md §6 that follow (Length, Checksum, only whole
-    /// packets); `nil` when one fails (the full parse names it). `plain`:
-    /// the caller knows the shape has neither Checksum nor fragment offset.
+    /// shape whose version byte was checked: the checks of docs/flip.md §6
+    /// that follow, in order (Length, Checksum, only whole packets). The
+    /// one implementation of them, for the full parse and the shape path.
+    /// `plain`: the caller knows the shape has neither Checksum nor
+    /// fragment offset.
     @inline(__always)
-    func checkedLength(_ body: UnsafeRawPointer, count: Int, plain: Bool = false) -> Int? {
+    func checkLength(_ body: UnsafeRawPointer, count: Int, plain: Bool = false) -> LengthCheck {
         @inline(__always) func word(_ i: Int8) -> UInt16 {
             UInt16(bigEndian: body.loadUnaligned(fromByteOffset: Int(i), as: UInt16.self))
         }
         var packetLength = count
         if lengthAt >= 0 {
             let l = Int(word(lengthAt))
-            guard l >= Int(headerLength) && l <= count else { return nil }
+            guard l >= Int(headerLength) && l <= count else { return .drop(.length) }
             packetLength = l
         }
-        if plain { return packetLength }
+        if plain { return .valid(packetLength) }
         if checksumAt >= 0 && FLIPChecksum.compute(body, count: packetLength, skipping: Int(checksumAt)) != word(checksumAt) {
-            return nil
+            return .drop(.checksum)
         }
-        // A fragment offset: only the whole packet (offset 0, last) passes.
+        // Only a "fragment" that is the whole packet (offset 0, last) is
+        // acceptable without reassembly.
         if fragmentAt >= 0 && (word(fragmentAt) != 0 || UInt8(truncatingIfNeeded: meta >> 16) & FLIPMeta.lastFragment == 0) {
-            return nil
+            return .drop(.fragment)
         }
-        return packetLength
+        return .valid(packetLength)
+    }
+
+    /// ``checkLength(_:count:plain:)`` for the shape path: the length, or
+    /// `nil` for a fault (the full parse names it).
+    @inline(__always)
+    func checkedLength(_ body: UnsafeRawPointer, count: Int, plain: Bool = false) -> Int? {
+        guard case .valid(let l) = checkLength(body, count: count, plain: plain) else { return nil }
+        return l
     }
 
     /// Reads the fields of a header of this shape at `base` (checked

@@ -76,8 +76,7 @@ public struct Packet {
     @inlinable public func narrow(from offset: Int, count: Int) {
         precondition(offset >= 0 && count >= 0 && offset <= length &- count,
                      "narrow(from: \(offset), count: \(count)) of a \(length)-byte packet")
-        meta.pointee.address &+= UInt(offset)
-        meta.pointee.length = UInt32(truncatingIfNeeded: count)
+        narrow(uncheckedFrom: offset, count: count)
     }
 
     /// ``narrow(from:count:)`` for a caller that has checked the bounds
