@@ -15,6 +15,9 @@
 //   the retirement, each after arming the timer to wake the engine; the
 //   engine clears a kick and acknowledges the retirement, disarming the
 //   timer, so that a timer left readable never keeps it from sleeping.
+// - The engine polls the timer only while packets are held or a flag is
+//   set (`pollDescriptor`, read before each sleep); the registry wakes the
+//   engines after a retirement, which may come after that read.
 
 import CLANASupport
 import Glibc
@@ -40,7 +43,8 @@ final class ARPPendingSource: PacketSource, @unchecked Sendable {
     private let entry: IDP
     private let engineIndex: Int
     private let timer: TimerFD?
-    private let descriptor: Int32
+    /// The timer's descriptor (-1 without one), whether polled or not.
+    let timerDescriptor: Int32
 
     private let keys: UnsafeMutablePointer<FLIPAddress>
     private let counts: UnsafeMutablePointer<UInt64>
@@ -59,7 +63,7 @@ final class ARPPendingSource: PacketSource, @unchecked Sendable {
         self.entry = entry
         engineIndex = engine
         timer = try? TimerFD()
-        descriptor = timer?.descriptor.rawValue ?? -1
+        timerDescriptor = timer?.descriptor.rawValue ?? -1
         keys = .allocate(capacity: Self.addressSlots)
         keys.initialize(repeating: FLIPAddress(kind: .short, high: 0, low: 0), count: Self.addressSlots)
         counts = .allocate(capacity: Self.addressSlots)
@@ -83,7 +87,15 @@ final class ARPPendingSource: PacketSource, @unchecked Sendable {
         flags.deallocate()
     }
 
-    override var pollDescriptor: Int32 { descriptor }
+    /// The timer only while it stands for something: packets held, or a
+    /// kick or the retirement not yet seen (an idle engine's sleeps poll
+    /// one descriptor less). Engine thread: `state` is its own; a kick
+    /// needs packets held, and the registry wakes the engines after a
+    /// retirement, so a flag set after this read is seen all the same.
+    override var pollDescriptor: Int32 {
+        state[0] != 0 || lana_load_acquire_u32(flags) != 0 || lana_load_acquire_u32(flags + 1) == Self.retiring
+            ? timerDescriptor : -1
+    }
     override var holdsPackets: Bool { true }
     /// Retired, and its engine has freed what it held and said so (so the
     /// registry drops it only after the engine has seen the retirement).

@@ -24,8 +24,8 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
     public static let type: BlockType = {
         precondition(MemoryLayout<FLIPMetadata>.size <= PacketPool.annotationSize,
                      "FLIPMetadata (\(MemoryLayout<FLIPMetadata>.size) bytes) must fit a packet's annotation area")
-        precondition(MemoryLayout<FLIPMetadata>.offset(of: \FLIPMetadata.storage) == 0,
-                     "FLIPMetadata.storage must come first: the parser writes it through the area's start")
+        precondition(FLIPMetadata.smallFieldsLayoutHolds,
+                     "FLIPMetadata's small fields must lie where fillReceived writes them as one word")
         precondition(MemoryLayout<FLIPFields>.size >= FLIPMetadata.rawHeaderCapacity,
                      "FLIPFields (\(MemoryLayout<FLIPFields>.size) bytes) must hold a received header's bytes")
         return BlockType(
@@ -339,7 +339,7 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         let header = Self.ethernetHeaderLength
         let count = p.length &- header
         let m = p.flipMetadataStorage
-        let fields = UnsafeMutableRawPointer(m).assumingMemoryBound(to: FLIPFields.self)
+        let fields = m.storagePointer
         var layout = FLIPLayout()
         // The shape may change here: the last stream's prefix no longer holds.
         headers.forgetPrefix(engine)
@@ -390,8 +390,8 @@ public final class FLIPBlock: FunctionalBlock, @unchecked Sendable {
         } else {
             // A received packet sent on as it is: its header bytes decoded.
             if m.pointee.rawHeaderLength != 0 { m.pointee.fields = m.pointee.fields }
-            // The fields stay where they are (offset 0 of the metadata).
-            let fields = UnsafeMutableRawPointer(m).assumingMemoryBound(to: FLIPFields.self)
+            // The fields stay where they are, in the metadata.
+            let fields = m.storagePointer
             // The engine's last header, if these are its fields: copied,
             // Length and Checksum written (see FLIPHeaderCache).
             var cached = 0

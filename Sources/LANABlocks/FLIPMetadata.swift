@@ -13,6 +13,8 @@
 //   validated, as received (at most `FLIPMetadata.rawHeaderCapacity`
 //   bytes, which fit within the FLIPFields value's size). Every write of
 //   `storage` as FLIPFields clears `rawHeaderLength` first or with it.
+// - `fillReceived` writes the first 8 bytes as one word; the offsets of the
+//   fields in them are checked when the flip type loads.
 
 import LANACore
 import LANAPosix
@@ -42,11 +44,10 @@ public struct FLIPMetadata: Sendable {
         }
     }
 
-    /// `fields`, or the received header's bytes (see the invariants).
-    /// First, at offset 0: `flip` parses a header straight into it.
-    var storage: FLIPFields
-    // The small fields next to each other: a received packet's are set in
-    // one or two stores (``fillReceived(linkSource:headerLength:)``).
+    // What a received packet's path writes comes first, so that with a
+    // short header it all lies in the area's first cache line: the small
+    // fields (one store, ``fillReceived(linkSource:headerLength:)``), the
+    // link source, the next hop, then `storage`.
     /// The EtherType the link block writes (0x2020).
     public var etherType: UInt16
     /// Bytes in front of the packet that are its old link header, which the
@@ -66,6 +67,9 @@ public struct FLIPMetadata: Sendable {
     var linkSourceWire: UInt64
     /// The address the link block resolves to a MAC; `nil` = broadcast.
     public var nextHop: FLIPAddress?
+    /// `fields`, or the received header's bytes (see the invariants);
+    /// `flip` parses a header straight into it (``storagePointer``).
+    var storage: FLIPFields
 
     /// The longest header kept as bytes; a FLIP header is at most 49.
     static let rawHeaderCapacity = 64
@@ -96,13 +100,31 @@ public struct FLIPMetadata: Sendable {
     /// `storage` is set as fields.
     @inline(__always)
     mutating func fillReceived(linkSource: UInt64, headerLength: Int) {
-        etherType = FLIPBlock.etherType
-        linkHeaderLength = 0
-        espWidth = 0
-        espValue = 0
-        rawHeaderLength = UInt8(truncatingIfNeeded: headerLength)
+        // The small fields as one word (their offsets are checked when the
+        // flip type loads, ``smallFieldsWord(rawHeaderLength:)``).
+        let word = Self.smallFieldsWord(rawHeaderLength: UInt8(truncatingIfNeeded: headerLength))
+        withUnsafeMutableBytes(of: &self) { $0.storeBytes(of: word, as: UInt64.self) }
         linkSourceWire = linkSource
         nextHop = nil
+    }
+
+    /// The first 8 bytes of a received packet's metadata: `etherType`
+    /// 0x2020 at offset 0, `linkHeaderLength`, `espWidth` and `espValue` 0
+    /// (offsets 2, 3, 4), `rawHeaderLength` at offset 6.
+    @inline(__always)
+    static func smallFieldsWord(rawHeaderLength: UInt8) -> UInt64 {
+        (UInt64(FLIPBlock.etherType) | UInt64(rawHeaderLength) << 48).littleEndian
+    }
+
+    /// Whether the small fields lie where ``smallFieldsWord(rawHeaderLength:)``
+    /// writes them (checked once, when the flip type loads).
+    static var smallFieldsLayoutHolds: Bool {
+        MemoryLayout<FLIPMetadata>.offset(of: \.etherType) == 0
+            && MemoryLayout<FLIPMetadata>.offset(of: \.linkHeaderLength) == 2
+            && MemoryLayout<FLIPMetadata>.offset(of: \.espWidth) == 3
+            && MemoryLayout<FLIPMetadata>.offset(of: \.espValue) == 4
+            && MemoryLayout<FLIPMetadata>.offset(of: \.rawHeaderLength) == 6
+            && MemoryLayout<FLIPMetadata>.offset(of: \.linkSourceWire) == 8
     }
 
     /// Keeps the validated header of `count` bytes at `header` as the
@@ -157,6 +179,14 @@ public struct FLIPMetadata: Sendable {
     public var esp: FLIPESP? { espWidth == 0 ? nil : FLIPESP(value: espValue, width: espWidth) }
 }
 
+extension UnsafeMutablePointer where Pointee == FLIPMetadata {
+    /// The metadata's `storage`, for the parser and builder to work on in place.
+    @inline(__always)
+    var storagePointer: UnsafeMutablePointer<FLIPFields> {
+        pointer(to: \.storage).unsafelyUnwrapped
+    }
+}
+
 extension Packet {
     /// The packet's FLIP metadata, if a block stored one.
     @inline(__always)
@@ -179,7 +209,7 @@ extension Packet {
     @inline(__always)
     public func setFLIPSendRequest(_ fields: FLIPFields) {
         let m = flipMetadataStorage
-        UnsafeMutableRawPointer(m).assumingMemoryBound(to: FLIPFields.self).pointee = fields
+        m.storagePointer.pointee = fields
         m.pointee.rawHeaderLength = 0
         m.pointee.linkHeaderLength = 0
         m.pointee.espWidth = 0

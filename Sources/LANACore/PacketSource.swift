@@ -34,7 +34,10 @@ open class PacketSource: @unchecked Sendable {
         0
     }
 
-    /// A file descriptor the engine polls while idle, or -1.
+    /// A file descriptor the engine polls while idle, or -1. Read on the
+    /// engine thread before every sleep, so a source may offer it only
+    /// while it waits for something (each descriptor polled makes every
+    /// sleep dearer); the engine is woken after a ``retire()``.
     open var pollDescriptor: Int32 { -1 }
 
     /// Whether every packet this source delivered in its last `receive`

@@ -285,6 +285,9 @@ public final class Registry: @unchecked Sendable {
             s = copy
             if fx.graphChanged { publish(s) }
             for source in fx.retiring { source.retire() }
+            // An engine asleep may not poll a retired source's descriptor
+            // (see PacketSource.pollDescriptor): it must ask the source again.
+            if !fx.retiring.isEmpty { dataPlane.wakeAll() }
             for (new, old) in fx.adoptions { new.adoptState(from: old) }
             for b in fx.removed { b.willRemove() }
             for (block, action) in fx.actions { action(block) }

@@ -221,8 +221,9 @@ final class ARPBlockTests: XCTestCase, FLIPSpecVectors {
         let c = a.graph.counters
         XCTAssertEqual(c.received + c.created, c.ended + c.delivered + c.totalDrops)
         XCTAssertTrue(queue.isDrained)
-        var timer = pollfd(fd: queue.pollDescriptor, events: Int16(POLLIN), revents: 0)
+        var timer = pollfd(fd: queue.timerDescriptor, events: Int16(POLLIN), revents: 0)
         XCTAssertEqual(poll(&timer, 1, 0), 0, "the retired queue's timer is disarmed: the engine may sleep")
+        XCTAssertEqual(queue.pollDescriptor, -1, "a drained queue is not polled")
     }
 
     /// A block removed with nothing queued: its engine still acknowledges
@@ -230,15 +231,37 @@ final class ARPBlockTests: XCTestCase, FLIPSpecVectors {
     func testRemovingAnIdleBlockLeavesNoTimerArmed() throws {
         let a = try nodeA()
         let queue = a.arp.pendingSources[0]
+        XCTAssertEqual(queue.pollDescriptor, -1, "an idle queue is not polled: the engine's sleeps poll one descriptor less")
         try a.registry.unbind("f", "a")
         try a.registry.unbind("a", "wire")
         try a.registry.remove("a")
-        var timer = pollfd(fd: queue.pollDescriptor, events: Int16(POLLIN), revents: 0)
+        XCTAssertEqual(queue.pollDescriptor, queue.timerDescriptor, "a retired queue is polled until its engine saw it")
+        var timer = pollfd(fd: queue.timerDescriptor, events: Int16(POLLIN), revents: 0)
         XCTAssertTrue(waitUntil(within: 1) { poll(&timer, 1, 0) == 1 }, "the retirement wakes the engine")
         a.graph.run()
         XCTAssertTrue(queue.isDrained)
         timer.revents = 0
         XCTAssertEqual(poll(&timer, 1, 0), 0)
+        XCTAssertEqual(queue.pollDescriptor, -1)
+    }
+
+    /// An engine thread asleep with an idle queue does not poll its timer;
+    /// the registry wakes it after the retirement, so it still sees it.
+    func testAnEngineAsleepSeesTheRetirementOfAnIdleQueue() throws {
+        let registry = Registry(engineCount: 1)
+        BuiltinBlocks.register(in: registry)
+        let engines = EngineGroup(registry: registry, poolCapacity: 64, backlogCapacity: 16)
+        engines.start()
+        defer { engines.stop() }
+        let engine = engines.engines[0]
+        let turns = engine.idleTurns
+        // Adding the block's queue wakes the engine, which then sleeps again.
+        _ = try registry.add("a", type: "arp")
+        let queue = try XCTUnwrap((registry.block(named: "a") as? ARPBlock)?.pendingSources.first)
+        XCTAssertTrue(waitUntil(within: 5) { engine.idleTurns > turns }, "the engine went to sleep")
+        XCTAssertEqual(queue.pollDescriptor, -1)
+        try registry.remove("a")
+        XCTAssertTrue(waitUntil(within: 5) { queue.isDrained }, "the engine asleep saw the retirement")
     }
 
     /// Packets wait on the engine that sent them; the answer may arrive on
@@ -251,9 +274,11 @@ final class ARPBlockTests: XCTestCase, FLIPSpecVectors {
         try a.receive(hexBytes(Self.v12), engine: 0)
         XCTAssertEqual(a.wire.frames.count, 1, "engine 0 holds nothing for 10.0.0.2")
         // A sleeping engine 1 would wake: its queue's timer is readable now.
-        var wake = pollfd(fd: a.arp.pendingSources[1].pollDescriptor, events: Int16(POLLIN), revents: 0)
+        XCTAssertEqual(a.arp.pendingSources[1].pollDescriptor, a.arp.pendingSources[1].timerDescriptor,
+                       "a queue holding packets is polled")
+        var wake = pollfd(fd: a.arp.pendingSources[1].timerDescriptor, events: Int16(POLLIN), revents: 0)
         XCTAssertTrue(waitUntil(within: 1) { poll(&wake, 1, 0) == 1 }, "engine 1's timer fires once another engine learned")
-        var quiet = pollfd(fd: a.arp.pendingSources[0].pollDescriptor, events: Int16(POLLIN), revents: 0)
+        var quiet = pollfd(fd: a.arp.pendingSources[0].timerDescriptor, events: Int16(POLLIN), revents: 0)
         XCTAssertEqual(poll(&quiet, 1, 0), 0, "engine 0 waits for nothing")
         // Engine 1's timer was armed to fire now: its next turn releases the queue.
         XCTAssertTrue(waitUntil(within: 2) {
