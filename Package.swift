@@ -120,7 +120,7 @@ let package = Package(
         // libFuzzer target for the FLIP and ARP decoders; see the README.
         .executableTarget(
             name: "LANAFLIPFuzz",
-            dependencies: ["LANABlocks", "LANACore", "LANAPosix", "LANAFuzzSupport"],
+            dependencies: ["LANABlocks", "LANACore", "LANAEmbedded", "LANAPosix", "LANAFuzzSupport"],
             swiftSettings: strictSwift
         ),
         .executableTarget(

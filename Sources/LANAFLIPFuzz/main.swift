@@ -1,6 +1,8 @@
-// A libFuzzer target for the FLIP and ARP decoders: every input is a FLIP
-// body (data frame and ARP), an ARP body and address text, and whatever is
-// accepted must satisfy the codec's invariants.
+// A libFuzzer target for the FLIP and ARP decoders and blocks: every input
+// is a FLIP body (data frame and ARP), an ARP body and address text, and
+// whatever is accepted must satisfy the codec's invariants; and it is cut
+// into frames that the `arp` and `flip` blocks must deliver as the parser
+// says (BlockCheck.swift).
 //
 // Built for fuzzing (libFuzzer supplies the driver):
 //   swift build -c debug --product LANAFLIPFuzz \
@@ -33,7 +35,9 @@ import LANAPosix
 ///   message (for RFC 826, to the input's 28 bytes exactly), and so does
 ///   its reply; a refusal agrees with the classification and, for ARP-over-
 ///   FLIP, with the FLIP parser;
-/// - address text that parses prints as text that parses to the same value.
+/// - address text that parses prints as text that parses to the same value;
+/// - the `arp` and `flip` blocks deliver the input's frames as the parser
+///   says (see BlockCheck.swift).
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzFLIPDecoders(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let body = UnsafeRawBufferPointer(start: size > 0 ? data : nil, count: size)
@@ -41,6 +45,7 @@ public func fuzzFLIPDecoders(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt
     checkFLIP(body, arp: true)
     checkARP(body)
     if size <= 256 { checkText(String(decoding: body, as: UTF8.self)) }
+    checkBlocks(body)
     return 0
 }
 
@@ -244,9 +249,16 @@ func seeds() -> [[UInt8]] {
         "80808000", "808001", "94580a00000200000a000001001513bd68656c6c6e", "800168", "20106869",
         "94580a00000200000a000001003013bd68656c6c6f",
     ].map(hex)
+    // For the blocks (BlockCheck.swift): a count byte, then bodies; 0x0f is
+    // eight copies of one body (a stream), 0x01 two bodies.
+    let bursts = [
+        "0f94500a00000288b50a010000001401020304050607", "0f94580a00000200000a000001001513bd68656c6c6f",
+        "0fb7bc60000a00000288b502deadbeefabcd0018cfc9000078", "0f6a",
+        "0194580a00000200000a000001001513bd68656c6c6f90460a0000020a000001",
+    ].map(hex)
     let text = ["10.0.0.2", "0xabcd", "0102030405060708090a0b0c0d0e0f10", "02:00:00:00:00:01",
                 "10.0.0.1,0xabcd, 0x1112131415161718191a1b1c1d1e1f20"].map { Array($0.utf8) }
-    return bodies + text
+    return bodies + bursts + text
 }
 
 // main.swift's top-level code, written as a declaration: the libFuzzer build
