@@ -274,11 +274,7 @@ public struct Burst {
         let onwardVerdict = ports.verdict(for: uniform)
         precondition(decided >= 0 && decided <= count, "Burst.forwardEach(decided: \(decided)) of \(count) packets")
         var onward = true
-        var i = 0
-        while i < decided {
-            pool.packet(handles[i]).verdict = onwardVerdict
-            i &+= 1
-        }
+        var i = decided
         while i < count {
             let p = pool.packet(handles[i])
             let v = decide(p)
@@ -286,7 +282,16 @@ public struct Burst {
             onward = onward && v == onwardVerdict && p.direction == uniform
             i &+= 1
         }
-        if onward && count > 0 { forwardAll(ports) }
+        if onward && count > 0 {
+            forwardAll(ports)
+            return
+        }
+        // Not all go on: the decided run needs its verdicts too.
+        i = 0
+        while i < decided {
+            pool.packet(handles[i]).verdict = onwardVerdict
+            i &+= 1
+        }
     }
 
     #if LANA_INTERNAL_CHECKS
